@@ -1,0 +1,32 @@
+import { z } from "zod";
+
+/** How a turn is orchestrated: Chat waits for approval on tool calls, Do runs an agent loop. */
+export const Mode = z.enum(["chat", "do"]);
+export type Mode = z.infer<typeof Mode>;
+
+/** Permission level for a turn: safe = contract defaults, standard = every non-read asks, unrestricted = no prompts. */
+export const PermissionLevel = z.enum(["safe", "standard", "unrestricted"]);
+export type PermissionLevel = z.infer<typeof PermissionLevel>;
+
+/** A user's answer to a permission request. */
+export const PermissionDecision = z.enum(["allow", "deny", "always"]);
+export type PermissionDecision = z.infer<typeof PermissionDecision>;
+
+/** How risky a tool call is, shown next to an approval prompt. */
+export const Risk = z.enum(["read", "write", "execute", "network"]);
+export type Risk = z.infer<typeof Risk>;
+
+/** Lifecycle state of a session as the rail shows it. */
+export const SessionStatus = z.enum(["idle", "active", "done", "error", "cancelled", "interrupted"]);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+
+/** Why a turn ended. */
+export const StopReason = z.enum(["stop", "length", "max_steps", "tool_calls", "cancelled", "error"]);
+export type StopReason = z.infer<typeof StopReason>;
+
+/** Severity of a daemon log line. */
+export const LogLevel = z.enum(["debug", "info", "warn", "error"]);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+/** Prefixed, time-sortable id: `<prefix>-<base36 time><random>`; id order is creation order. */
+export const Id = z.string().min(3).max(128);

@@ -1,0 +1,49 @@
+import { z } from "zod";
+
+/**
+ * Error codes that cross the wire, each with its HTTP status. Clients switch on `code`; the status
+ * is mapped here, in one place.
+ */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN_HOST: 403,
+  FORBIDDEN_ORIGIN: 403,
+  NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  PERMISSION_REQUEST_NOT_FOUND: 404,
+  TURN_IN_PROGRESS: 409,
+  NO_ACTIVE_TURN: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL: 500,
+  PROVIDER_UNREACHABLE: 502,
+  PROVIDER_ERROR: 502,
+  DAEMON_STOPPING: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ErrorCode = z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]);
+
+/** Body of every error response: `{"error":{"code":"...","message":"..."}}`. */
+export const ErrorBody = z.object({
+  error: z.object({
+    /** Machine-readable code; see ERROR_STATUS. */
+    code: z.string(),
+    /** One readable sentence that says what went wrong and what to do. */
+    message: z.string(),
+    /** Optional structured detail, e.g. the bad field's path. */
+    details: z.unknown().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** Turn-level error codes (in `turn.error`), not HTTP statuses. */
+export const TurnErrorCode = {
+  providerUnreachable: "PROVIDER_UNREACHABLE",
+  providerError: "PROVIDER_ERROR",
+  providerTimeout: "PROVIDER_TIMEOUT",
+  interrupted: "TURN_INTERRUPTED",
+  internal: "INTERNAL",
+} as const;

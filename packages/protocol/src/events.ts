@@ -1,0 +1,187 @@
+import { z } from "zod";
+import { Mode, PermissionDecision, PermissionLevel, Risk, StopReason } from "./common.js";
+
+/**
+ * Every event envelope carries these. `seq` is per session, starts at 1, has no gaps and never
+ * repeats; the JSONL line, the WebSocket frame and the SDK type are the same object.
+ */
+const EnvelopeBase = {
+  /** Per-session sequence number, 1-based, gapless. */
+  seq: z.number().int().positive(),
+  /** ISO-8601 time the daemon recorded the event. */
+  ts: z.string(),
+  /** Session the event belongs to. */
+  sessionId: z.string(),
+};
+
+/** Registers one event: its name and payload, extended with the envelope fields. */
+function defineEvent<const Name extends string, Shape extends z.ZodRawShape>(name: Name, payload: Shape) {
+  return z.object({ ...EnvelopeBase, event: z.literal(name), ...payload });
+}
+
+const turnId = z.string();
+
+export const SessionStartEvent = defineEvent("session.start", {
+  title: z.string(),
+  cwd: z.string(),
+  mode: Mode,
+  model: z.string(),
+});
+export type SessionStartEvent = z.infer<typeof SessionStartEvent>;
+
+export const TurnStartEvent = defineEvent("turn.start", {
+  turnId,
+  role: z.literal("user"),
+  text: z.string(),
+  mode: Mode,
+  model: z.string(),
+  permission: PermissionLevel,
+});
+export type TurnStartEvent = z.infer<typeof TurnStartEvent>;
+
+export const TurnThinkingEvent = defineEvent("turn.thinking", { turnId, delta: z.string() });
+export type TurnThinkingEvent = z.infer<typeof TurnThinkingEvent>;
+
+export const TurnTokenEvent = defineEvent("turn.token", { turnId, delta: z.string(), model: z.string() });
+export type TurnTokenEvent = z.infer<typeof TurnTokenEvent>;
+
+export const ToolCallEvent = defineEvent("tool.call", {
+  turnId,
+  callId: z.string(),
+  name: z.string(),
+  args: z.record(z.string(), z.unknown()),
+});
+export type ToolCallEvent = z.infer<typeof ToolCallEvent>;
+
+export const PermissionRequestEvent = defineEvent("permission.request", {
+  turnId,
+  requestId: z.string(),
+  callId: z.string(),
+  name: z.string(),
+  args: z.record(z.string(), z.unknown()),
+  risk: Risk,
+});
+export type PermissionRequestEvent = z.infer<typeof PermissionRequestEvent>;
+
+export const PermissionResolvedEvent = defineEvent("permission.resolved", {
+  turnId,
+  requestId: z.string(),
+  decision: PermissionDecision,
+  /** Who decided: "user", "policy", "timeout", "cancel" or a client name. */
+  by: z.string(),
+});
+export type PermissionResolvedEvent = z.infer<typeof PermissionResolvedEvent>;
+
+export const ToolResultEvent = defineEvent("tool.result", {
+  turnId,
+  callId: z.string(),
+  name: z.string(),
+  ok: z.boolean(),
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+  elapsedMs: z.number().nonnegative(),
+});
+export type ToolResultEvent = z.infer<typeof ToolResultEvent>;
+
+export const TurnDoneEvent = defineEvent("turn.done", {
+  turnId,
+  /** Output tokens (provider usage when reported, else counted deltas). */
+  tokens: z.number().int().nonnegative(),
+  /** Reasoning tokens, counted separately. */
+  thinkingTokens: z.number().int().nonnegative(),
+  /** Wall time of the turn in seconds. */
+  elapsed: z.number().nonnegative(),
+  tokensPerSec: z.number().nonnegative(),
+  toolCalls: z.number().int().nonnegative(),
+  steps: z.number().int().nonnegative(),
+  stopReason: StopReason,
+  /** Prompt tokens of the last request, when the provider reports them (context fill). */
+  promptTokens: z.number().int().nonnegative().optional(),
+});
+export type TurnDoneEvent = z.infer<typeof TurnDoneEvent>;
+
+export const TurnErrorEvent = defineEvent("turn.error", {
+  turnId,
+  message: z.string(),
+  code: z.string(),
+  retryable: z.boolean(),
+});
+export type TurnErrorEvent = z.infer<typeof TurnErrorEvent>;
+
+export const SessionCancelledEvent = defineEvent("session.cancelled", { turnId });
+export type SessionCancelledEvent = z.infer<typeof SessionCancelledEvent>;
+
+export const SessionCompactedEvent = defineEvent("session.compacted", {
+  /** Summary that replaces the compacted turns in the model's context. */
+  summary: z.string(),
+  /** Turns the summary covers. */
+  turnIds: z.array(z.string()).optional(),
+});
+export type SessionCompactedEvent = z.infer<typeof SessionCompactedEvent>;
+
+/**
+ * The registry: every session event, once. The union the daemon writes, the WebSocket sends and the
+ * SDK parses is derived from it, so adding an event here is the only step.
+ */
+export const SessionEventSchemas = [
+  SessionStartEvent,
+  TurnStartEvent,
+  TurnThinkingEvent,
+  TurnTokenEvent,
+  ToolCallEvent,
+  PermissionRequestEvent,
+  PermissionResolvedEvent,
+  ToolResultEvent,
+  TurnDoneEvent,
+  TurnErrorEvent,
+  SessionCancelledEvent,
+  SessionCompactedEvent,
+] as const;
+
+/** Any session event envelope. */
+export const SessionEvent = z.discriminatedUnion("event", SessionEventSchemas);
+export type SessionEvent = z.infer<typeof SessionEvent>;
+
+/** The name of a session event. */
+export type SessionEventName = SessionEvent["event"];
+
+/** The envelope type for one event name. */
+export type SessionEventOf<Name extends SessionEventName> = Extract<SessionEvent, { event: Name }>;
+
+/** Every registered event name, for clients that switch on them. */
+export const SESSION_EVENT_NAMES = SessionEventSchemas.map((schema) => schema.shape.event.value) as SessionEventName[];
+
+/** A session event without the fields the daemon assigns when it appends (seq, ts, sessionId). */
+export type SessionEventInput = SessionEvent extends infer E
+  ? E extends SessionEvent
+    ? Omit<E, "seq" | "ts" | "sessionId">
+    : never
+  : never;
+
+/** Events that end a turn. */
+export const TURN_END_EVENTS: ReadonlySet<SessionEventName> = new Set(["turn.done", "turn.error", "session.cancelled"]);
+
+/** Daemon-wide events on `WS /v3/events` that belong to no session. */
+export const DaemonEvent = z.discriminatedUnion("event", [
+  z.object({ event: z.literal("daemon.start"), ts: z.string(), pid: z.number(), version: z.string() }),
+  z.object({ event: z.literal("daemon.stop"), ts: z.string(), reason: z.string() }),
+  z.object({
+    event: z.literal("session.created"),
+    ts: z.string(),
+    sessionId: z.string(),
+    title: z.string(),
+  }),
+]);
+export type DaemonEvent = z.infer<typeof DaemonEvent>;
+
+/** One frame of `WS /v3/events`: a session or daemon event plus the cursor to resume after it. */
+export type GlobalFrame = (SessionEvent | DaemonEvent) & { cursor: string };
+
+/** Frames sent on a stream that are not events: the server's notice that replay has caught up. */
+export const StreamControlFrame = z.object({
+  control: z.enum(["replayed", "reset"]),
+  /** Last seq (session stream) or cursor (global stream) included in the replay. */
+  lastSeq: z.number().int().nonnegative().optional(),
+  cursor: z.string().optional(),
+});
+export type StreamControlFrame = z.infer<typeof StreamControlFrame>;

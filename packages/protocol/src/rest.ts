@@ -1,0 +1,183 @@
+import { z } from "zod";
+import { LogLevel, Mode, PermissionDecision, PermissionLevel, SessionStatus } from "./common.js";
+import { SessionEvent } from "./events.js";
+
+/** `POST /v3/sessions` body. */
+export const CreateSessionRequest = z
+  .object({
+    /** Shown in the session rail; defaults to the first turn's text. */
+    title: z.string().max(200).optional(),
+    /** Working directory the session's tools are confined to; defaults to the daemon's cwd. */
+    cwd: z.string().max(4096).optional(),
+    mode: Mode.optional(),
+    model: z.string().max(256).optional(),
+  })
+  .strict();
+export type CreateSessionRequest = z.infer<typeof CreateSessionRequest>;
+
+/** Session metadata as the index holds it (rebuildable from the JSONL file). */
+export const SessionInfo = z.object({
+  id: z.string(),
+  title: z.string(),
+  cwd: z.string(),
+  mode: Mode,
+  model: z.string(),
+  status: SessionStatus,
+  turnCount: z.number().int().nonnegative(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  /** Highest seq written; replay with afterSeq < lastSeq to catch up. */
+  lastSeq: z.number().int().nonnegative(),
+  /** Turn running now, if any. */
+  activeTurnId: z.string().optional(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;
+
+/** `GET /v3/sessions` response. */
+export const SessionListResponse = z.object({ sessions: z.array(SessionInfo) });
+export type SessionListResponse = z.infer<typeof SessionListResponse>;
+
+/** `GET /v3/sessions/:id/events` response. */
+export const SessionEventsResponse = z.object({
+  events: z.array(SessionEvent),
+  lastSeq: z.number().int().nonnegative(),
+});
+export type SessionEventsResponse = z.infer<typeof SessionEventsResponse>;
+
+/** `POST /v3/sessions/:id/turns` body; mode, model and permission override the session's for this turn. */
+export const SubmitTurnRequest = z
+  .object({
+    text: z.string().min(1, "text must not be empty").max(1_000_000),
+    mode: Mode.optional(),
+    model: z.string().max(256).optional(),
+    permission: PermissionLevel.optional(),
+  })
+  .strict();
+export type SubmitTurnRequest = z.infer<typeof SubmitTurnRequest>;
+
+/** `POST /v3/sessions/:id/turns` response (202: the turn runs; follow it on the stream). */
+export const SubmitTurnResponse = z.object({ sessionId: z.string(), turnId: z.string(), seq: z.number().int() });
+export type SubmitTurnResponse = z.infer<typeof SubmitTurnResponse>;
+
+/** `POST /v3/sessions/:id/stop` response. */
+export const StopTurnResponse = z.object({ stopped: z.boolean(), turnId: z.string().optional() });
+export type StopTurnResponse = z.infer<typeof StopTurnResponse>;
+
+/** `POST /v3/sessions/:id/permissions/:requestId` body. */
+export const PermissionDecisionRequest = z.object({ decision: PermissionDecision }).strict();
+export type PermissionDecisionRequest = z.infer<typeof PermissionDecisionRequest>;
+
+/** `GET /v3/health` response. */
+export const HealthResponse = z.object({ ok: z.literal(true), version: z.string() });
+export type HealthResponse = z.infer<typeof HealthResponse>;
+
+/** Health of one configured provider. */
+export const ProviderHealth = z.object({
+  name: z.string(),
+  type: z.string(),
+  baseUrl: z.string().optional(),
+  healthy: z.boolean(),
+  latencyMs: z.number().nonnegative().optional(),
+  error: z.string().optional(),
+  checkedAt: z.string().optional(),
+});
+export type ProviderHealth = z.infer<typeof ProviderHealth>;
+
+/** `GET /v3/daemon` response. */
+export const DaemonStatusResponse = z.object({
+  pid: z.number().int(),
+  port: z.number().int(),
+  version: z.string(),
+  startedAt: z.string(),
+  /** Seconds since start. */
+  uptime: z.number().nonnegative(),
+  sessions: z.object({ total: z.number().int(), active: z.number().int() }),
+  providers: z.array(ProviderHealth),
+  /** Resident memory in bytes. */
+  rss: z.number().int().nonnegative(),
+});
+export type DaemonStatusResponse = z.infer<typeof DaemonStatusResponse>;
+
+/** `POST /v3/daemon/stop` and `/restart` response. */
+export const DaemonLifecycleResponse = z.object({ ok: z.literal(true), action: z.enum(["stop", "restart"]) });
+export type DaemonLifecycleResponse = z.infer<typeof DaemonLifecycleResponse>;
+
+/** One structured daemon log line (also one line of daemon.log). */
+export const LogLine = z
+  .object({
+    ts: z.string(),
+    level: LogLevel,
+    /** Subsystem: server, session, provider, tools… */
+    scope: z.string(),
+    message: z.string(),
+  })
+  .catchall(z.unknown());
+export type LogLine = z.infer<typeof LogLine>;
+
+/** `GET /v3/daemon/logs` query. */
+export const LogsQuery = z.object({
+  level: LogLevel.optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(200),
+});
+export type LogsQuery = z.infer<typeof LogsQuery>;
+
+/** `GET /v3/daemon/logs` response, oldest first. */
+export const LogsResponse = z.object({ lines: z.array(LogLine) });
+export type LogsResponse = z.infer<typeof LogsResponse>;
+
+/** `GET /v3/sessions` query. */
+export const SessionListQuery = z.object({
+  q: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type SessionListQuery = z.infer<typeof SessionListQuery>;
+
+/** `GET /v3/sessions/:id/events` query. */
+export const EventsQuery = z.object({
+  afterSeq: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1_000_000).optional(),
+});
+export type EventsQuery = z.infer<typeof EventsQuery>;
+
+/** `GET /v3/sessions/:id/export` query. */
+export const ExportQuery = z.object({ format: z.enum(["json", "md"]).default("json") });
+export type ExportQuery = z.infer<typeof ExportQuery>;
+
+/** `GET /v3/sessions/:id/export?format=json` response. */
+export const SessionExport = z.object({
+  session: SessionInfo,
+  events: z.array(SessionEvent),
+  exportedAt: z.string(),
+});
+export type SessionExport = z.infer<typeof SessionExport>;
+
+/** A model one provider offers. */
+export const ModelInfo = z.object({
+  /** Model id as the provider names it. */
+  id: z.string(),
+  /** Provider that serves it. */
+  provider: z.string(),
+  /** `provider/id`, unambiguous across providers. */
+  ref: z.string(),
+  loaded: z.boolean().optional(),
+  contextLength: z.number().int().optional(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+/** `GET /v3/models` response. */
+export const ModelsResponse = z.object({
+  models: z.array(ModelInfo),
+  providers: z.array(ProviderHealth),
+  defaultModel: z.string().optional(),
+});
+export type ModelsResponse = z.infer<typeof ModelsResponse>;
+
+/** Contents of `$OPTA_HOME/daemon/state.json`. */
+export const DaemonState = z.object({
+  pid: z.number().int(),
+  port: z.number().int(),
+  host: z.string(),
+  startedAt: z.string(),
+  version: z.string(),
+});
+export type DaemonState = z.infer<typeof DaemonState>;
