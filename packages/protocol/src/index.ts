@@ -7,3 +7,4 @@ export * from "./rest.js";
 
 /** Protocol version spoken by the daemon's HTTP API. */
 export const API_VERSION = "v3";
+export * from "./config.js";

@@ -1,0 +1,10 @@
+export {
+  ConfigError,
+  getConfigValue,
+  loadConfig,
+  parseConfig,
+  saveConfig,
+  setConfigValue,
+  unsetConfigValue,
+} from "./config.js";
+export { type OptaPaths, optaPaths, resolveOptaHome } from "./home.js";

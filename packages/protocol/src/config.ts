@@ -1,0 +1,65 @@
+import { z } from "zod";
+import { PermissionLevel } from "./common.js";
+
+/** One configured provider (issue: providers). Keys never live here; they live in the vault. */
+export const ProviderConfig = z
+  .object({
+    type: z.enum(["openai-compatible", "anthropic", "openai", "lmx"]),
+    baseUrl: z.string().optional(),
+    models: z.array(z.string()).optional(),
+  })
+  .strict();
+export type ProviderConfig = z.infer<typeof ProviderConfig>;
+
+/** One MCP server, started over stdio (command) or reached over streamable HTTP (url). */
+export const McpServerConfig = z
+  .object({
+    command: z.array(z.string()).optional(),
+    url: z.string().optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict();
+export type McpServerConfig = z.infer<typeof McpServerConfig>;
+
+/**
+ * `$OPTA_HOME/config.yaml`. Unknown keys are kept (a newer CLI may have written them) but every
+ * known key is validated, so a typo in a value is reported with its key.
+ */
+export const OptaConfig = z
+  .object({
+    /** Model used when a session or turn names none; else the first model LMX lists. */
+    "default-model": z.string().optional(),
+    /** Ask models that support it to stream their reasoning. */
+    thinking: z.boolean().optional(),
+    /** Agent-loop step limit in Do mode. */
+    "max-steps": z.number().int().min(1).max(1000).optional(),
+    /** Default permission level for new turns. */
+    permission: PermissionLevel.optional(),
+    lmx: z
+      .object({
+        /** `host:port` or a base URL of the LMX (or any OpenAI-compatible) server. */
+        host: z.string().optional(),
+        /** Browse mDNS for `_opta-lmx._tcp` when nothing answers locally. */
+        discovery: z.boolean().optional(),
+      })
+      .catchall(z.unknown())
+      .optional(),
+    providers: z.record(z.string(), ProviderConfig).optional(),
+    mcp: z
+      .object({
+        peekaboo: z.boolean().optional(),
+        servers: z.record(z.string(), McpServerConfig).optional(),
+      })
+      .catchall(z.unknown())
+      .optional(),
+  })
+  .catchall(z.unknown());
+export type OptaConfig = z.infer<typeof OptaConfig>;
+
+/** Defaults applied when a key is absent. */
+export const CONFIG_DEFAULTS = {
+  "max-steps": 20,
+  thinking: false,
+  permission: "safe",
+} as const;
