@@ -1,0 +1,199 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { stat } from "node:fs/promises";
+import { z } from "zod";
+import { defineTool } from "./define.js";
+import { ToolError, toToolError } from "./errors.js";
+import { displayPath, resolveInWorkspace, workspaceRoots } from "./path.js";
+
+/** Default timeout of a command, and the longest the model may ask for (seconds). */
+export const RUN_DEFAULT_TIMEOUT_SECONDS = 120;
+export const RUN_MAX_TIMEOUT_SECONDS = 1800;
+/** Bytes kept of each of stdout and stderr: the first HEAD bytes and the last TAIL bytes. */
+export const RUN_OUTPUT_HEAD_BYTES = 16 * 1024;
+export const RUN_OUTPUT_TAIL_BYTES = 48 * 1024;
+/** After SIGTERM the process group gets this long before SIGKILL. */
+export const RUN_KILL_GRACE_MS = 200;
+/** After the shell exits, how long background processes may keep stdout/stderr open before we stop reading. */
+export const RUN_PIPE_GRACE_MS = 250;
+
+const RunCommandArgs = z.object({
+  command: z.string().min(1).describe("Shell command, run with /bin/sh -c. Pipes, && and redirections work."),
+  cwd: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Directory to run in, relative to the working directory (default: the working directory)."),
+  timeout_seconds: z
+    .number()
+    .positive()
+    .max(RUN_MAX_TIMEOUT_SECONDS)
+    .default(RUN_DEFAULT_TIMEOUT_SECONDS)
+    .describe(`Kill the command after this many seconds (default ${RUN_DEFAULT_TIMEOUT_SECONDS}).`),
+});
+
+/** Keeps the head and the tail of a stream, counting what was dropped in between. */
+export class HeadTailBuffer {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+  /** Every byte received. */
+  total = 0;
+
+  constructor(
+    private readonly headLimit: number,
+    private readonly tailLimit: number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.total += chunk.length;
+    if (this.headBytes < this.headLimit) {
+      const take = Math.min(chunk.length, this.headLimit - this.headBytes);
+      this.head.push(chunk.subarray(0, take));
+      this.headBytes += take;
+      chunk = chunk.subarray(take);
+      if (chunk.length === 0) return;
+    }
+    this.tail.push(chunk);
+    this.tailBytes += chunk.length;
+    while (this.tail.length > 0 && this.tailBytes - (this.tail[0]?.length ?? 0) >= this.tailLimit) {
+      this.tailBytes -= this.tail.shift()?.length ?? 0;
+    }
+  }
+
+  /** Bytes dropped from the middle. */
+  get dropped(): number {
+    return Math.max(0, this.total - this.headLimit - this.tailLimit);
+  }
+
+  toString(): string {
+    const head = Buffer.concat(this.head).toString("utf8");
+    let tail = Buffer.concat(this.tail);
+    const dropped = this.dropped;
+    if (dropped === 0) return head + tail.toString("utf8");
+    tail = tail.subarray(tail.length - this.tailLimit);
+    return `${head}\n[… ${dropped} bytes of output truncated …]\n${tail.toString("utf8")}`;
+  }
+}
+
+/** Signals the whole process group; a group that is already gone is fine. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function formatElapsed(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export const runCommandTool = defineTool({
+  name: "run_command",
+  description:
+    "Run a shell command (/bin/sh -c) in the working directory and return its exit code, stdout and stderr. " +
+    `Output is capped (first ${RUN_OUTPUT_HEAD_BYTES / 1024} KiB and last ${RUN_OUTPUT_TAIL_BYTES / 1024} KiB of each stream). ` +
+    `The command and everything it started are killed after timeout_seconds (default ${RUN_DEFAULT_TIMEOUT_SECONDS}). ` +
+    "stdin is closed, so interactive programs will not wait for input.",
+  kind: "execute",
+  risk: "execute",
+  schema: RunCommandArgs,
+  async execute(args, ctx) {
+    const roots = await workspaceRoots(ctx);
+    const cwd = await resolveInWorkspace(args.cwd ?? ".", ctx);
+    const info = await stat(cwd).catch((error) => {
+      throw toToolError(error, args.cwd ?? ".");
+    });
+    if (!info.isDirectory()) throw new ToolError("NOT_A_DIRECTORY", `cwd "${args.cwd}" is not a directory`);
+
+    const started = performance.now();
+    const stdout = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);
+    const stderr = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);
+    const child = spawn("/bin/sh", ["-c", args.command], {
+      cwd,
+      detached: true, // own process group, so the whole tree can be killed at once
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PAGER: "cat", GIT_PAGER: "cat", GIT_TERMINAL_PROMPT: "0" },
+    });
+    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
+
+    let stopReason: "timeout" | "aborted" | undefined;
+    let killed: Promise<void> = Promise.resolve();
+    const terminate = (reason: "timeout" | "aborted") => {
+      if (stopReason) return;
+      stopReason = reason;
+      killGroup(child, "SIGTERM");
+      killed = sleep(RUN_KILL_GRACE_MS).then(() => killGroup(child, "SIGKILL"));
+    };
+    const onAbort = () => terminate("aborted");
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => terminate("timeout"), args.timeout_seconds * 1000);
+
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    let exit: { code: number | null; signal: NodeJS.Signals | null };
+    try {
+      exit = await new Promise((resolve, reject) => {
+        child.once("error", reject);
+        child.once("exit", (code, signal) => resolve({ code, signal }));
+      });
+    } catch (error) {
+      throw new ToolError("SPAWN_FAILED", `could not start /bin/sh: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      ctx.signal.removeEventListener("abort", onAbort);
+    }
+    await killed;
+    // Background processes may still hold the pipes; read a little longer, then stop listening.
+    const lingering = await Promise.race([closed.then(() => false), sleep(RUN_PIPE_GRACE_MS).then(() => true)]);
+    if (lingering) {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }
+    const elapsedMs = Math.round(performance.now() - started);
+
+    const output = () => {
+      const parts: string[] = [];
+      if (stdout.total > 0) parts.push(`stdout:\n${stdout.toString()}`);
+      if (stderr.total > 0) parts.push(`stderr:\n${stderr.toString()}`);
+      return parts.length > 0 ? `\n${parts.join("\n")}` : " (no output)";
+    };
+    if (stopReason === "timeout") {
+      throw new ToolError(
+        "TIMEOUT",
+        `command timed out after ${args.timeout_seconds}s; it and every process it started were killed. Output so far:${output()}`,
+      );
+    }
+    if (stopReason === "aborted") {
+      throw new ToolError("ABORTED", `command cancelled by the user after ${formatElapsed(elapsedMs)} and killed`);
+    }
+
+    const result: Record<string, unknown> = {
+      command: args.command,
+      cwd: displayPath(cwd, roots),
+      exitCode: exit.code,
+      signal: exit.signal,
+      stdout: stdout.toString(),
+      stderr: stderr.toString(),
+      elapsedMs,
+    };
+    if (stdout.dropped > 0 || stderr.dropped > 0) {
+      result.truncated = { stdoutBytes: stdout.total, stderrBytes: stderr.total };
+    }
+    if (lingering) {
+      result.note = "background processes are still running and holding the output; later output is not captured";
+    }
+    const status = exit.signal ? `killed by ${exit.signal}` : `exit ${exit.code}`;
+    return { result, summary: `${status} · ${formatElapsed(elapsedMs)}` };
+  },
+});
