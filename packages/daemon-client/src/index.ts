@@ -1,1 +1,21 @@
-export {};
+/**
+ * @opta/daemon-client: typed HTTP and WebSocket client for the Opta daemon. Browser-safe; Node-only
+ * helpers (reading the token from the Opta home, starting the daemon) live in `@opta/daemon-client/node`.
+ */
+export {
+  DaemonClient,
+  type DaemonClientOptions,
+  type RequestOptions,
+  type StreamOptions,
+  type TokenSource,
+} from "./client.js";
+export { DaemonApiError, DaemonConnectionError } from "./errors.js";
+export type {
+  BackoffOptions,
+  GlobalSubscription,
+  SubscribeAllOptions,
+  SubscribeOptions,
+  Subscription,
+  SubscriptionStatus,
+} from "./subscription.js";
+export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";

@@ -1,0 +1,405 @@
+import {
+  type CreateSessionRequest,
+  DaemonLifecycleResponse,
+  DaemonStatusResponse,
+  ErrorBody,
+  HealthResponse,
+  type LogLevel,
+  LogsResponse,
+  ModelsResponse,
+  type PermissionDecision,
+  type SessionEvent,
+  SessionEventsResponse,
+  SessionExport,
+  SessionInfo,
+  SessionListResponse,
+  StopTurnResponse,
+  type SubmitTurnRequest,
+  SubmitTurnResponse,
+} from "@opta/protocol";
+import { z } from "zod";
+import { DaemonApiError, DaemonConnectionError, START_HINT } from "./errors.js";
+import {
+  type BackoffOptions,
+  type GlobalSubscription,
+  openGlobalSubscription,
+  openSessionSubscription,
+  type SubscribeAllOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from "./subscription.js";
+import { defaultWebSocket, type WebSocketConstructor } from "./websocket.js";
+
+/** The bearer token, or a function that reads it (called again after a 401, e.g. after a restart). */
+export type TokenSource = string | (() => string | Promise<string>);
+
+/** How to reach one daemon. */
+export interface DaemonClientOptions {
+  /** `http://127.0.0.1:<port>` (no trailing path). */
+  baseUrl: string;
+  /** The bearer token or a function that (re-)reads it. */
+  token: TokenSource;
+  /** fetch implementation (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+  /** WebSocket implementation (default `globalThis.WebSocket`; on Node 20 pass `ws`). */
+  WebSocket?: WebSocketConstructor;
+  /** Per-request timeout in ms (default 30 000). */
+  timeoutMs?: number;
+  /** Default reconnect timing for subscriptions. */
+  backoff?: BackoffOptions;
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  /** Aborts the request. */
+  signal?: AbortSignal;
+}
+
+/** Options of `DaemonClient.stream`. */
+export interface StreamOptions {
+  /** Deliver events with seq greater than this (default 0). */
+  afterSeq?: number;
+  /** Ends the iteration when aborted. */
+  signal?: AbortSignal;
+  /** Reconnect timing. */
+  backoff?: BackoffOptions;
+}
+
+const OkResponse = z.object({ ok: z.literal(true) });
+
+interface Call<T> extends RequestOptions {
+  method?: "GET" | "POST";
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  schema?: z.ZodType<T>;
+}
+
+/**
+ * Typed client for the Opta daemon's HTTP API v3 and its two WebSocket streams. Browser-safe: no
+ * Node imports. Every response is validated with the @opta/protocol schemas.
+ */
+export class DaemonClient {
+  readonly baseUrl: string;
+  readonly #options: DaemonClientOptions;
+  #token: string | undefined;
+
+  constructor(options: DaemonClientOptions) {
+    this.#options = options;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+  }
+
+  /** Liveness and version: `GET /v3/health`. */
+  health(options?: RequestOptions): Promise<HealthResponse> {
+    return this.#call("/v3/health", { ...options, schema: HealthResponse });
+  }
+
+  /** Pid, port, uptime, session counts, provider health: `GET /v3/daemon`. */
+  daemonStatus(options?: RequestOptions): Promise<DaemonStatusResponse> {
+    return this.#call("/v3/daemon", { ...options, schema: DaemonStatusResponse });
+  }
+
+  /** Asks the daemon to exit: `POST /v3/daemon/stop`. */
+  stopDaemon(options?: RequestOptions): Promise<DaemonLifecycleResponse> {
+    return this.#call("/v3/daemon/stop", { ...options, method: "POST", schema: DaemonLifecycleResponse });
+  }
+
+  /**
+   * Restarts the daemon in-process (same pid and port, new token): `POST /v3/daemon/restart`.
+   * Subscriptions reconnect by themselves; later calls re-read the token on their first 401.
+   */
+  restartDaemon(options?: RequestOptions): Promise<DaemonLifecycleResponse> {
+    return this.#call("/v3/daemon/restart", { ...options, method: "POST", schema: DaemonLifecycleResponse });
+  }
+
+  /** Recent structured log lines, oldest first: `GET /v3/daemon/logs`. */
+  logs(query: { level?: LogLevel; limit?: number } = {}, options?: RequestOptions): Promise<LogsResponse> {
+    return this.#call("/v3/daemon/logs", { ...options, query, schema: LogsResponse });
+  }
+
+  /** Sessions, newest first, filtered by title or id: `GET /v3/sessions`. */
+  listSessions(query: { q?: string; limit?: number } = {}, options?: RequestOptions): Promise<SessionListResponse> {
+    return this.#call("/v3/sessions", { ...options, query, schema: SessionListResponse });
+  }
+
+  /** Creates a session: `POST /v3/sessions`. */
+  createSession(request: CreateSessionRequest = {}, options?: RequestOptions): Promise<SessionInfo> {
+    return this.#call("/v3/sessions", { ...options, method: "POST", body: request, schema: SessionInfo });
+  }
+
+  /** One session's metadata: `GET /v3/sessions/:id`. */
+  getSession(sessionId: string, options?: RequestOptions): Promise<SessionInfo> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}`, { ...options, schema: SessionInfo });
+  }
+
+  /** Stored events after `afterSeq` over HTTP: `GET /v3/sessions/:id/events`. */
+  events(
+    sessionId: string,
+    query: { afterSeq?: number; limit?: number } = {},
+    options?: RequestOptions,
+  ): Promise<SessionEventsResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/events`, {
+      ...options,
+      query,
+      schema: SessionEventsResponse,
+    });
+  }
+
+  /** Starts a turn (202; follow it on the stream): `POST /v3/sessions/:id/turns`. 409 if one runs. */
+  submitTurn(sessionId: string, request: SubmitTurnRequest, options?: RequestOptions): Promise<SubmitTurnResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/turns`, {
+      ...options,
+      method: "POST",
+      body: request,
+      schema: SubmitTurnResponse,
+    });
+  }
+
+  /** Cancels the running turn: `POST /v3/sessions/:id/stop`. */
+  stopTurn(sessionId: string, options?: RequestOptions): Promise<StopTurnResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/stop`, {
+      ...options,
+      method: "POST",
+      schema: StopTurnResponse,
+    });
+  }
+
+  /** Answers a permission request: `POST /v3/sessions/:id/permissions/:requestId`. */
+  async resolvePermission(
+    sessionId: string,
+    requestId: string,
+    decision: PermissionDecision,
+    options?: RequestOptions,
+  ): Promise<{ ok: true }> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/permissions/${encodeURIComponent(requestId)}`, {
+      ...options,
+      method: "POST",
+      body: { decision },
+      schema: OkResponse,
+    });
+  }
+
+  /** Exports a session: JSON (`SessionExport`) or Markdown text: `GET /v3/sessions/:id/export`. */
+  exportSession(sessionId: string, query?: { format?: "json" }, options?: RequestOptions): Promise<SessionExport>;
+  exportSession(sessionId: string, query: { format: "md" }, options?: RequestOptions): Promise<string>;
+  exportSession(
+    sessionId: string,
+    query?: { format?: "json" | "md" },
+    options?: RequestOptions,
+  ): Promise<SessionExport | string>;
+  exportSession(
+    sessionId: string,
+    query: { format?: "json" | "md" } = {},
+    options?: RequestOptions,
+  ): Promise<SessionExport | string> {
+    const format = query.format ?? "json";
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/export`, {
+      ...options,
+      query: { format },
+      schema: format === "json" ? SessionExport : undefined,
+    });
+  }
+
+  /** Models across providers, with provider health: `GET /v3/models`. */
+  models(options?: RequestOptions): Promise<ModelsResponse> {
+    return this.#call("/v3/models", { ...options, schema: ModelsResponse });
+  }
+
+  /**
+   * Follows one session over `WS /v3/sessions/:id/stream`: replays events after `afterSeq`, then
+   * streams live. Reconnects with backoff on any drop (including a daemon restart) and resumes from
+   * the last seq received; every event is delivered once, in order.
+   */
+  subscribe(sessionId: string, options: SubscribeOptions): Subscription {
+    return openSessionSubscription(
+      { ...options, backoff: options.backoff ?? this.#options.backoff },
+      {
+        WebSocket: this.#webSocket(),
+        label: `session ${sessionId}`,
+        url: async (afterSeq, refresh) =>
+          this.#wsUrl(`/v3/sessions/${encodeURIComponent(sessionId)}/stream`, { afterSeq }, refresh),
+      },
+    );
+  }
+
+  /**
+   * `subscribe` as an async iterator. Ends when `signal` aborts or the loop breaks; throws if the
+   * stream ends for good (e.g. the session does not exist).
+   */
+  async *stream(sessionId: string, options: StreamOptions = {}): AsyncGenerator<SessionEvent, void, undefined> {
+    const queue: SessionEvent[] = [];
+    let failure: Error | undefined;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    const subscription = this.subscribe(sessionId, {
+      afterSeq: options.afterSeq,
+      backoff: options.backoff,
+      onEvent: (event) => {
+        queue.push(event);
+        notify();
+      },
+      onError: (error) => {
+        if (error instanceof DaemonApiError && error.code !== "INVALID_FRAME") failure = error;
+      },
+      onStatus: (status) => {
+        if (status === "closed") {
+          ended = true;
+          notify();
+        }
+      },
+    });
+    const onAbort = () => subscription.close();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (true) {
+        const event = queue.shift();
+        if (event) {
+          yield event;
+          continue;
+        }
+        if (ended || options.signal?.aborted) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+      if (failure) throw failure;
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      subscription.close();
+    }
+  }
+
+  /**
+   * Follows every session plus daemon events over `WS /v3/events`. With a cursor it resumes after
+   * it; reconnects like `subscribe` and drops duplicates by (sessionId, seq).
+   */
+  subscribeAll(options: SubscribeAllOptions): GlobalSubscription {
+    return openGlobalSubscription(
+      { ...options, backoff: options.backoff ?? this.#options.backoff },
+      {
+        WebSocket: this.#webSocket(),
+        label: "event stream",
+        url: async (cursor, refresh) => this.#wsUrl("/v3/events", { cursor }, refresh),
+      },
+    );
+  }
+
+  /** The current token (re-read from the source when `refresh` is set and the source is a function). */
+  async getToken(refresh = false): Promise<string> {
+    const source = this.#options.token;
+    if (typeof source === "string") return source;
+    if (refresh || this.#token === undefined) this.#token = await source();
+    return this.#token;
+  }
+
+  #webSocket(): WebSocketConstructor {
+    const WebSocket = this.#options.WebSocket ?? defaultWebSocket();
+    if (!WebSocket) {
+      throw new TypeError(
+        "no WebSocket implementation: pass { WebSocket } (on Node 20 use the `ws` package or createLocalClient)",
+      );
+    }
+    return WebSocket;
+  }
+
+  async #wsUrl(path: string, query: Record<string, string | number | undefined>, refresh: boolean): Promise<string> {
+    const url = new URL(this.#url(path, query));
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("token", await this.getToken(refresh));
+    return url.toString();
+  }
+
+  #url(path: string, query: Record<string, string | number | undefined> = {}): string {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    const search = params.toString();
+    return `${this.baseUrl}${path}${search ? `?${search}` : ""}`;
+  }
+
+  async #call<T>(path: string, call: Call<T>): Promise<T> {
+    const method = call.method ?? "GET";
+    const url = this.#url(path, call.query);
+    const send = async (token: string) => {
+      const timeoutMs = this.#options.timeoutMs ?? 30_000;
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (call.body !== undefined) headers["content-type"] = "application/json";
+      const fetchImpl = this.#options.fetch ?? globalThis.fetch;
+      try {
+        return await fetchImpl(url, {
+          method,
+          headers,
+          body: call.body === undefined ? undefined : JSON.stringify(call.body),
+          signal,
+        });
+      } catch (error) {
+        if (call.signal?.aborted) throw error;
+        if (timeout.aborted) {
+          throw new DaemonConnectionError(
+            `The Opta daemon at ${this.baseUrl} did not answer ${method} ${path} within ${timeoutMs} ms.`,
+            { cause: error },
+          );
+        }
+        throw new DaemonConnectionError(
+          `Could not reach the Opta daemon at ${this.baseUrl} (${reason(error)}). ${START_HINT}`,
+          { cause: error },
+        );
+      }
+    };
+
+    const first = await this.getToken();
+    let response = await send(first);
+    if (response.status === 401 && typeof this.#options.token === "function") {
+      // The daemon restarted (token rotated): read the token again and retry once.
+      await response.body?.cancel();
+      response = await send(await this.getToken(true));
+    }
+    if (!response.ok) throw await toApiError(response, method, path);
+    const text = await response.text();
+    if (!call.schema) return text as T;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new DaemonApiError(
+        "INVALID_RESPONSE",
+        `${method} ${path} returned a body that is not JSON`,
+        response.status,
+      );
+    }
+    const parsed = call.schema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? issue.path.join(".") : "body";
+      throw new DaemonApiError(
+        "INVALID_RESPONSE",
+        `${method} ${path} returned an unexpected body: ${where}: ${issue?.message ?? "invalid"}`,
+        response.status,
+      );
+    }
+    return parsed.data;
+  }
+}
+
+/** Why fetch failed, in a few words (`ECONNREFUSED`, `fetch failed`…). */
+function reason(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (cause && typeof cause.code === "string") return cause.code;
+  if (cause && typeof cause.message === "string") return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function toApiError(response: Response, method: string, path: string): Promise<DaemonApiError> {
+  const text = await response.text().catch(() => "");
+  try {
+    const body = ErrorBody.parse(JSON.parse(text));
+    return new DaemonApiError(body.error.code, body.error.message, response.status, body.error.details);
+  } catch {
+    const code = response.status === 401 ? "UNAUTHORIZED" : `HTTP_${response.status}`;
+    return new DaemonApiError(code, `${method} ${path} failed with HTTP ${response.status}`, response.status);
+  }
+}
