@@ -1,1 +1,5 @@
-export {};
+/** @opta/daemon: the hub that owns sessions, turns, tools, permissions and provider routing. */
+export { Daemon, type DaemonOptions, DEFAULT_PORT } from "./daemon.js";
+export { Logger } from "./log/logger.js";
+export { SessionStore } from "./session/store.js";
+export { DAEMON_VERSION } from "./version.js";

@@ -1,0 +1,83 @@
+import type { SessionEvent } from "@opta/protocol";
+import type { ChatMessage } from "../provider/types.js";
+
+/**
+ * Rebuilds the model's message history from a session's events, so a resumed session (after a
+ * restart, from another client) continues with exactly what the log says happened. Cancelled and
+ * interrupted turns keep their partial output; a tool call that never got a result is answered
+ * with a note, because the chat format requires every call to have a reply.
+ */
+export function buildConversation(events: readonly SessionEvent[]): ChatMessage[] {
+  let messages: ChatMessage[] = [];
+  let assistant: ChatMessage | undefined;
+  const unanswered = new Map<string, string>();
+
+  const closeAssistant = () => {
+    if (assistant && (assistant.content || assistant.tool_calls?.length)) messages.push(assistant);
+    assistant = undefined;
+  };
+  const answerOpenCalls = (note: string) => {
+    for (const [callId, name] of unanswered) {
+      messages.push({ role: "tool", tool_call_id: callId, name, content: note });
+    }
+    unanswered.clear();
+  };
+
+  for (const event of events) {
+    switch (event.event) {
+      case "turn.start":
+        closeAssistant();
+        answerOpenCalls("not run: the turn ended first");
+        messages.push({ role: "user", content: event.text });
+        break;
+      case "turn.token":
+        // Text after a tool-call phase starts a new assistant message.
+        if (assistant?.tool_calls?.length) closeAssistant();
+        if (!assistant) assistant = { role: "assistant", content: "" };
+        assistant.content = (assistant.content ?? "") + event.delta;
+        break;
+      case "tool.call":
+        if (!assistant) assistant = { role: "assistant", content: "" };
+        assistant.tool_calls = [
+          ...(assistant.tool_calls ?? []),
+          { id: event.callId, type: "function", function: { name: event.name, arguments: JSON.stringify(event.args) } },
+        ];
+        unanswered.set(event.callId, event.name);
+        break;
+      case "tool.result":
+        closeAssistant();
+        if (unanswered.delete(event.callId)) {
+          messages.push({
+            role: "tool",
+            tool_call_id: event.callId,
+            name: event.name,
+            content: event.ok ? stringifyResult(event.result) : `Error: ${event.error ?? "tool failed"}`,
+          });
+        }
+        break;
+      case "turn.done":
+      case "turn.error":
+      case "session.cancelled":
+        closeAssistant();
+        answerOpenCalls(event.event === "turn.done" ? "no result" : "not run: the turn was stopped");
+        break;
+      case "session.compacted":
+        closeAssistant();
+        answerOpenCalls("not run");
+        messages = [{ role: "user", content: `Summary of the conversation so far:\n${event.summary}` }];
+        messages.push({ role: "assistant", content: "Understood. I will continue from that summary." });
+        break;
+      default:
+        break;
+    }
+  }
+  closeAssistant();
+  return messages;
+}
+
+/** Serialises a tool result for the model: strings as they are, anything else as JSON. */
+export function stringifyResult(result: unknown): string {
+  if (typeof result === "string") return result;
+  if (result === undefined) return "";
+  return JSON.stringify(result);
+}

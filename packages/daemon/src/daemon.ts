@@ -1,0 +1,267 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { DaemonEvent, DaemonState, OptaConfig } from "@opta/protocol";
+import type { Express } from "express";
+import { TurnManager } from "./agent/turn-manager.js";
+import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
+import { Logger } from "./log/logger.js";
+import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
+import type { DaemonContext } from "./server/context.js";
+import { createHttpApp } from "./server/http.js";
+import { CloseCode, StreamServer } from "./server/websocket.js";
+import { GlobalFeed } from "./session/global-feed.js";
+import { SessionStore } from "./session/store.js";
+import { DAEMON_VERSION } from "./version.js";
+
+/** How to start a daemon. */
+export interface DaemonOptions {
+  /** The Opta home (tests pass a temporary directory). */
+  home: string;
+  /** TCP port; 0 picks a free one (written to daemon/state.json). Default 9999. */
+  port?: number;
+  /** Loopback address to bind: 127.0.0.1 (default) or ::1. */
+  host?: "127.0.0.1" | "::1";
+  /** Provider timeouts; defaults suit local models that may be loading. */
+  providerTimeouts?: Partial<ProviderTimeouts>;
+  /** Environment to read OPTA_* variables from. */
+  env?: NodeJS.ProcessEnv;
+  /** Mounts Code Desktop's static files. */
+  mountStatic?: (app: Express) => void;
+}
+
+export const DEFAULT_PORT = 9999;
+
+/**
+ * A running daemon: one HTTP server (REST + WebSocket) on loopback, the session store, the turn
+ * manager and the provider registry. `restart()` is in-process: the port stays, the token rotates,
+ * every connection is dropped so clients reconnect with the new token, and config is reloaded.
+ */
+export class Daemon {
+  readonly paths: OptaPaths;
+  readonly logger: Logger;
+  readonly store: SessionStore;
+  readonly providers: ProviderRegistry;
+  readonly turns: TurnManager;
+  readonly feed = new GlobalFeed();
+  private readonly server: Server;
+  private readonly streams: StreamServer;
+  private currentToken = "";
+  private startedAt = new Date().toISOString();
+  private boundPort = 0;
+  private isStopping = false;
+  private configCache: { config: OptaConfig; mtimeMs: number; checkedAt: number } = {
+    config: {},
+    mtimeMs: -1,
+    checkedAt: 0,
+  };
+  private stoppedResolve!: () => void;
+  /** Resolves once the daemon has fully stopped (API stop, signal, or `stop()`). */
+  readonly stopped = new Promise<void>((resolve) => {
+    this.stoppedResolve = resolve;
+  });
+
+  private constructor(private readonly options: DaemonOptions) {
+    this.paths = optaPaths(options.home);
+    mkdirSync(this.paths.daemonDir, { recursive: true, mode: 0o700 });
+    this.logger = new Logger({ file: this.paths.log, secrets: () => [this.currentToken] });
+    this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
+    const env = options.env ?? process.env;
+    const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
+    this.providers = new ProviderRegistry(
+      {
+        connectTimeoutMs: options.providerTimeouts?.connectTimeoutMs ?? (timeoutFromEnv > 0 ? timeoutFromEnv : 120_000),
+        idleTimeoutMs: options.providerTimeouts?.idleTimeoutMs ?? (timeoutFromEnv > 0 ? timeoutFromEnv : 120_000),
+      },
+      env,
+    );
+    this.turns = new TurnManager({
+      store: this.store,
+      providers: this.providers,
+      logger: this.logger,
+      config: () => this.config(),
+    });
+    const context: DaemonContext = {
+      version: DAEMON_VERSION,
+      store: this.store,
+      turns: this.turns,
+      providers: this.providers,
+      logger: this.logger,
+      feed: this.feed,
+      port: () => this.boundPort,
+      token: () => this.currentToken,
+      startedAt: () => this.startedAt,
+      stopping: () => this.isStopping,
+      config: () => this.config(),
+      requestStop: (reason) => void this.stop(reason),
+      requestRestart: () => void this.restart(),
+      publishDaemonEvent: (event) => this.publish(event),
+      resolvePermission: () => false,
+      ...(options.mountStatic ? { mountStatic: options.mountStatic } : {}),
+    };
+    const app = createHttpApp(context);
+    this.streams = new StreamServer(context);
+    this.server = createServer({ keepAliveTimeout: 5000 }, app);
+    this.server.on("upgrade", (request, socket, head) => {
+      try {
+        this.streams.handleUpgrade(request, socket, head);
+      } catch (error) {
+        this.logger.error("stream", `Upgrade failed: ${(error as Error).message}`);
+        socket.destroy();
+      }
+    });
+    this.server.on("clientError", (_error, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    });
+  }
+
+  /** Starts a daemon: recovers sessions, listens, then writes the token and state.json. */
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const daemon = new Daemon(options);
+    await daemon.boot();
+    return daemon;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+  get token(): string {
+    return this.currentToken;
+  }
+  get url(): string {
+    return `http://${this.options.host === "::1" ? "[::1]" : "127.0.0.1"}:${this.boundPort}`;
+  }
+
+  /** The current config, re-read when config.yaml changes (checked at most twice a second). */
+  config(): OptaConfig {
+    const now = Date.now();
+    if (now - this.configCache.checkedAt < 500) return this.configCache.config;
+    this.configCache.checkedAt = now;
+    let mtimeMs = 0;
+    try {
+      mtimeMs = statSync(this.paths.config).mtimeMs;
+    } catch {
+      mtimeMs = 0;
+    }
+    if (mtimeMs !== this.configCache.mtimeMs) {
+      this.configCache.mtimeMs = mtimeMs;
+      void this.reloadConfig();
+    }
+    return this.configCache.config;
+  }
+
+  /** Rotates the token and drops every connection; sessions and running turns carry on. */
+  async restart(): Promise<void> {
+    this.logger.info("daemon", "Restarting: rotating the token and dropping connections");
+    this.writeToken();
+    this.startedAt = new Date().toISOString();
+    this.writeState();
+    this.streams.closeAll(CloseCode.restarting, "daemon restarting");
+    this.server.closeAllConnections();
+    await this.reloadConfig();
+    this.publish({ event: "daemon.start", ts: new Date().toISOString(), pid: process.pid, version: DAEMON_VERSION });
+  }
+
+  /** Cancels running turns, flushes sessions, closes connections and removes state.json. */
+  async stop(reason = "stopped"): Promise<void> {
+    if (this.isStopping) return this.stopped;
+    this.isStopping = true;
+    this.logger.info("daemon", `Stopping: ${reason}`);
+    this.publish({ event: "daemon.stop", ts: new Date().toISOString(), reason });
+    await this.turns.stopAll();
+    this.streams.closeAll(CloseCode.goingAway, "daemon stopping");
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    this.streams.close();
+    await this.store.close();
+    this.removeStateFiles();
+    this.logger.info("daemon", "Stopped");
+    this.stoppedResolve();
+  }
+
+  private async boot(): Promise<void> {
+    await this.reloadConfig();
+    const recovered = await this.store.init();
+    for (const id of recovered.interrupted) this.logger.warn("session", `Marked the running turn of ${id} interrupted`);
+    const port = this.options.port ?? DEFAULT_PORT;
+    const host = this.options.host ?? "127.0.0.1";
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        this.server.off("listening", onListening);
+        if (error.code === "EADDRINUSE") {
+          reject(
+            new Error(
+              `Port ${port} on ${host} is already in use: is another daemon running? Check with 'opta daemon status', or set OPTA_DAEMON_PORT.`,
+            ),
+          );
+        } else reject(error);
+      };
+      const onListening = () => {
+        this.server.off("error", onError);
+        resolve();
+      };
+      this.server.once("error", onError);
+      this.server.once("listening", onListening);
+      this.server.listen(port, host);
+    });
+    this.boundPort = (this.server.address() as AddressInfo).port;
+    this.writeToken();
+    this.writeState();
+    this.logger.info("daemon", `Listening on ${this.url}`, { pid: process.pid, version: DAEMON_VERSION });
+    this.publish({ event: "daemon.start", ts: new Date().toISOString(), pid: process.pid, version: DAEMON_VERSION });
+    void this.providers.checkAll().catch(() => {});
+  }
+
+  private async reloadConfig(): Promise<void> {
+    try {
+      const config = await loadConfig(this.paths.config);
+      this.configCache.config = config;
+      this.providers.configure(config);
+    } catch (error) {
+      this.logger.error("config", (error as Error).message);
+      if (this.providers.list().length === 0) this.providers.configure({});
+    }
+  }
+
+  private publish(event: DaemonEvent): void {
+    this.feed.publish(JSON.stringify(event), Date.parse(event.ts));
+  }
+
+  private writeToken(): void {
+    this.currentToken = randomBytes(32).toString("base64url");
+    writeFileAtomic(this.paths.token, `${this.currentToken}\n`);
+  }
+
+  private writeState(): void {
+    const state: DaemonState = {
+      pid: process.pid,
+      port: this.boundPort,
+      host: this.options.host ?? "127.0.0.1",
+      startedAt: this.startedAt,
+      version: DAEMON_VERSION,
+    };
+    writeFileAtomic(this.paths.state, `${JSON.stringify(state, null, 2)}\n`);
+  }
+
+  private removeStateFiles(): void {
+    try {
+      const state = JSON.parse(readFileSync(this.paths.state, "utf8")) as DaemonState;
+      if (state.pid !== process.pid || state.port !== this.boundPort) return;
+    } catch {
+      return;
+    }
+    rmSync(this.paths.state, { force: true });
+    rmSync(this.paths.token, { force: true });
+  }
+}
+
+/** Writes a private file (mode 0600) through a temp file, so readers never see half of it. */
+function writeFileAtomic(path: string, content: string): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, content, { mode: 0o600 });
+  chmodSync(temp, 0o600);
+  renameSync(temp, path);
+}

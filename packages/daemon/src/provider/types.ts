@@ -1,0 +1,61 @@
+/** A message in the OpenAI chat format, which every provider adapter speaks to the agent loop. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string | null;
+  tool_calls?: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }>;
+  tool_call_id?: string;
+  name?: string;
+}
+
+/** A tool offered to the model (OpenAI function-tool shape). */
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description: string; parameters: Record<string, unknown> };
+}
+
+/** One streaming chat request. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  tools?: ToolSpec[];
+  toolChoice?: "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+  maxTokens?: number;
+  temperature?: number;
+  signal: AbortSignal;
+}
+
+/** What a provider stream yields, the same for every provider. */
+export type ProviderChunk =
+  | { type: "text"; delta: string }
+  | { type: "reasoning"; delta: string }
+  | { type: "tool-call"; id: string; name: string; arguments: string }
+  | { type: "usage"; promptTokens: number; completionTokens: number; reasoningTokens?: number }
+  | { type: "finish"; reason: string };
+
+/** A model source the daemon can route a turn to. */
+export interface ChatProvider {
+  /** Configured name (`lmx`, `anthropic`, a user's name). */
+  readonly name: string;
+  readonly type: string;
+  readonly baseUrl?: string;
+  stream(request: ChatRequest): AsyncIterable<ProviderChunk>;
+  listModels(signal?: AbortSignal): Promise<string[]>;
+}
+
+/** Provider failure codes, as they appear in `turn.error`. */
+export type ProviderErrorCode = "PROVIDER_UNREACHABLE" | "PROVIDER_ERROR" | "PROVIDER_TIMEOUT";
+
+/** A provider call that failed; the message names the endpoint and says what to do. */
+export class ProviderError extends Error {
+  constructor(
+    readonly code: ProviderErrorCode,
+    message: string,
+    readonly options: { endpoint: string; status?: number; retryable: boolean; beforeFirstToken: boolean },
+  ) {
+    super(message);
+    this.name = "ProviderError";
+  }
+  get retryable(): boolean {
+    return this.options.retryable;
+  }
+}

@@ -1,0 +1,29 @@
+import type { DaemonEvent, OptaConfig, PermissionDecision } from "@opta/protocol";
+import type { Express } from "express";
+import type { TurnManager } from "../agent/turn-manager.js";
+import type { Logger } from "../log/logger.js";
+import type { ProviderRegistry } from "../provider/registry.js";
+import type { GlobalFeed } from "../session/global-feed.js";
+import type { SessionStore } from "../session/store.js";
+
+/** What the HTTP and WebSocket layers need from the daemon; they hold no state of their own. */
+export interface DaemonContext {
+  version: string;
+  store: SessionStore;
+  turns: TurnManager;
+  providers: ProviderRegistry;
+  logger: Logger;
+  feed: GlobalFeed;
+  port(): number;
+  token(): string;
+  startedAt(): string;
+  stopping(): boolean;
+  config(): OptaConfig;
+  requestStop(reason: string): void;
+  requestRestart(): void;
+  publishDaemonEvent(event: DaemonEvent): void;
+  /** Resolves a pending permission request; false when there is none with that id. */
+  resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
+  /** Mounts Code Desktop's static files, when they are built. */
+  mountStatic?: (app: Express) => void;
+}

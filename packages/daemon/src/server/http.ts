@@ -1,0 +1,279 @@
+import { realpathSync, statSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import {
+  CreateSessionRequest,
+  EventsQuery,
+  ExportQuery,
+  isSafeId,
+  LogsQuery,
+  PermissionDecisionRequest,
+  SessionListQuery,
+  SubmitTurnRequest,
+} from "@opta/protocol";
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { z } from "zod";
+import { toSessionInfo } from "../session/session-state.js";
+import { ApiError } from "./api-error.js";
+import type { DaemonContext } from "./context.js";
+import { sessionToMarkdown } from "./export.js";
+import { allowedOrigins, bearerToken, isAllowedHost, tokenMatches } from "./security.js";
+
+/** Largest request body accepted (a turn's text is the only big field). */
+export const BODY_LIMIT = "1mb";
+
+/** Builds the Express app: security first, then the v3 routes, then one error handler. */
+export function createHttpApp(context: DaemonContext): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+
+  app.use((request, response, next) => {
+    if (!isAllowedHost(request.headers.host, context.port())) {
+      throw new ApiError("FORBIDDEN_HOST", "Requests must address the daemon as 127.0.0.1, localhost or [::1].");
+    }
+    const origin = request.headers.origin;
+    if (origin) {
+      if (allowedOrigins(context.port()).has(origin)) {
+        response.setHeader("access-control-allow-origin", origin);
+        response.setHeader("vary", "Origin");
+        if (request.method === "OPTIONS") {
+          response.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
+          response.setHeader("access-control-allow-headers", "authorization, content-type");
+          response.setHeader("access-control-max-age", "600");
+          response.status(204).end();
+          return;
+        }
+      } else if (request.method === "OPTIONS") {
+        throw new ApiError("FORBIDDEN_ORIGIN", `Origin ${origin} may not call the daemon.`);
+      }
+    }
+    next();
+  });
+
+  // Static assets (Code Desktop) are public; everything under /v3 needs the token.
+  context.mountStatic?.(app);
+
+  app.use("/v3", (request, _response, next) => {
+    if (!tokenMatches(bearerToken(request.headers.authorization), context.token())) {
+      throw new ApiError(
+        "UNAUTHORIZED",
+        "Missing or wrong bearer token. Send 'Authorization: Bearer <token>' with the token in $OPTA_HOME/daemon/token (it changes on every daemon start and restart).",
+      );
+    }
+    if (context.stopping()) throw new ApiError("DAEMON_STOPPING", "The daemon is shutting down.");
+    next();
+  });
+  app.use("/v3", (request, _response, next) => {
+    const length = Number(request.headers["content-length"] ?? 0);
+    const hasBody = length > 0 || request.headers["transfer-encoding"] !== undefined;
+    if (request.method === "POST" && hasBody && !request.is("application/json")) {
+      throw new ApiError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the request body as JSON with 'Content-Type: application/json'.",
+      );
+    }
+    next();
+  });
+  app.use("/v3", express.json({ limit: BODY_LIMIT, strict: true }));
+
+  const router = express.Router();
+  const { store, turns, logger, providers } = context;
+
+  router.get("/health", (_request, response) => {
+    response.json({ ok: true, version: context.version });
+  });
+
+  router.get("/daemon", async (_request, response) => {
+    response.json({
+      pid: process.pid,
+      port: context.port(),
+      version: context.version,
+      startedAt: context.startedAt(),
+      uptime: Math.round((Date.now() - Date.parse(context.startedAt())) / 1000),
+      sessions: store.counts(),
+      providers: providers.cachedHealth(),
+      rss: process.memoryUsage.rss(),
+    });
+  });
+
+  router.post("/daemon/stop", (_request, response) => {
+    response.json({ ok: true, action: "stop" });
+    response.on("finish", () => context.requestStop("stopped through the API"));
+  });
+
+  router.post("/daemon/restart", (_request, response) => {
+    response.json({ ok: true, action: "restart" });
+    response.on("finish", () => context.requestRestart());
+  });
+
+  router.get("/daemon/logs", (request, response) => {
+    const query = validate(LogsQuery, request.query, "query");
+    response.json({ lines: logger.tail(query.limit, query.level) });
+  });
+
+  router.get("/sessions", (request, response) => {
+    const query = validate(SessionListQuery, request.query, "query");
+    response.json({ sessions: store.list(query) });
+  });
+
+  router.post("/sessions", (request, response) => {
+    const body = validate(CreateSessionRequest, request.body ?? {}, "body");
+    const cwd = resolveCwd(body.cwd ?? process.cwd());
+    const config = context.config();
+    const record = store.create({
+      ...(body.title !== undefined ? { title: body.title } : {}),
+      cwd,
+      mode: body.mode ?? "chat",
+      model: body.model ?? config["default-model"] ?? "",
+    });
+    logger.info("session", `Session ${record.id} created`, { cwd });
+    context.publishDaemonEvent({
+      event: "session.created",
+      ts: new Date().toISOString(),
+      sessionId: record.id,
+      title: record.title,
+    });
+    response.status(201).json(toSessionInfo(record));
+  });
+
+  router.get("/sessions/:id", (request, response) => {
+    response.json(toSessionInfo(requireSession(context, request.params.id)));
+  });
+
+  router.get("/sessions/:id/events", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const query = validate(EventsQuery, request.query, "query");
+    let lines = await store.readLines(session.id, query.afterSeq);
+    if (query.limit) lines = lines.slice(0, query.limit);
+    // Stored lines are already the envelopes' JSON: splice them in rather than re-serialising.
+    response.type("application/json").send(`{"events":[${lines.join(",")}],"lastSeq":${session.lastSeq}}`);
+  });
+
+  router.post("/sessions/:id/turns", (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const body = validate(SubmitTurnRequest, request.body, "body");
+    const started = turns.submit(session.id, body);
+    response.status(202).json({ sessionId: session.id, ...started });
+  });
+
+  router.post("/sessions/:id/stop", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    response.json(await turns.stop(session.id));
+  });
+
+  router.post("/sessions/:id/permissions/:requestId", (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const body = validate(PermissionDecisionRequest, request.body, "body");
+    const resolved = context.resolvePermission(session.id, request.params.requestId, body.decision, "user");
+    if (!resolved) {
+      throw new ApiError(
+        "PERMISSION_REQUEST_NOT_FOUND",
+        `No pending permission request '${request.params.requestId}' in session ${session.id}; it may already be resolved.`,
+      );
+    }
+    response.json({ ok: true });
+  });
+
+  router.get("/sessions/:id/export", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const query = validate(ExportQuery, request.query, "query");
+    const events = await store.readEvents(session.id);
+    const info = toSessionInfo(session);
+    const fileName = `${session.id}.${query.format === "md" ? "md" : "json"}`;
+    response.setHeader("content-disposition", `attachment; filename="${fileName}"`);
+    if (query.format === "md") {
+      response.type("text/markdown; charset=utf-8").send(sessionToMarkdown(info, events));
+    } else {
+      response.json({ session: info, events, exportedAt: new Date().toISOString() });
+    }
+  });
+
+  router.get("/models", async (_request, response) => {
+    const health = await providers.checkAll();
+    const models = health.flatMap((provider) =>
+      provider.models.map((id) => ({ id, provider: provider.name, ref: `${provider.name}/${id}` })),
+    );
+    const defaultModel = context.config()["default-model"] ?? models[0]?.id;
+    response.json({
+      models,
+      providers: health.map(({ models: _models, ...rest }) => rest),
+      ...(defaultModel ? { defaultModel } : {}),
+    });
+  });
+
+  app.use("/v3", router);
+  app.use("/v3", () => {
+    throw new ApiError("NOT_FOUND", "No such route; see docs/api.md for the v3 API.");
+  });
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) {
+      logger.error("server", `${request.method} ${request.path} failed: ${(error as Error).message}`, {
+        stack: (error as Error).stack,
+      });
+    } else if (apiError.code !== "UNAUTHORIZED") {
+      logger.debug("server", `${request.method} ${request.path} → ${apiError.status} ${apiError.code}`);
+    }
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(apiError.status).json(apiError.toBody());
+  });
+  return app;
+}
+
+function requireSession(context: DaemonContext, id: string | undefined) {
+  const record = id && isSafeId(id) ? context.store.get(id) : undefined;
+  if (!record) throw new ApiError("SESSION_NOT_FOUND", `No session '${id}'; list sessions with 'opta sessions list'.`);
+  return record;
+}
+
+/** Parses with a protocol schema; a failure becomes a 400 whose message names the bad field. */
+export function validate<T extends z.ZodType>(schema: T, value: unknown, where: "body" | "query"): z.infer<T> {
+  if (where === "body" && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    throw new ApiError("VALIDATION_FAILED", "The request body must be a JSON object.");
+  }
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = issue.path.length ? issue.path.join(".") : where;
+  const message =
+    issue.code === "unrecognized_keys"
+      ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(", ")}`
+      : issue.message;
+  throw new ApiError("VALIDATION_FAILED", `Invalid ${where} field '${field}': ${message}`, {
+    issues: result.error.issues.map((each) => ({ path: each.path, message: each.message })),
+  });
+}
+
+function resolveCwd(cwd: string): string {
+  if (!isAbsolute(cwd))
+    throw new ApiError("VALIDATION_FAILED", `Invalid body field 'cwd': '${cwd}' is not an absolute path`);
+  try {
+    const real = realpathSync(cwd);
+    if (!statSync(real).isDirectory()) throw new Error("not a directory");
+    return real;
+  } catch {
+    throw new ApiError("VALIDATION_FAILED", `Invalid body field 'cwd': '${cwd}' is not an existing directory`);
+  }
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const httpError = error as { type?: string; status?: number; message?: string };
+  if (httpError.type === "entity.too.large") {
+    return new ApiError("PAYLOAD_TOO_LARGE", `The request body is larger than ${BODY_LIMIT}.`);
+  }
+  if (httpError.type === "entity.parse.failed") {
+    return new ApiError("BAD_REQUEST", `The request body is not valid JSON: ${httpError.message ?? "parse error"}`);
+  }
+  if (httpError.type === "encoding.unsupported" || httpError.type === "charset.unsupported") {
+    return new ApiError("UNSUPPORTED_MEDIA_TYPE", httpError.message ?? "Unsupported body encoding.");
+  }
+  if (typeof httpError.status === "number" && httpError.status >= 400 && httpError.status < 500) {
+    return new ApiError("BAD_REQUEST", httpError.message ?? "Bad request.");
+  }
+  return new ApiError("INTERNAL", "The daemon hit an internal error; see 'opta daemon logs --level error'.");
+}

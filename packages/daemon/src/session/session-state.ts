@@ -1,0 +1,82 @@
+import type { SessionEvent, SessionInfo } from "@opta/protocol";
+import { TurnErrorCode } from "@opta/protocol";
+
+const TITLE_FROM_TEXT_LENGTH = 60;
+
+/** Session metadata plus what the store needs to verify its index against the file. */
+export interface SessionRecord extends SessionInfo {
+  /** Size of the JSONL file when this record was last brought up to date. */
+  bytes: number;
+  /** Title given at creation; empty means "derive from the first turn". */
+  explicitTitle: string;
+}
+
+/** An empty record for a session whose first event has not been applied yet. */
+export function emptyRecord(id: string): SessionRecord {
+  return {
+    id,
+    title: "Untitled session",
+    explicitTitle: "",
+    cwd: "",
+    mode: "chat",
+    model: "",
+    status: "idle",
+    turnCount: 0,
+    createdAt: "",
+    updatedAt: "",
+    lastSeq: 0,
+    bytes: 0,
+  };
+}
+
+/**
+ * Folds one event into a session's metadata. The same reducer runs on live appends and when the
+ * index is rebuilt from JSONL files, so the index is always what the files say.
+ */
+export function applyEvent(record: SessionRecord, event: SessionEvent): void {
+  record.lastSeq = event.seq;
+  record.updatedAt = event.ts;
+  switch (event.event) {
+    case "session.start":
+      record.explicitTitle = event.title;
+      if (event.title) record.title = event.title;
+      record.cwd = event.cwd;
+      record.mode = event.mode;
+      record.model = event.model;
+      record.createdAt = event.ts;
+      break;
+    case "turn.start":
+      record.turnCount += 1;
+      record.status = "active";
+      record.activeTurnId = event.turnId;
+      if (!record.explicitTitle && record.turnCount === 1) record.title = titleFromText(event.text);
+      break;
+    case "turn.done":
+      record.status = "done";
+      record.activeTurnId = undefined;
+      break;
+    case "turn.error":
+      record.status = event.code === TurnErrorCode.interrupted ? "interrupted" : "error";
+      record.activeTurnId = undefined;
+      break;
+    case "session.cancelled":
+      record.status = "cancelled";
+      record.activeTurnId = undefined;
+      break;
+    default:
+      break;
+  }
+}
+
+/** Strips private fields for the wire. */
+export function toSessionInfo(record: SessionRecord): SessionInfo {
+  const { bytes: _bytes, explicitTitle: _explicit, ...info } = record;
+  if (info.activeTurnId === undefined) delete info.activeTurnId;
+  return info;
+}
+
+function titleFromText(text: string): string {
+  const oneLine = text.replace(/\s+/g, " ").trim();
+  if (oneLine.length <= TITLE_FROM_TEXT_LENGTH) return oneLine || "Untitled session";
+  return `${oneLine.slice(0, TITLE_FROM_TEXT_LENGTH - 1)}…`;
+}
