@@ -134,6 +134,9 @@ export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<E
   if (running) return { connection: running, started: false, pid: running.state.pid };
 
   const entry = options.entry ?? resolveDaemonEntry();
+  if (!existsSync(entry)) {
+    throw new DaemonConnectionError(`The daemon is not built (${entry} is missing). Run \`npm run build\`.`);
+  }
   const files = daemonFiles(home);
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   const logFd = openSync(files.log, "a", 0o600);

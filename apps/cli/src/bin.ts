@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+/**
+ * The `opta` command. Only commander and this file load at start-up; each command's module (and
+ * the SDK, zod, yaml…) is imported inside its action so `opta --version` stays fast.
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { reportError } from "./output/errors.js";
+
+type Action = (...args: never[]) => Promise<number>;
+
+/** Wraps a lazily imported command function as a commander action that records its exit code. */
+function lazy<Module>(load: () => Promise<Module>, pick: (module: Module) => Action) {
+  return async (...args: unknown[]) => {
+    const action = pick(await load()) as (...args: unknown[]) => Promise<number>;
+    // commander passes (…arguments, options, command); our functions take (…arguments, options).
+    process.exitCode = await action(...args.slice(0, -1));
+  };
+}
+
+const daemon = () => import("./commands/daemon.js");
+const sessions = () => import("./commands/sessions.js");
+const config = () => import("./commands/config.js");
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("opta")
+    .description("Opta Local: a local-first coding agent. The daemon owns sessions; this command talks to it.")
+    .version(readVersion(), "-v, --version", "print the version")
+    .showSuggestionAfterError()
+    // One line per error: commander puts "(Did you mean …?)" on a line of its own.
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd().replace(/\s*\n\s*/g, " ")}\n`) })
+    .exitOverride();
+
+  const daemonCommand = program.command("daemon").description("start, stop and inspect the Opta daemon");
+  daemonCommand
+    .command("start")
+    .description("start the daemon in the background (or attached with --foreground)")
+    .option("--port <n>", "port to listen on (default 9999 or $OPTA_DAEMON_PORT; 0 picks a free one)")
+    .option("--foreground", "run attached to this terminal; Ctrl+C stops it")
+    .action(lazy(daemon, (m) => m.start));
+  daemonCommand
+    .command("stop")
+    .description("stop the daemon")
+    .action(lazy(daemon, (m) => m.stop));
+  daemonCommand
+    .command("restart")
+    .description("restart the daemon in place (same port, new token; clients reconnect)")
+    .action(lazy(daemon, (m) => m.restart));
+  daemonCommand
+    .command("status")
+    .description("show pid, address, uptime, sessions and provider health (exit 1 if not running)")
+    .option("--json", "print JSON")
+    .action(lazy(daemon, (m) => m.status));
+  daemonCommand
+    .command("logs")
+    .description("print recent daemon log lines")
+    .option("--level <level>", "minimum level: debug, info, warn, error")
+    .option("--limit <n>", "how many lines (default 200)")
+    .option("-f, --follow", "keep printing new lines")
+    .action(lazy(daemon, (m) => m.logs));
+
+  program
+    .command("chat")
+    .description("chat with a model in this terminal (one line is one turn; works with piped input)")
+    .option("--session <id>", "continue an existing session")
+    .option("--model <model>", "model for new turns")
+    .action(
+      lazy(
+        () => import("./commands/chat.js"),
+        (m) => m.chat,
+      ),
+    );
+
+  const sessionsCommand = program.command("sessions").description("list, show and export sessions");
+  sessionsCommand
+    .command("list")
+    .description("sessions, newest first")
+    .option("-q, --query <text>", "filter by title or id")
+    .option("--limit <n>", "at most this many (default 100)")
+    .option("--json", "print JSON")
+    .action(lazy(sessions, (m) => m.list));
+  sessionsCommand
+    .command("show")
+    .description("a session's details and transcript")
+    .argument("<id>", "session id")
+    .option("--json", "print the session and its events as JSON")
+    .action(lazy(sessions, (m) => m.show));
+  sessionsCommand
+    .command("export")
+    .description("export a session as Markdown or JSON")
+    .argument("<id>", "session id")
+    .option("--format <format>", "md or json (default md)")
+    .option("-o, --output <file>", "write to a file instead of stdout")
+    .action(lazy(sessions, (m) => m.exportSession));
+
+  program
+    .command("status")
+    .description("one line: daemon up or down, address, sessions, provider health")
+    .action(
+      lazy(
+        () => import("./commands/status.js"),
+        (m) => m.status,
+      ),
+    );
+
+  const configCommand = program.command("config").description("read and change config.yaml in the Opta home");
+  configCommand
+    .command("get")
+    .description("print one value (dotted keys: lmx.host)")
+    .argument("<key>")
+    .action(lazy(config, (m) => m.get));
+  configCommand
+    .command("set")
+    .description("set one value (true/false and numbers are typed; JSON for lists and maps)")
+    .argument("<key>")
+    .argument("<value>")
+    .action(lazy(config, (m) => m.set));
+  configCommand
+    .command("unset")
+    .description("remove one value")
+    .argument("<key>")
+    .action(lazy(config, (m) => m.unset));
+  configCommand
+    .command("list")
+    .description("every value, with defaults")
+    .option("--json", "print JSON")
+    .action(lazy(config, (m) => m.list));
+
+  // Later: do, tui, doctor, account, mcp, app — each a commands/<name>.ts registered here.
+  return program;
+}
+
+/** The lmx commands live in another module; load it only when it can matter (lmx or help). */
+async function registerOptional(program: Command, argv: string[]): Promise<void> {
+  const first = argv.find((arg) => !arg.startsWith("-"));
+  const wantsHelp = argv.length === 0 || first === "help" || argv.includes("--help") || argv.includes("-h");
+  if (first !== "lmx" && !wantsHelp) return;
+  // A variable specifier: this file compiles whether or not commands/lmx.ts exists yet.
+  const lmxModule = "./commands/lmx.js";
+  try {
+    const module = (await import(lmxModule)) as { registerLmxCommands?: (program: Command) => void };
+    module.registerLmxCommands?.(program);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "ERR_MODULE_NOT_FOUND") throw error;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await registerOptional(program, argv);
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander already printed its one-line message (or the help/version text).
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
+      if (error.code === "commander.help") return 1; // a command group without a subcommand
+      return 2;
+    }
+    return reportError(error);
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Commands close what they open; exiting here also ends idle keep-alive sockets and timers.
+process.exit(code);

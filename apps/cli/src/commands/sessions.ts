@@ -1,0 +1,127 @@
+import { writeFile } from "node:fs/promises";
+import type { SessionEvent, SessionInfo } from "@opta/protocol";
+import { connect } from "../connection.js";
+import { UsageError } from "../output/errors.js";
+import { ago, bold, dim, print, red, table, truncate } from "../output/terminal.js";
+
+/** `opta sessions list [--query Q] [--limit N] [--json]`. */
+export async function list(options: { query?: string; limit?: string; json?: boolean }): Promise<number> {
+  const limit = options.limit === undefined ? undefined : Number(options.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
+    throw new UsageError(`--limit must be a whole number from 1 to 1000; got '${options.limit}'`);
+  }
+  const client = await connect();
+  const { sessions } = await client.listSessions({ q: options.query, limit });
+  if (options.json) {
+    print(JSON.stringify(sessions, null, 2));
+    return 0;
+  }
+  if (sessions.length === 0) {
+    print(options.query ? `No sessions match '${options.query}'.` : "No sessions yet. Start one with `opta chat`.");
+    return 0;
+  }
+  table(
+    ["ID", "STATUS", "TURNS", "UPDATED", "TITLE"],
+    sessions.map((session) => [
+      session.id,
+      session.status,
+      String(session.turnCount),
+      ago(session.updatedAt),
+      truncate(session.title || "(untitled)", 60),
+    ]),
+  );
+  return 0;
+}
+
+/** `opta sessions show <id> [--json]`: metadata and the transcript. */
+export async function show(id: string, options: { json?: boolean }): Promise<number> {
+  const client = await connect();
+  const session = await client.getSession(id);
+  const { events } = await client.events(id);
+  if (options.json) {
+    print(JSON.stringify({ session, events }, null, 2));
+    return 0;
+  }
+  printHeader(session);
+  print();
+  for (const line of transcript(events)) print(line);
+  return 0;
+}
+
+/** `opta sessions export <id> [--format md|json] [--output FILE]`. */
+export async function exportSession(id: string, options: { format?: string; output?: string }): Promise<number> {
+  const format = options.format ?? "md";
+  if (format !== "md" && format !== "json") throw new UsageError(`--format must be md or json; got '${format}'`);
+  const client = await connect();
+  const text =
+    format === "md"
+      ? await client.exportSession(id, { format: "md" })
+      : `${JSON.stringify(await client.exportSession(id, { format: "json" }), null, 2)}\n`;
+  if (options.output) {
+    await writeFile(options.output, text);
+    process.stderr.write(`Wrote ${options.output}\n`);
+  } else process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  return 0;
+}
+
+function printHeader(session: SessionInfo): void {
+  print(bold(session.title || "(untitled)"));
+  const rows: [string, string][] = [
+    ["id", session.id],
+    ["status", session.status],
+    ["model", session.model],
+    ["mode", session.mode],
+    ["cwd", session.cwd],
+    ["turns", String(session.turnCount)],
+    ["created", `${session.createdAt} (${ago(session.createdAt)})`],
+    ["updated", `${session.updatedAt} (${ago(session.updatedAt)})`],
+  ];
+  for (const [key, value] of rows) print(`  ${dim(key.padEnd(8))} ${value}`);
+}
+
+/** Folds the event log into readable lines: the user's text, the model's answer, tools, outcomes. */
+function transcript(events: SessionEvent[]): string[] {
+  const lines: string[] = [];
+  let answer = "";
+  const flush = () => {
+    if (answer) lines.push(answer.trimEnd(), "");
+    answer = "";
+  };
+  for (const event of events) {
+    switch (event.event) {
+      case "turn.start":
+        flush();
+        lines.push(bold(`› ${event.text}`), "");
+        break;
+      case "turn.token":
+        answer += event.delta;
+        break;
+      case "tool.call":
+        flush();
+        lines.push(dim(`[tool] ${event.name} ${truncate(JSON.stringify(event.args), 120)}`));
+        break;
+      case "tool.result":
+        lines.push(dim(`[tool] ${event.name} ${event.ok ? "ok" : `failed: ${event.error ?? ""}`}`));
+        break;
+      case "turn.done":
+        flush();
+        lines.push(
+          dim(`[${event.tokens} tokens · ${event.tokensPerSec.toFixed(1)} tok/s · ${event.elapsed.toFixed(1)}s]`),
+          "",
+        );
+        break;
+      case "turn.error":
+        flush();
+        lines.push(red(`error: ${event.message}`), "");
+        break;
+      case "session.cancelled":
+        flush();
+        lines.push(dim("[cancelled]"), "");
+        break;
+      default:
+        break;
+    }
+  }
+  flush();
+  return lines;
+}
