@@ -1,0 +1,28 @@
+import { loadPolicySet, type PolicyProblem, type PolicySet } from "./policy.js";
+
+export { ALWAYS_FILE_NAME, persistAlwaysRule, suggestPolicyLine } from "./always.js";
+export {
+  defaultDecision,
+  evaluatePermission,
+  type GateDecision,
+  type GateResult,
+  type PermissionQuery,
+} from "./evaluate.js";
+export type { PolicyLevel, PolicyProblem, PolicyRule, PolicySet, RuleDecision } from "./policy.js";
+export { joinShellWords, type ParsedShell, parseShellCommand, splitShellCommand } from "./shell.js";
+
+/**
+ * Loads the policies for a session: project `.opta/policy.yaml` (nearest at or above cwd, up to
+ * the repository root) and user `$OPTA_HOME/policies/*.yaml`. `OPTA_POLICY=unrestricted` in `env`
+ * (default process.env) makes the set unrestricted. Never throws: a broken file is skipped and
+ * listed in `problems`.
+ */
+export async function loadPolicies(opts: { home: string; cwd: string; env?: NodeJS.ProcessEnv }): Promise<PolicySet> {
+  return loadPolicySet(opts);
+}
+
+/** Every problem in the policy files that apply to `cwd`, with file and line, for `opta doctor --policy`. */
+export async function validatePolicyFiles(opts: { home: string; cwd: string }): Promise<PolicyProblem[]> {
+  const set = await loadPolicySet({ ...opts, env: {}, strict: true });
+  return [...set.problems];
+}

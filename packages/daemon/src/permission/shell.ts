@@ -1,0 +1,574 @@
+/**
+ * A small POSIX-shell reader for the permission gate: it finds every simple command a command line
+ * would run — across `&&`, `||`, `;`, `|`, `&`, newlines, subshells, `$(…)`, backticks, process
+ * substitution, here-documents, `sh -c` / `eval` strings and wrappers such as `env`, `timeout`,
+ * `sudo` or `xargs` — so that each one can be checked on its own. It never executes anything and
+ * errs on the side of finding more commands, not fewer.
+ */
+
+type Token =
+  | { type: "word"; value: string; quoted: boolean }
+  | { type: "op"; value: string }
+  | { type: "redirect"; op: string };
+
+/** What a command line would do, as far as the gate cares. */
+export interface ParsedShell {
+  /** Every simple command as an argv array, wrappers unwrapped, in source order. */
+  commands: string[][];
+  /** Files written through output redirections (`>`, `>>`, `&>`, …), except /dev/null and friends. */
+  writes: string[];
+}
+
+const MAX_DEPTH = 16;
+const OPERATORS = [";;&", ";;", ";&", "&&", "||", "|&", ";", "|", "&", "(", ")"];
+const HARMLESS_TARGETS = new Set(["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]);
+
+/** Index just past the `)` that closes a `$(`, `<(` or `(` whose body starts at `start`. */
+function scanBalanced(source: string, start: number): number {
+  let depth = 1;
+  let index = start;
+  while (index < source.length) {
+    const char = source[index];
+    if (char === "\\") {
+      index += 2;
+      continue;
+    }
+    if (char === "'") {
+      const end = source.indexOf("'", index + 1);
+      index = end === -1 ? source.length : end + 1;
+      continue;
+    }
+    if (char === '"') {
+      index = scanDoubleQuoted(source, index + 1);
+      continue;
+    }
+    if (char === "`") {
+      index = scanBacktick(source, index + 1);
+      continue;
+    }
+    if (char === "(") depth++;
+    if (char === ")") {
+      depth--;
+      if (depth === 0) return index + 1;
+    }
+    index++;
+  }
+  return source.length;
+}
+
+/** Index just past the closing `"`; nested `$(…)` may itself contain quotes. */
+function scanDoubleQuoted(source: string, start: number): number {
+  let index = start;
+  while (index < source.length) {
+    const char = source[index];
+    if (char === "\\") index += 2;
+    else if (char === '"') return index + 1;
+    else if (char === "$" && source[index + 1] === "(") index = scanBalanced(source, index + 2);
+    else if (char === "`") index = scanBacktick(source, index + 1);
+    else index++;
+  }
+  return source.length;
+}
+
+/** Index just past the closing backtick. */
+function scanBacktick(source: string, start: number): number {
+  let index = start;
+  while (index < source.length) {
+    const char = source[index];
+    if (char === "\\") index += 2;
+    else if (char === "`") return index + 1;
+    else index++;
+  }
+  return source.length;
+}
+
+/** Index just past the `}` closing a `${` whose body starts at `start`. */
+function scanBrace(source: string, start: number): number {
+  let depth = 1;
+  let index = start;
+  while (index < source.length) {
+    const char = source[index];
+    if (char === "\\") index += 2;
+    else if (char === "'") {
+      const end = source.indexOf("'", index + 1);
+      index = end === -1 ? source.length : end + 1;
+    } else if (char === '"') index = scanDoubleQuoted(source, index + 1);
+    else if (char === "$" && source[index + 1] === "(") index = scanBalanced(source, index + 2);
+    else if (char === "`") index = scanBacktick(source, index + 1);
+    else {
+      if (char === "{") depth++;
+      if (char === "}" && --depth === 0) return index + 1;
+      index++;
+    }
+  }
+  return source.length;
+}
+
+/** Command substitutions inside text that the shell expands (a `${…}` body or a here-document). */
+function substitutionsIn(text: string, nested: string[]): void {
+  let index = 0;
+  while (index < text.length) {
+    const char = text[index];
+    if (char === "\\") index += 2;
+    else if (char === "$" && text[index + 1] === "(" && text[index + 2] !== "(") {
+      const end = scanBalanced(text, index + 2);
+      nested.push(text.slice(index + 2, end - 1));
+      index = end;
+    } else if (char === "`") {
+      const end = scanBacktick(text, index + 1);
+      nested.push(unescapeBacktick(text.slice(index + 1, end - 1)));
+      index = end;
+    } else index++;
+  }
+}
+
+function unescapeBacktick(body: string): string {
+  return body.replace(/\\([`$\\])/g, "$1");
+}
+
+/** Splits a command line into words, operators and redirections; command substitutions go to `nested`. */
+function tokenize(source: string, nested: string[]): Token[] {
+  const tokens: Token[] = [];
+  const heredocs: Array<{ delimiter: string; quoted: boolean; stripTabs: boolean }> = [];
+  let word = "";
+  let inWord = false;
+  let quoted = false;
+  let index = 0;
+
+  const endWord = () => {
+    if (inWord) tokens.push({ type: "word", value: word, quoted });
+    word = "";
+    inWord = false;
+    quoted = false;
+  };
+
+  const readHeredocBodies = () => {
+    for (const heredoc of heredocs.splice(0)) {
+      const body: string[] = [];
+      while (index < source.length) {
+        const newline = source.indexOf("\n", index);
+        const end = newline === -1 ? source.length : newline;
+        let line = source.slice(index, end);
+        index = end + 1;
+        if (heredoc.stripTabs) line = line.replace(/^\t+/, "");
+        if (line === heredoc.delimiter) break;
+        body.push(line);
+      }
+      if (!heredoc.quoted) substitutionsIn(body.join("\n"), nested);
+    }
+  };
+
+  while (index < source.length) {
+    const char = source[index] as string;
+    const next = source[index + 1];
+
+    if (char === "\\" && next === "\n") {
+      index += 2;
+      continue;
+    }
+    if (char === " " || char === "\t" || char === "\r") {
+      endWord();
+      index++;
+      continue;
+    }
+    if (char === "\n") {
+      endWord();
+      tokens.push({ type: "op", value: "\n" });
+      index++;
+      if (heredocs.length > 0) readHeredocBodies();
+      continue;
+    }
+    if (char === "#" && !inWord) {
+      const newline = source.indexOf("\n", index);
+      index = newline === -1 ? source.length : newline;
+      continue;
+    }
+    // Redirections: [n]> >> >| >& < << <<- <<< <& <> and &> &>>
+    if (char === ">" || char === "<" || (char === "&" && next === ">")) {
+      if (char === "<" && next === "(") {
+        // process substitution <(…)
+        const end = scanBalanced(source, index + 2);
+        nested.push(source.slice(index + 2, end - 1));
+        word += "<(…)";
+        inWord = true;
+        index = end;
+        continue;
+      }
+      if (char === ">" && next === "(") {
+        const end = scanBalanced(source, index + 2);
+        nested.push(source.slice(index + 2, end - 1));
+        word += ">(…)";
+        inWord = true;
+        index = end;
+        continue;
+      }
+      if (inWord && !quoted && /^\d+$/.test(word)) {
+        word = "";
+        inWord = false; // a file-descriptor number belongs to the redirection
+      } else endWord();
+      const match = /^(&>>|&>|<<<|<<-|<<|<>|<&|>>|>&|>\||<|>)/.exec(source.slice(index));
+      const op = match?.[1] ?? char;
+      index += op.length;
+      tokens.push({ type: "redirect", op });
+      if (op === "<<" || op === "<<-") {
+        // The delimiter is the next word; remember it so the body is skipped after the newline.
+        while (source[index] === " " || source[index] === "\t") index++;
+        const start = index;
+        while (index < source.length && !/[\s;&|<>()]/.test(source[index] as string)) {
+          const at = source[index];
+          if (at === "'") {
+            const end = source.indexOf("'", index + 1);
+            index = end === -1 ? source.length : end + 1;
+          } else if (at === '"') index = scanDoubleQuoted(source, index + 1);
+          else index++;
+        }
+        const raw = source.slice(start, index);
+        const delimiter = raw.replace(/['"\\]/g, "");
+        heredocs.push({ delimiter, quoted: raw !== delimiter, stripTabs: op === "<<-" });
+        tokens.push({ type: "word", value: delimiter, quoted: true });
+      }
+      continue;
+    }
+    const operator = OPERATORS.find((candidate) => source.startsWith(candidate, index));
+    if (operator) {
+      endWord();
+      tokens.push({ type: "op", value: operator });
+      index += operator.length;
+      continue;
+    }
+    inWord = true;
+    if (char === "'") {
+      quoted = true;
+      const end = source.indexOf("'", index + 1);
+      const stop = end === -1 ? source.length : end;
+      word += source.slice(index + 1, stop);
+      index = stop + 1;
+      continue;
+    }
+    if (char === '"') {
+      quoted = true;
+      index++;
+      while (index < source.length && source[index] !== '"') {
+        const inner = source[index] as string;
+        if (inner === "\\" && index + 1 < source.length && '$`"\\\n'.includes(source[index + 1] as string)) {
+          if (source[index + 1] !== "\n") word += source[index + 1];
+          index += 2;
+        } else if (inner === "$" && source[index + 1] === "(" && source[index + 2] !== "(") {
+          const end = scanBalanced(source, index + 2);
+          nested.push(source.slice(index + 2, end - 1));
+          word += "$(…)";
+          index = end;
+        } else if (inner === "$" && source[index + 1] === "{") {
+          const end = scanBrace(source, index + 2);
+          substitutionsIn(source.slice(index + 2, end - 1), nested);
+          word += source.slice(index, end);
+          index = end;
+        } else if (inner === "`") {
+          const end = scanBacktick(source, index + 1);
+          nested.push(unescapeBacktick(source.slice(index + 1, end - 1)));
+          word += "$(…)";
+          index = end;
+        } else {
+          word += inner;
+          index++;
+        }
+      }
+      index++;
+      continue;
+    }
+    if (char === "\\") {
+      word += next ?? "";
+      index += 2;
+      continue;
+    }
+    if (char === "$" && next === "(") {
+      if (source[index + 2] === "(") {
+        // arithmetic $(( … )): not a command, but it may contain substitutions
+        const end = scanBalanced(source, index + 2);
+        substitutionsIn(source.slice(index + 3, end - 2), nested);
+        word += source.slice(index, end);
+        index = end;
+        continue;
+      }
+      const end = scanBalanced(source, index + 2);
+      nested.push(source.slice(index + 2, end - 1));
+      word += "$(…)";
+      index = end;
+      continue;
+    }
+    if (char === "$" && next === "{") {
+      const end = scanBrace(source, index + 2);
+      substitutionsIn(source.slice(index + 2, end - 1), nested);
+      word += source.slice(index, end);
+      index = end;
+      continue;
+    }
+    if (char === "`") {
+      const end = scanBacktick(source, index + 1);
+      nested.push(unescapeBacktick(source.slice(index + 1, end - 1)));
+      word += "$(…)";
+      index = end;
+      continue;
+    }
+    word += char;
+    index++;
+  }
+  endWord();
+  return tokens;
+}
+
+const RESERVED_PREFIXES = new Set(["!", "{", "}", "if", "then", "else", "elif", "fi", "do", "done", "while", "until"]);
+const HEADER_KEYWORDS = new Set(["for", "select", "case", "esac", "function", "in"]);
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
+const SHELLS = new Set(["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish"]);
+
+function basename(word: string): string {
+  const slash = word.lastIndexOf("/");
+  return slash === -1 ? word : word.slice(slash + 1);
+}
+
+/**
+ * Skips a wrapper's options. `withValue` lists options that take a separate value; `--opt=value`
+ * and attached short values (`-n5`) are handled. Returns the index of the first operand.
+ */
+function skipOptions(argv: string[], start: number, withValue: ReadonlySet<string>): number {
+  let index = start;
+  while (index < argv.length) {
+    const word = argv[index] as string;
+    if (word === "--") return index + 1;
+    if (!word.startsWith("-") || word === "-") return index;
+    if (withValue.has(word)) index += 2;
+    else index++;
+  }
+  return index;
+}
+
+const ENV_VALUE = new Set(["-u", "--unset", "-C", "--chdir", "-S", "--split-string"]);
+const TIMEOUT_VALUE = new Set(["-s", "--signal", "-k", "--kill-after"]);
+const NICE_VALUE = new Set(["-n", "--adjustment"]);
+const TIME_VALUE = new Set(["-f", "--format", "-o", "--output"]);
+const SUDO_VALUE = new Set([
+  "-u",
+  "--user",
+  "-g",
+  "--group",
+  "-h",
+  "--host",
+  "-p",
+  "--prompt",
+  "-C",
+  "--close-from",
+  "-D",
+  "--chdir",
+  "-r",
+  "--role",
+  "-t",
+  "--type",
+  "-U",
+  "--other-user",
+  "-T",
+  "--command-timeout",
+]);
+const DOAS_VALUE = new Set(["-u", "-C"]);
+const STDBUF_VALUE = new Set(["-i", "-o", "-e", "--input", "--output", "--error"]);
+const IONICE_VALUE = new Set(["-c", "--class", "-n", "--classdata", "-p", "--pid", "-P", "--pgid", "-u", "--uid"]);
+const XARGS_VALUE = new Set([
+  "-a",
+  "--arg-file",
+  "-d",
+  "--delimiter",
+  "-E",
+  "-I",
+  "-L",
+  "-n",
+  "--max-args",
+  "-P",
+  "--max-procs",
+  "-s",
+  "--max-chars",
+  "--process-slot-var",
+]);
+const EXEC_VALUE = new Set(["-a"]);
+const EMPTY: ReadonlySet<string> = new Set();
+
+class Collector {
+  readonly commands: string[][] = [];
+  readonly writes: string[] = [];
+
+  parse(source: string, depth: number): void {
+    if (depth > MAX_DEPTH) {
+      this.commands.push(["sh", "-c", source]); // absurd nesting: keep it whole so no rule but `*` matches it
+      return;
+    }
+    const nested: string[] = [];
+    const tokens = tokenize(source, nested);
+    let words: string[] = [];
+    let expectTarget: string | undefined;
+    const finish = () => {
+      if (words.length > 0) this.simple(words, depth);
+      words = [];
+    };
+    for (const token of tokens) {
+      if (expectTarget !== undefined) {
+        const op = expectTarget;
+        expectTarget = undefined;
+        if (token.type === "word") {
+          this.redirect(op, token.value);
+          continue;
+        }
+      }
+      if (token.type === "op") finish();
+      else if (token.type === "redirect") expectTarget = token.op;
+      else words.push(token.value);
+    }
+    finish();
+    for (const script of nested) this.parse(script, depth + 1);
+  }
+
+  private redirect(op: string, target: string): void {
+    if (!op.includes(">")) return; // input redirections and here-documents read, they do not write
+    if ((op === ">&" || op === "<&") && /^(\d+-?|-)$/.test(target)) return; // fd duplication
+    if (HARMLESS_TARGETS.has(target)) return;
+    this.writes.push(target);
+  }
+
+  /** One simple command: strips keywords and assignments, then unwraps wrappers. */
+  private simple(input: string[], depth: number): void {
+    let argv = input;
+    while (argv.length > 0 && RESERVED_PREFIXES.has(argv[0] as string)) argv = argv.slice(1);
+    if (argv.length === 0) return;
+    if (HEADER_KEYWORDS.has(argv[0] as string)) return; // loop / case headers hold data, not commands
+    while (argv.length > 0 && ASSIGNMENT.test(argv[0] as string)) argv = argv.slice(1);
+    if (argv.length === 0) return;
+    this.unwrap(argv, depth);
+  }
+
+  private unwrap(argv: string[], depth: number): void {
+    const name = basename(argv[0] as string);
+    const rest = (from: number) => argv.slice(from);
+    const inner = (from: number, fallback?: string[]) => {
+      let next = rest(from);
+      while (next.length > 0 && ASSIGNMENT.test(next[0] as string)) next = next.slice(1);
+      if (next.length > 0) this.unwrap(next, depth);
+      else if (fallback) this.commands.push(fallback);
+    };
+    switch (name) {
+      case "env": {
+        const split = argv.findIndex((word, index) => index > 0 && (word === "-S" || word === "--split-string"));
+        if (split !== -1 && argv[split + 1] !== undefined) {
+          this.parse([argv[split + 1], ...argv.slice(split + 2)].join(" "), depth + 1);
+          return;
+        }
+        inner(skipOptions(argv, 1, ENV_VALUE), argv);
+        return;
+      }
+      case "timeout": {
+        const at = skipOptions(argv, 1, TIMEOUT_VALUE);
+        inner(at + 1, argv); // the duration, then the command
+        return;
+      }
+      case "nice":
+        inner(skipOptions(argv, 1, NICE_VALUE), argv);
+        return;
+      case "nohup":
+      case "builtin":
+      case "setsid":
+        inner(skipOptions(argv, 1, EMPTY), argv);
+        return;
+      case "time":
+        inner(skipOptions(argv, 1, TIME_VALUE), argv);
+        return;
+      case "stdbuf":
+        inner(skipOptions(argv, 1, STDBUF_VALUE), argv);
+        return;
+      case "ionice":
+        inner(skipOptions(argv, 1, IONICE_VALUE), argv);
+        return;
+      case "command": {
+        const at = skipOptions(argv, 1, EMPTY);
+        if (argv.slice(1, at).some((flag) => flag.includes("v") || flag.includes("V"))) {
+          this.commands.push(argv); // `command -v x` only looks x up
+          return;
+        }
+        inner(at, argv);
+        return;
+      }
+      case "exec":
+        inner(skipOptions(argv, 1, EXEC_VALUE), argv);
+        return;
+      case "xargs":
+        inner(skipOptions(argv, 1, XARGS_VALUE), ["echo"]);
+        return;
+      case "sudo":
+      case "doas": {
+        // Privilege changes stay visible: `sudo` is a part of its own that must be allowed too.
+        const at = skipOptions(argv, 1, name === "sudo" ? SUDO_VALUE : DOAS_VALUE);
+        this.commands.push(argv.slice(0, at));
+        inner(at);
+        return;
+      }
+      case "eval":
+        if (argv.length > 1) this.parse(argv.slice(1).join(" "), depth + 1);
+        return;
+    }
+    if (SHELLS.has(name)) {
+      // sh -c 'script' [name args…]: the script is what runs. Flags may be combined (-lc, -ec).
+      let index = 1;
+      let script: string | undefined;
+      while (index < argv.length) {
+        const word = argv[index] as string;
+        if (word === "-o" || word === "+o" || word === "-O" || word === "+O") {
+          index += 2;
+          continue;
+        }
+        if (/^[-+][A-Za-z]+$/.test(word)) {
+          index++;
+          if (word.startsWith("-") && word.includes("c")) {
+            script = argv[index];
+            break;
+          }
+          continue;
+        }
+        if (word === "--") index++;
+        break;
+      }
+      if (script !== undefined) {
+        this.parse(script, depth + 1);
+        return;
+      }
+    }
+    if (name === "find") {
+      // find … -exec cmd {} ; runs cmd for every file.
+      this.commands.push(argv);
+      for (let index = 1; index < argv.length; index++) {
+        if (!/^-(exec|execdir|ok|okdir)$/.test(argv[index] as string)) continue;
+        let end = index + 1;
+        while (end < argv.length && argv[end] !== ";" && argv[end] !== "+") end++;
+        const command = argv.slice(index + 1, end);
+        if (command.length > 0) this.unwrap(command, depth);
+        index = end;
+      }
+      return;
+    }
+    this.commands.push(argv);
+  }
+}
+
+/** Everything a command line would run and write, for the permission gate. */
+export function parseShellCommand(command: string): ParsedShell {
+  const collector = new Collector();
+  collector.parse(command, 0);
+  return { commands: collector.commands, writes: collector.writes };
+}
+
+/** The simple commands of a command line as argv arrays, wrappers unwrapped. */
+export function splitShellCommand(command: string): string[][] {
+  return parseShellCommand(command).commands;
+}
+
+/** Quotes argv words so that splitting the result gives the same words back. */
+export function joinShellWords(argv: readonly string[]): string {
+  return argv
+    .map((word) => (word !== "" && /^[A-Za-z0-9_@%+=:,./~^-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`))
+    .join(" ");
+}
