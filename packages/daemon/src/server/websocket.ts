@@ -34,21 +34,28 @@ export class StreamServer {
       );
     };
     if (!isAllowedHost(request.headers.host, this.context.port())) {
-      return reject("FORBIDDEN_HOST", "WebSockets must address the daemon as 127.0.0.1, localhost or [::1].");
+      reject("FORBIDDEN_HOST", "WebSockets must address the daemon as 127.0.0.1, localhost or [::1].");
+      return;
     }
     const origin = request.headers.origin;
     if (origin && !allowedOrigins(this.context.port()).has(origin)) {
-      return reject("FORBIDDEN_ORIGIN", `Origin ${origin} may not open a daemon WebSocket.`);
+      reject("FORBIDDEN_ORIGIN", `Origin ${origin} may not open a daemon WebSocket.`);
+      return;
     }
     if (!tokenMatches(url.searchParams.get("token"), this.context.token())) {
-      return reject("UNAUTHORIZED", "Missing or wrong token: pass ?token=<token> from $OPTA_HOME/daemon/token.");
+      reject("UNAUTHORIZED", "Missing or wrong token: pass ?token=<token> from $OPTA_HOME/daemon/token.");
+      return;
     }
-    if (this.context.stopping()) return reject("DAEMON_STOPPING", "The daemon is shutting down.");
+    if (this.context.stopping()) {
+      reject("DAEMON_STOPPING", "The daemon is shutting down.");
+      return;
+    }
     const sessionMatch = /^\/v3\/sessions\/([^/]+)\/stream$/.exec(url.pathname);
     if (sessionMatch) {
       const afterSeq = Number(url.searchParams.get("afterSeq") ?? 0);
       if (!Number.isInteger(afterSeq) || afterSeq < 0) {
-        return reject("VALIDATION_FAILED", "afterSeq must be a whole number ≥ 0.");
+        reject("VALIDATION_FAILED", "afterSeq must be a whole number ≥ 0.");
+        return;
       }
       const sessionId = decodeURIComponent(sessionMatch[1]!);
       this.wss.handleUpgrade(request, socket, head, (ws) => {
