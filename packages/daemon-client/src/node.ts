@@ -3,7 +3,7 @@
  * token from the Opta home, start it in the background when needed, stop it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -139,6 +139,52 @@ export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<E
   }
   const files = daemonFiles(home);
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
+
+  // One starter at a time: two commands run at once on a cold machine must not start two daemons.
+  const lock = join(files.dir, "start.lock");
+  if (!takeLock(lock, timeoutMs)) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && existsSync(lock)) {
+      const connection = await probe(home);
+      if (connection) return { connection, started: false, pid: connection.state.pid };
+      await sleep(50);
+    }
+    const connection = await probe(home);
+    if (connection) return { connection, started: false, pid: connection.state.pid };
+    // The other starter gave up or died; try ourselves.
+    if (!takeLock(lock, 0)) throw new DaemonConnectionError(`Another process is starting the Opta daemon (${lock}).`);
+  }
+  try {
+    return await spawnDaemon(home, entry, options, timeoutMs);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Creates the lock file; a lock older than `staleMs` is taken over. */
+function takeLock(path: string, staleMs: number): boolean {
+  try {
+    closeSync(openSync(path, "wx", 0o600));
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(path).mtimeMs <= staleMs) return false;
+      rmSync(path, { force: true });
+      closeSync(openSync(path, "wx", 0o600));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+async function spawnDaemon(
+  home: string,
+  entry: string,
+  options: EnsureDaemonOptions,
+  timeoutMs: number,
+): Promise<EnsureDaemonResult> {
+  const files = daemonFiles(home);
   const logFd = openSync(files.log, "a", 0o600);
   const args = [entry, ...(options.port !== undefined ? ["--port", String(options.port)] : [])];
   const child = spawn(process.execPath, args, {
@@ -160,8 +206,11 @@ export async function ensureDaemon(options: EnsureDaemonOptions = {}): Promise<E
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const connection = await probe(home);
-    // Another process may have won a race to start it; any healthy daemon for this home will do.
-    if (connection) return { connection, started: connection.state.pid === child.pid, pid: connection.state.pid };
+    if (connection) {
+      // Another daemon serves this home after all: ours would be a duplicate.
+      if (connection.state.pid !== child.pid && !exit) child.kill("SIGTERM");
+      return { connection, started: connection.state.pid === child.pid, pid: connection.state.pid };
+    }
     if (exit) break;
     await sleep(50);
   }

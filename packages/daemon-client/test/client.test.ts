@@ -140,3 +140,21 @@ describe("DaemonClient", () => {
     await expect(client.models()).rejects.toThrow(/did not answer/);
   });
 });
+
+describe("the root export", () => {
+  it("is browser-safe: no node: modules or ws in its import graph", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const seenFiles = new Set<string>();
+    const visit = async (file: string) => {
+      if (seenFiles.has(file)) return;
+      seenFiles.add(file);
+      const source = await readFile(new URL(`../src/${file}`, import.meta.url), "utf8");
+      for (const [, specifier] of source.matchAll(/from "([^"]+)"/g)) {
+        expect(specifier, `${file} imports ${specifier}`).not.toMatch(/^(node:|ws$|fs$|path$)/);
+        if (specifier!.startsWith("./")) await visit(specifier!.slice(2).replace(/\.js$/, ".ts"));
+      }
+    };
+    await visit("index.ts");
+    expect(seenFiles.size).toBeGreaterThan(3);
+  });
+});
