@@ -72,6 +72,17 @@ describe("opta (no daemon needed)", () => {
     const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
     const version = await opta(["--version"]);
     expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    // The checked-in launcher npm links as the `opta` bin runs the same command.
+    const launcher = fileURLToPath(new URL("../bin/opta.js", import.meta.url));
+    const viaLauncher = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, [launcher, "--version"]);
+      let out = "";
+      child.stdout.on("data", (chunk) => {
+        out += chunk;
+      });
+      child.on("close", () => resolve(out));
+    });
+    expect(viaLauncher).toBe(`${pkg.version}\n`);
     const help = await opta(["--help"]);
     expect(help.code).toBe(0);
     for (const command of ["daemon", "chat", "sessions", "status", "config"]) expect(help.stdout).toContain(command);
