@@ -57,7 +57,7 @@ export function defaultDecision(tool: string, kind: PermissionQuery["kind"]): Ga
 type Target =
   | { type: "command"; argv: string[] }
   | { type: "path"; tool: string; path: string }
-  | { type: "call"; tool: string };
+  | { type: "call"; tool: string; what?: string };
 
 function targetsOf(query: PermissionQuery): Target[] {
   if (query.tool === "run_command") {
@@ -69,6 +69,8 @@ function targetsOf(query: PermissionQuery): Target[] {
     for (const write of parsed.writes) {
       targets.push({ type: "path", tool: "write_file", path: resolve(query.cwd, cwdArg, expandHome(write)) });
     }
+    // A redirection after `cd $dir` could land anywhere: only a rule for every write_file covers it.
+    for (const write of parsed.unknownWrites) targets.push({ type: "call", tool: "write_file", what: write });
     return targets;
   }
   const argument = PATH_ARGUMENT[query.tool];
@@ -158,6 +160,7 @@ function describeTarget(target: Target, query: PermissionQuery): string {
     const verb = query.tool === "run_command" ? "writing (redirection) to" : `${target.tool} on`;
     return `${verb} ${target.path}`;
   }
+  if (target.what !== undefined) return `writing (redirection) to ${target.what} in a directory only known at run time`;
   return target.tool;
 }
 
@@ -196,7 +199,7 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
     const rule = explicitRule(target, query, policies);
     if (rule) return { decision: unrestricted && rule.decision !== "deny" ? "allow" : rule.decision, target, rule };
     if (unrestricted) return { decision: "allow", target };
-    const kind = target.type === "path" && target.tool === "write_file" ? "write" : query.kind;
+    const kind = target.type !== "command" && target.tool === "write_file" ? "write" : query.kind;
     const tool = target.type === "command" ? "run_command" : target.tool;
     let decision = defaultDecision(tool, kind);
     if (query.level === "standard" && kind !== "read") decision = "ask";

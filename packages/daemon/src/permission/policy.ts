@@ -137,10 +137,10 @@ export function parsePolicyText(
   const problem = (message: string, line?: number) =>
     out.problems.push(line === undefined ? { file: options.file, message } : { file: options.file, line, message });
   const counter = new LineCounter();
-  const document = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const document = parseDocument(text, { lineCounter: counter, uniqueKeys: true });
   if (document.errors.length > 0) {
     for (const error of document.errors)
-      problem(`YAML syntax error: ${error.message.split("\n")[0]}`, error.linePos?.[0].line);
+      problem(`YAML syntax error: ${error.message.split("\n")[0]?.replace(/:$/, "")}`, error.linePos?.[0].line);
     out.problems.push({ file: options.file, message: "the whole file was ignored because it is not valid YAML" });
     return out;
   }

@@ -15,8 +15,13 @@ type Token =
 export interface ParsedShell {
   /** Every simple command as an argv array, wrappers unwrapped, in source order. */
   commands: string[][];
-  /** Files written through output redirections (`>`, `>>`, `&>`, …), except /dev/null and friends. */
+  /**
+   * Files written through output redirections (`>`, `>>`, `&>`, …), except /dev/null and friends;
+   * relative to the command's starting directory (a literal `cd dir` before them is followed) or absolute.
+   */
   writes: string[];
+  /** Redirection targets whose directory is unknown because a `cd` with a computed argument came first. */
+  unknownWrites: string[];
 }
 
 const MAX_DEPTH = 16;
@@ -53,7 +58,7 @@ function scanBalanced(source: string, start: number): number {
     }
     index++;
   }
-  return source.length;
+  return source.length + 1; // unterminated: as if closed at the end
 }
 
 /** Index just past the closing `"`; nested `$(…)` may itself contain quotes. */
@@ -67,7 +72,7 @@ function scanDoubleQuoted(source: string, start: number): number {
     else if (char === "`") index = scanBacktick(source, index + 1);
     else index++;
   }
-  return source.length;
+  return source.length + 1; // unterminated: as if closed at the end
 }
 
 /** Index just past the closing backtick. */
@@ -79,7 +84,7 @@ function scanBacktick(source: string, start: number): number {
     else if (char === "`") return index + 1;
     else index++;
   }
-  return source.length;
+  return source.length + 1; // unterminated: as if closed at the end
 }
 
 /** Index just past the `}` closing a `${` whose body starts at `start`. */
@@ -101,7 +106,7 @@ function scanBrace(source: string, start: number): number {
       index++;
     }
   }
-  return source.length;
+  return source.length + 1; // unterminated: as if closed at the end
 }
 
 /** Command substitutions inside text that the shell expands (a `${…}` body or a here-document). */
@@ -391,9 +396,30 @@ const XARGS_VALUE = new Set([
 const EXEC_VALUE = new Set(["-a"]);
 const EMPTY: ReadonlySet<string> = new Set();
 
+/** Joins POSIX path segments lexically ("" is the starting directory). */
+function joinPath(base: string, path: string): string {
+  if (path.startsWith("/")) return path;
+  const parts = base === "" ? [] : base.split("/").filter((part, index) => part !== "" || index === 0);
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === ".." && parts.length > 0 && parts[parts.length - 1] !== ".." && parts[parts.length - 1] !== "")
+      parts.pop();
+    else parts.push(part);
+  }
+  const joined = parts.join("/");
+  return base.startsWith("/") && !joined.startsWith("/") ? `/${joined}` : joined;
+}
+
+function isDynamic(word: string): boolean {
+  return /[$`*?~]|<\(|>\(/.test(word);
+}
+
 class Collector {
   readonly commands: string[][] = [];
   readonly writes: string[] = [];
+  readonly unknownWrites: string[] = [];
+  /** Directory the next command runs in, relative to the start ("" = start); null once unknown. */
+  private directory: string | null = "";
 
   parse(source: string, depth: number): void {
     if (depth > MAX_DEPTH) {
@@ -403,33 +429,58 @@ class Collector {
     const nested: string[] = [];
     const tokens = tokenize(source, nested);
     let words: string[] = [];
+    let redirects: Array<[string, string]> = [];
     let expectTarget: string | undefined;
+    const subshells: Array<string | null> = [];
     const finish = () => {
+      // Redirections of a command apply in the directory it starts in, before its own cd.
+      for (const [op, target] of redirects) this.redirect(op, target);
       if (words.length > 0) this.simple(words, depth);
       words = [];
+      redirects = [];
     };
     for (const token of tokens) {
       if (expectTarget !== undefined) {
         const op = expectTarget;
         expectTarget = undefined;
         if (token.type === "word") {
-          this.redirect(op, token.value);
+          redirects.push([op, token.value]);
           continue;
         }
       }
-      if (token.type === "op") finish();
-      else if (token.type === "redirect") expectTarget = token.op;
+      if (token.type === "op") {
+        finish();
+        if (token.value === "(") subshells.push(this.directory);
+        if (token.value === ")" && subshells.length > 0) this.directory = subshells.pop() as string | null;
+      } else if (token.type === "redirect") expectTarget = token.op;
       else words.push(token.value);
     }
     finish();
-    for (const script of nested) this.parse(script, depth + 1);
+    const directory = this.directory;
+    for (const script of nested) {
+      this.parse(script, depth + 1); // substitutions run in subshells: a cd there does not leak
+      this.directory = directory;
+    }
   }
 
   private redirect(op: string, target: string): void {
     if (!op.includes(">")) return; // input redirections and here-documents read, they do not write
     if ((op === ">&" || op === "<&") && /^(\d+-?|-)$/.test(target)) return; // fd duplication
     if (HARMLESS_TARGETS.has(target)) return;
-    this.writes.push(target);
+    if (target.startsWith("/") || target.startsWith("~")) this.writes.push(target);
+    else if (this.directory === null) this.unknownWrites.push(target);
+    else this.writes.push(joinPath(this.directory, target));
+  }
+
+  /** Follows `cd dir` so later relative redirections resolve where the shell would put them. */
+  private changeDirectory(argv: readonly string[]): void {
+    const operands = argv.slice(1).filter((word) => !word.startsWith("-") || word === "-");
+    const target = operands[0];
+    if (target === undefined || target === "-" || isDynamic(target) || this.directory === null) {
+      this.directory = null;
+      return;
+    }
+    this.directory = joinPath(this.directory, target);
   }
 
   /** One simple command: strips keywords and assignments, then unwraps wrappers. */
@@ -550,7 +601,16 @@ class Collector {
       }
       return;
     }
+    this.push(argv);
+  }
+
+  private push(argv: string[]): void {
     this.commands.push(argv);
+    const name = argv[0];
+    if (name === "cd" || name === "pushd" || name === "popd") {
+      if (name === "popd") this.directory = null;
+      else this.changeDirectory(argv);
+    }
   }
 }
 
@@ -558,7 +618,7 @@ class Collector {
 export function parseShellCommand(command: string): ParsedShell {
   const collector = new Collector();
   collector.parse(command, 0);
-  return { commands: collector.commands, writes: collector.writes };
+  return { commands: collector.commands, writes: collector.writes, unknownWrites: collector.unknownWrites };
 }
 
 /** The simple commands of a command line as argv arrays, wrappers unwrapped. */

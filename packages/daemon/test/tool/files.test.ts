@@ -40,7 +40,7 @@ describe("registry and executeTool", () => {
     expect(getBuiltinTool("edit_file")?.risk).toBe("write");
     expect(getBuiltinTool("run_command")?.kind).toBe("execute");
     expect(getBuiltinTool("nope")).toBeUndefined();
-    expect((getBuiltinTool("edit_file")?.inputSchema.required as string[]).sort()).toEqual([
+    expect([...(getBuiltinTool("edit_file")!.inputSchema.required as string[])].sort()).toEqual([
       "new_string",
       "old_string",
       "path",
