@@ -12,7 +12,7 @@ import {
 import type { LogLevel, LogLine } from "@opta/protocol";
 import { LogLevel as LogLevelSchema } from "@opta/protocol";
 import { connect, daemonEntry, optaHome } from "../connection.js";
-import { UsageError } from "../output/errors.js";
+import { CliError, UsageError } from "../output/errors.js";
 import { dim, duration, green, print, red, yellow } from "../output/terminal.js";
 
 /** `opta daemon start [--port N] [--foreground]`. */
@@ -36,14 +36,20 @@ export async function start(options: { port?: string; foreground?: boolean }): P
 async function runForeground(home: string, port: number | undefined): Promise<number> {
   const state = await readDaemonState(home);
   if (state && isProcessAlive(state.pid)) {
-    throw new UsageError(`the Opta daemon is already running (pid ${state.pid}); stop it with \`opta daemon stop\``);
+    throw new CliError(`the Opta daemon is already running (pid ${state.pid}); stop it with \`opta daemon stop\``);
   }
   const args = [daemonEntry(), ...(port !== undefined ? ["--port", String(port)] : [])];
-  const child = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, OPTA_HOME: home } });
-  // The terminal sends SIGINT to the whole process group; the daemon handles it itself.
-  const ignore = () => {};
-  process.on("SIGINT", ignore);
-  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  // Its own process group, so a Ctrl+C reaches the daemon exactly once: forwarded from here.
+  const child = spawn(process.execPath, args, {
+    stdio: "inherit",
+    detached: true,
+    env: { ...process.env, OPTA_HOME: home },
+  });
+  const forward = (signal: NodeJS.Signals) => () => {
+    if (child.exitCode === null) child.kill(signal);
+  };
+  process.on("SIGINT", forward("SIGINT"));
+  process.on("SIGTERM", forward("SIGTERM"));
   return new Promise((resolve, reject) => {
     child.once("error", reject);
     child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 + 2 : 1)));
