@@ -18,7 +18,7 @@ export async function chat(options: { session?: string; model?: string }): Promi
   const interactive = Boolean(process.stdin.isTTY);
   notice(
     dim(
-      `opta chat · session ${session.id} · model ${options.model ?? session.model}` +
+      `opta chat · session ${session.id} · model ${options.model ?? (session.model || "default")}` +
         (interactive ? " · Ctrl+C cancels a turn, Ctrl+C when idle exits" : ""),
       process.stderr,
     ),
