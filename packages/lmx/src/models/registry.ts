@@ -1,0 +1,388 @@
+import { readdir, stat } from "node:fs/promises";
+import { freemem } from "node:os";
+import { join, relative, sep } from "node:path";
+import {
+  type ChatWrapper,
+  GgufInsights,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+  resolveChatWrapper,
+} from "node-llama-cpp";
+import { inspectModelFile } from "../gguf/inspect.js";
+import { LmxError } from "../server/errors.js";
+import { SlotPool } from "./slot-pool.js";
+
+/** A GGUF file in the models directory. */
+export type ModelFile = {
+  /** The model id clients send: the path under the models directory without `.gguf`. */
+  id: string;
+  /** Absolute path. */
+  path: string;
+  /** File size in bytes. */
+  sizeBytes: number;
+  /** Last modification time. */
+  modifiedAt: Date;
+};
+
+/** Settings of the registry, fixed at server start. */
+export type ModelRegistryOptions = {
+  /** The shared llama.cpp binding. */
+  llama: Llama;
+  /** Directory scanned for `*.gguf`. */
+  modelsDir: string;
+  /** Inference threads per context. */
+  threads: number;
+  /** Parallel sequences per loaded model. */
+  parallel: number;
+  /** Requests that may wait for a sequence, per model, before new ones get 503. */
+  queueLimit: number;
+  /** Unload a model after this long without requests; 0 keeps models loaded. */
+  idleTtlMs: number;
+  /** Tokens per sequence; default min(the model's training context, 4096). */
+  contextSize?: number;
+  /** Memory budget for all loaded models, in bytes; default: whatever the OS reports free. */
+  memoryLimitBytes?: number;
+  /** Structured log sink. */
+  log: (line: Record<string, unknown>) => void;
+};
+
+/** A model in memory with its context, sequences and queue. */
+export class LoadedModel {
+  readonly loadedAt = new Date();
+  lastUsedAt = new Date();
+  /** Work in progress (generations and embedding calls); TTL unloading waits for zero. */
+  busy = 0;
+  idleTimer: NodeJS.Timeout | undefined;
+  private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  private embeddingLock: Promise<unknown> = Promise.resolve();
+  private readonly unloadController = new AbortController();
+
+  constructor(
+    readonly id: string,
+    readonly path: string,
+    readonly model: LlamaModel,
+    readonly context: LlamaContext,
+    readonly pool: SlotPool<LlamaContextSequence>,
+    readonly chatWrapper: ChatWrapper,
+    /** Estimated resident memory (weights + context), bytes. */
+    readonly memoryBytes: number,
+    /** Number of tokens in the vocabulary (bounds `logit_bias` keys). */
+    readonly vocabularySize: number,
+    private readonly threads: number,
+  ) {}
+
+  /** Aborted when the model is being unloaded, so running generations stop. */
+  get unloadSignal(): AbortSignal {
+    return this.unloadController.signal;
+  }
+
+  /** Tokens each sequence holds. */
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  /** Tokens one embedding input may have. */
+  get embeddingContextSize(): number {
+    return Math.min(this.context.contextSize, 4096);
+  }
+
+  /** Runs `task` with the model's embedding context (created on first use), one call at a time. */
+  withEmbeddingContext<T>(task: (context: LlamaEmbeddingContext) => Promise<T>): Promise<T> {
+    this.embeddingContext ??= this.model.createEmbeddingContext({
+      contextSize: this.embeddingContextSize,
+      threads: this.threads,
+    });
+    const embeddingContext = this.embeddingContext;
+    const run = this.embeddingLock.then(async () => task(await embeddingContext));
+    this.embeddingLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops running work and frees native memory. */
+  async dispose(reason: LmxError): Promise<void> {
+    this.pool.close(reason);
+    this.unloadController.abort(reason);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const deadline = Date.now() + 10_000;
+    while (this.busy > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (this.embeddingContext) await (await this.embeddingContext.catch(() => undefined))?.dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+/** One request's hold on a sequence of a loaded model. Release it exactly once. */
+export type Lease = {
+  model: LoadedModel;
+  sequence: LlamaContextSequence;
+  /** Aborts when the client goes away or the model is unloaded. */
+  signal: AbortSignal;
+  release(): void;
+};
+
+const GIB = 1024 ** 3;
+
+/**
+ * The models directory and the models loaded from it: listing, loading on first use (JIT),
+ * unloading after an idle TTL or on request, and a memory estimate before every load.
+ */
+export class ModelRegistry {
+  private readonly loaded = new Map<string, LoadedModel>();
+  private readonly loading = new Map<string, Promise<LoadedModel>>();
+  private readonly unloading = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly options: ModelRegistryOptions) {}
+
+  /** True while any model is being loaded (health reports 503 then). */
+  get isLoading(): boolean {
+    return this.loading.size > 0;
+  }
+
+  /** The models in memory. */
+  loadedModels(): LoadedModel[] {
+    return [...this.loaded.values()];
+  }
+
+  /** Every GGUF under the models directory (two levels deep), sorted by id. */
+  async list(): Promise<ModelFile[]> {
+    const found: ModelFile[] = [];
+    const walk = async (dir: string, depth: number): Promise<void> => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory() && depth < 2 && !entry.name.startsWith(".")) await walk(path, depth + 1);
+        else if ((entry.isFile() || entry.isSymbolicLink()) && /\.gguf$/i.test(entry.name)) {
+          // Split models are served through their first part only.
+          const part = /-(\d{5})-of-\d{5}\.gguf$/i.exec(entry.name);
+          if (part && part[1] !== "00001") continue;
+          const info = await stat(path).catch(() => undefined);
+          if (!info?.isFile()) continue;
+          const id = relative(this.options.modelsDir, path)
+            .split(sep)
+            .join("/")
+            .replace(/\.gguf$/i, "");
+          found.push({ id, path, sizeBytes: info.size, modifiedAt: info.mtime });
+        }
+      }
+    };
+    await walk(this.options.modelsDir, 0);
+    return found.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Finds a model by id (also accepting `.gguf`, a different case, or just the file name). */
+  async resolve(requested: string | undefined): Promise<ModelFile> {
+    const models = await this.list();
+    if (models.length === 0) {
+      throw new LmxError(
+        "no_models",
+        `no models in ${this.options.modelsDir}; add one with 'opta lmx pull <hf:user/repo/file.gguf | https://…/model.gguf>' (or 'opta lmx test-model ${join(this.options.modelsDir, "test.gguf")}' for a tiny test model)`,
+        { param: "model" },
+      );
+    }
+    if (requested === undefined || requested === "") {
+      const firstLoaded = this.loadedModels()[0];
+      return models.find((model) => model.id === firstLoaded?.id) ?? models[0]!;
+    }
+    const wanted = requested.replace(/\.gguf$/i, "");
+    const match =
+      models.find((model) => model.id === wanted) ??
+      models.find((model) => model.id.toLowerCase() === wanted.toLowerCase()) ??
+      models.find((model) => model.id.split("/").at(-1)?.toLowerCase() === wanted.toLowerCase());
+    if (!match) {
+      const names = models.slice(0, 10).map((model) => model.id);
+      throw new LmxError(
+        "model_not_found",
+        `model '${requested}' is not in ${this.options.modelsDir}; available: ${names.join(", ")}${models.length > 10 ? ", …" : ""}`,
+        { param: "model" },
+      );
+    }
+    return match;
+  }
+
+  /** Loads a model if it is not loaded yet; concurrent callers share one load. */
+  async load(requested: string | undefined): Promise<LoadedModel> {
+    if (this.closed) throw new LmxError("server_closing", "LMX is shutting down");
+    const file = await this.resolve(requested);
+    const pendingUnload = this.unloading.get(file.id);
+    if (pendingUnload) await pendingUnload;
+    const existing = this.loaded.get(file.id);
+    if (existing) return existing;
+    let pending = this.loading.get(file.id);
+    if (!pending) {
+      pending = this.loadFile(file).finally(() => this.loading.delete(file.id));
+      this.loading.set(file.id, pending);
+    }
+    return pending;
+  }
+
+  /** Loads (if needed) and waits for a free sequence; the lease's signal also covers unloading. */
+  async acquire(requested: string | undefined, signal: AbortSignal): Promise<Lease> {
+    const model = await this.load(requested);
+    model.busy++;
+    this.clearIdle(model);
+    let sequence: LlamaContextSequence;
+    try {
+      sequence = await model.pool.acquire(signal);
+    } catch (error) {
+      this.done(model);
+      throw error;
+    }
+    let released = false;
+    return {
+      model,
+      sequence,
+      signal: AbortSignal.any([signal, model.unloadSignal]),
+      release: () => {
+        if (released) return;
+        released = true;
+        model.pool.release(sequence);
+        this.done(model);
+      },
+    };
+  }
+
+  /** Marks work on a model (an embedding call) so the idle TTL does not fire under it. */
+  async use<T>(requested: string | undefined, task: (model: LoadedModel) => Promise<T>): Promise<T> {
+    const model = await this.load(requested);
+    model.busy++;
+    this.clearIdle(model);
+    try {
+      return await task(model);
+    } finally {
+      this.done(model);
+    }
+  }
+
+  /** Unloads a model; running generations are aborted. Returns false when it was not loaded. */
+  async unload(requested: string): Promise<boolean> {
+    const file = await this.resolve(requested);
+    const pending = this.loading.get(file.id);
+    if (pending) await pending.catch(() => undefined);
+    const model = this.loaded.get(file.id);
+    if (!model) return false;
+    await this.unloadModel(model, "unloaded on request");
+    return true;
+  }
+
+  /** Unloads everything and refuses new loads. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.loading.values()]);
+    await Promise.all(this.loadedModels().map((model) => this.unloadModel(model, "LMX is shutting down")));
+  }
+
+  private async unloadModel(model: LoadedModel, why: string): Promise<void> {
+    if (this.loaded.get(model.id) !== model) return this.unloading.get(model.id);
+    this.loaded.delete(model.id);
+    const done = model
+      .dispose(new LmxError("model_unloaded", `model '${model.id}' was unloaded (${why}); retry to load it again`))
+      .finally(() => this.unloading.delete(model.id));
+    this.unloading.set(model.id, done);
+    await done;
+    this.options.log({ event: "model.unloaded", model: model.id, reason: why });
+  }
+
+  private done(model: LoadedModel): void {
+    model.busy--;
+    model.lastUsedAt = new Date();
+    this.scheduleIdle(model);
+  }
+
+  private scheduleIdle(model: LoadedModel): void {
+    if (model.busy === 0 && this.options.idleTtlMs > 0 && this.loaded.get(model.id) === model) {
+      this.clearIdle(model);
+      model.idleTimer = setTimeout(() => {
+        model.idleTimer = undefined;
+        if (model.busy === 0) void this.unloadModel(model, `idle for ${this.options.idleTtlMs} ms`);
+      }, this.options.idleTtlMs);
+      model.idleTimer.unref();
+    }
+  }
+
+  private clearIdle(model: LoadedModel): void {
+    if (model.idleTimer) clearTimeout(model.idleTimer);
+    model.idleTimer = undefined;
+  }
+
+  private async loadFile(file: ModelFile): Promise<LoadedModel> {
+    const { llama, parallel, threads, log } = this.options;
+    const started = performance.now();
+    const inspected = await inspectModelFile(file.path);
+    const contextSize = this.options.contextSize ?? Math.min(inspected.trainContextSize ?? 4096, 4096);
+    const insights = await GgufInsights.from(inspected.info, llama);
+    const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+    const contextNeeds = await insights.estimateContextResourceRequirementsV2({
+      contextSize,
+      modelGpuLayers: 0,
+      sequences: parallel,
+    });
+    const required = weights.cpuRam + contextNeeds.cpuRam;
+    const inUse = this.loadedModels().reduce((sum, model) => sum + model.memoryBytes, 0);
+    const available =
+      this.options.memoryLimitBytes === undefined ? freemem() : Math.max(0, this.options.memoryLimitBytes - inUse);
+    if (required > available) {
+      throw new LmxError(
+        "insufficient_memory",
+        `model '${file.id}' needs about ${(required / GIB).toFixed(2)} GiB (weights ${(weights.cpuRam / GIB).toFixed(2)} GiB + context for ${parallel}×${contextSize} tokens ${(contextNeeds.cpuRam / GIB).toFixed(2)} GiB) but only ${(available / GIB).toFixed(2)} GiB is available; unload a model ('opta lmx unload <id>') or start LMX with a smaller --parallel`,
+      );
+    }
+    log({ event: "model.loading", model: file.id, path: file.path, estimatedBytes: required });
+    let model: LlamaModel;
+    try {
+      model = await llama.loadModel({ modelPath: file.path, gpuLayers: 0 });
+    } catch (error) {
+      throw new LmxError("model_load_failed", `llama.cpp could not load '${file.id}': ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({ contextSize, sequences: parallel, threads });
+    } catch (error) {
+      await model.dispose();
+      throw new LmxError(
+        "model_load_failed",
+        `could not create a ${parallel}×${contextSize}-token context for '${file.id}': ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    const loaded = new LoadedModel(
+      file.id,
+      file.path,
+      model,
+      context,
+      new SlotPool(sequences, this.options.queueLimit),
+      resolveChatWrapper(model),
+      required,
+      inspected.vocabularySize,
+      threads,
+    );
+    if (this.closed) {
+      await loaded.dispose(new LmxError("server_closing", "LMX is shutting down"));
+      throw new LmxError("server_closing", "LMX is shutting down");
+    }
+    this.loaded.set(file.id, loaded);
+    this.scheduleIdle(loaded);
+    log({
+      event: "model.loaded",
+      model: file.id,
+      ms: Math.round(performance.now() - started),
+      contextSize: context.contextSize,
+      parallel,
+      threads,
+      chatWrapper: loaded.chatWrapper.wrapperName,
+    });
+    return loaded;
+  }
+}

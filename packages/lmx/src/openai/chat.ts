@@ -1,0 +1,282 @@
+import { randomBytes } from "node:crypto";
+import {
+  type ChatModelFunctions,
+  LlamaChat,
+  type LlamaChatResponseFunctionCallParamsChunk,
+  type LlamaGrammar,
+  LlamaText,
+  type Token,
+  TokenMeter,
+} from "node-llama-cpp";
+import type { Lease } from "../models/registry.js";
+import type { LmxApp, RequestScope } from "../server/context.js";
+import { STREAMED } from "../server/context.js";
+import { LmxError, toLmxError } from "../server/errors.js";
+import { SseStream } from "../server/sse.js";
+import { parseRequest } from "../server/validate.js";
+import { toChatFunctions, toChatHistory } from "./messages.js";
+import { finishReason, samplingOptions, tokenBiasFor } from "./sampling.js";
+import { ChatCompletionRequest } from "./schemas.js";
+
+/** A tool call as OpenAI returns it. */
+type ToolCallOut = { id: string; type: "function"; function: { name: string; arguments: string } };
+
+/** `tool_choice`, resolved: which functions the model sees and whether a call is forced. */
+type ToolPlan = { functions: ChatModelFunctions | undefined; forced: boolean };
+
+/** OpenAI-style ids: `chatcmpl-…`, `cmpl-…`, `call_…`. */
+export function newId(prefix: "chatcmpl" | "cmpl" | "call"): string {
+  return `${prefix}${prefix === "call" ? "_" : "-"}${randomBytes(12).toString("hex")}`;
+}
+
+function planTools(request: ChatCompletionRequest): ToolPlan {
+  const tools = request.tools ?? [];
+  const choice = request.tool_choice ?? (tools.length > 0 ? "auto" : "none");
+  if (choice === "none") return { functions: undefined, forced: false };
+  if (tools.length === 0) {
+    throw new LmxError("invalid_request", "tool_choice requires a non-empty tools list", { param: "tool_choice" });
+  }
+  if (choice === "auto") return { functions: toChatFunctions(tools), forced: false };
+  if (choice === "required") return { functions: toChatFunctions(tools), forced: true };
+  const named = tools.filter((tool) => tool.function.name === choice.function.name);
+  if (named.length === 0) {
+    throw new LmxError("invalid_request", `tool_choice names '${choice.function.name}', which is not in tools`, {
+      param: "tool_choice.function.name",
+    });
+  }
+  return { functions: toChatFunctions(named), forced: true };
+}
+
+/** The chat template's function-call opening, as tokens: what a forced call starts with. */
+function callPrefixTokens(lease: Lease): Token[] {
+  const settings = lease.model.chatWrapper.settings.functions;
+  const prefix = LlamaText([settings.parallelism?.call.sectionPrefix ?? "", settings.call.prefix]);
+  const tokens = prefix.tokenize(lease.model.model.tokenizer);
+  if (tokens.length === 0) {
+    throw new LmxError("unsupported_parameter", `model '${lease.model.id}' has no function-call syntax to force`, {
+      param: "tool_choice",
+    });
+  }
+  return tokens;
+}
+
+/**
+ * `POST /v1/chat/completions`: validates everything before taking a sequence, then generates with
+ * node-llama-cpp's LlamaChat (function calling through the model's own chat template), streaming
+ * OpenAI chunks as tokens arrive or answering once at the end.
+ */
+export async function chatCompletions(app: LmxApp, scope: RequestScope, body: unknown): Promise<unknown> {
+  const request = parseRequest(ChatCompletionRequest, body);
+  const history = toChatHistory(request.messages);
+  const tools = planTools(request);
+  const format = request.response_format?.type ?? "text";
+  if (tools.functions && format !== "text") {
+    throw new LmxError(
+      "unsupported_parameter",
+      "response_format cannot be combined with tools; set tool_choice to none",
+      {
+        param: "response_format",
+      },
+    );
+  }
+  let grammar: LlamaGrammar | undefined;
+  if (request.response_format?.type === "json_object") grammar = await app.grammars.json();
+  else if (request.response_format?.type === "json_schema") {
+    const schema = request.response_format.json_schema.schema;
+    grammar = schema
+      ? await app.grammars.forSchema(schema, "response_format.json_schema.schema")
+      : await app.grammars.json();
+  }
+  for (const [name, fn] of Object.entries(tools.functions ?? {})) {
+    if (fn.params) await app.grammars.forSchema(fn.params, `tools[${name}].function.parameters`);
+  }
+  const sampling = samplingOptions(request);
+  const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  const stream = request.stream === true;
+  const includeUsage = stream && request.stream_options?.include_usage === true;
+  const id = newId("chatcmpl");
+  const created = Math.floor(Date.now() / 1000);
+
+  const lease = await app.registry.acquire(request.model, scope.signal);
+  const sse = stream ? new SseStream(scope.response) : undefined;
+  const chat = new LlamaChat({ contextSequence: lease.sequence, chatWrapper: lease.model.chatWrapper });
+  try {
+    const { model } = lease;
+    if (maxTokens !== undefined && maxTokens > model.contextSize) {
+      throw new LmxError(
+        "context_length_exceeded",
+        `max_tokens ${maxTokens} exceeds the context size of '${model.id}' (${model.contextSize} tokens per sequence)`,
+        { param: "max_tokens" },
+      );
+    }
+    const promptTokens = lease.model.chatWrapper
+      .generateContextState({ chatHistory: history, availableFunctions: tools.functions, documentFunctionParams: true })
+      .contextText.tokenize(model.model.tokenizer).length;
+    if (promptTokens >= model.contextSize) {
+      throw new LmxError(
+        "context_length_exceeded",
+        `the prompt is ${promptTokens} tokens but '${model.id}' holds ${model.contextSize} tokens per sequence`,
+        { param: "messages" },
+      );
+    }
+    const tokenBias = tokenBiasFor(
+      model.model.tokenizer,
+      model.vocabularySize,
+      request.logit_bias,
+      tools.forced ? callPrefixTokens(lease) : [],
+    );
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: model.id,
+      system_fingerprint: `lmx-${app.version}`,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    sse?.send(chunk(tools.forced ? { role: "assistant", content: null } : { role: "assistant", content: "" }));
+
+    let firstTokenAt: number | undefined;
+    const markFirstToken = () => {
+      if (firstTokenAt !== undefined) return;
+      firstTokenAt = performance.now();
+      app.metrics.recordTimeToFirstToken((firstTokenAt - scope.receivedAt) / 1000);
+    };
+    const callIds: string[] = [];
+    const heldWhitespace: string[] = [];
+    const meterBefore = lease.sequence.tokenMeter.getState();
+
+    const common = {
+      ...sampling,
+      maxTokens,
+      signal: lease.signal,
+      stopOnAbortSignal: false,
+      tokenBias,
+      onToken: markFirstToken,
+      onTextChunk: (text: string) => {
+        markFirstToken();
+        if (text !== "") sse?.send(chunk({ content: text }));
+      },
+    };
+    const onFunctionCallParamsChunk = (part: LlamaChatResponseFunctionCallParamsChunk) => {
+      markFirstToken();
+      if (!sse) return;
+      if (callIds[part.callIndex] === undefined) {
+        callIds[part.callIndex] = newId("call");
+        heldWhitespace[part.callIndex] = "";
+        sse.send(
+          chunk({
+            tool_calls: [
+              {
+                index: part.callIndex,
+                id: callIds[part.callIndex],
+                type: "function",
+                function: { name: part.functionName, arguments: "" },
+              },
+            ],
+          }),
+        );
+      }
+      // Hold back trailing whitespace so the streamed arguments end where the JSON ends.
+      const text = heldWhitespace[part.callIndex] + part.paramsChunk;
+      const trimmed = text.trimEnd();
+      heldWhitespace[part.callIndex] = text.slice(trimmed.length);
+      if (trimmed !== "")
+        sse.send(chunk({ tool_calls: [{ index: part.callIndex, function: { arguments: trimmed } }] }));
+    };
+    const result = grammar
+      ? await chat.generateResponse(history, { ...common, grammar })
+      : await chat.generateResponse(history, {
+          ...common,
+          ...(tools.functions
+            ? {
+                functions: tools.functions,
+                documentFunctionParams: true,
+                ...(request.parallel_tool_calls === false ? { maxParallelFunctionCalls: 1 } : {}),
+                onFunctionCallParamsChunk,
+              }
+            : {}),
+        });
+
+    const finishedAt = performance.now();
+    const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
+    const calls = (result.functionCalls ?? []) as { functionName: string; params: unknown }[];
+    const toolCalls: ToolCallOut[] = calls.map((call, index) => ({
+      id: callIds[index] ?? newId("call"),
+      type: "function",
+      function: { name: call.functionName, arguments: JSON.stringify(call.params ?? {}) },
+    }));
+    const finish = finishReason(result.metadata.stopReason, toolCalls.length > 0);
+    app.metrics.recordGeneration(
+      model.id,
+      promptTokens,
+      completionTokens,
+      (finishedAt - (firstTokenAt ?? finishedAt)) / 1000,
+    );
+    app.log({
+      event: "chat.done",
+      requestId: scope.requestId,
+      model: model.id,
+      promptTokens,
+      completionTokens,
+      finish,
+      ms: Math.round(finishedAt - scope.receivedAt),
+    });
+    if (sse) {
+      sse.send(chunk({}, finish));
+      if (includeUsage) {
+        sse.send({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model: model.id,
+          system_fingerprint: `lmx-${app.version}`,
+          choices: [],
+          usage,
+        });
+      }
+      sse.end();
+      return STREAMED;
+    }
+    return {
+      id,
+      object: "chat.completion",
+      created,
+      model: model.id,
+      system_fingerprint: `lmx-${app.version}`,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: toolCalls.length > 0 && result.response === "" ? null : result.response,
+            refusal: null,
+            ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          },
+          logprobs: null,
+          finish_reason: finish,
+        },
+      ],
+      usage,
+    };
+  } catch (error) {
+    if (scope.signal.aborted) {
+      app.log({ event: "chat.aborted", requestId: scope.requestId, model: lease.model.id });
+      return STREAMED;
+    }
+    const failure = lease.model.unloadSignal.aborted ? toLmxError(lease.model.unloadSignal.reason) : toLmxError(error);
+    if (sse?.isOpen) {
+      sse.fail(failure);
+      return STREAMED;
+    }
+    throw failure;
+  } finally {
+    chat.dispose({ disposeSequence: false });
+    lease.release();
+  }
+}

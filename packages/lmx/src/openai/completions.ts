@@ -1,0 +1,123 @@
+import { LlamaCompletion, TokenMeter } from "node-llama-cpp";
+import type { LmxApp, RequestScope } from "../server/context.js";
+import { STREAMED } from "../server/context.js";
+import { LmxError, toLmxError } from "../server/errors.js";
+import { SseStream } from "../server/sse.js";
+import { parseRequest } from "../server/validate.js";
+import { newId } from "./chat.js";
+import { finishReason, samplingOptions, tokenBiasFor } from "./sampling.js";
+import { CompletionRequest } from "./schemas.js";
+
+/** `POST /v1/completions`: raw text continuation, no chat template. */
+export async function completions(app: LmxApp, scope: RequestScope, body: unknown): Promise<unknown> {
+  const request = parseRequest(CompletionRequest, body);
+  const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
+  const sampling = samplingOptions(request);
+  // OpenAI's default for this endpoint is 16 tokens.
+  const maxTokens = request.max_tokens ?? 16;
+  const stream = request.stream === true;
+  const includeUsage = stream && request.stream_options?.include_usage === true;
+  const id = newId("cmpl");
+  const created = Math.floor(Date.now() / 1000);
+
+  const lease = await app.registry.acquire(request.model, scope.signal);
+  const sse = stream ? new SseStream(scope.response) : undefined;
+  const completion = new LlamaCompletion({ contextSequence: lease.sequence });
+  try {
+    const { model } = lease;
+    const promptTokens = model.model.tokenize(prompt, false).length + (model.model.tokens.bos != null ? 1 : 0);
+    if (promptTokens + maxTokens > model.contextSize) {
+      throw new LmxError(
+        "context_length_exceeded",
+        `the prompt (${promptTokens} tokens) plus max_tokens (${maxTokens}) exceeds the context of '${model.id}' (${model.contextSize} tokens)`,
+        { param: "max_tokens" },
+      );
+    }
+    const chunk = (text: string, finish: string | null = null) => ({
+      id,
+      object: "text_completion",
+      created,
+      model: model.id,
+      system_fingerprint: `lmx-${app.version}`,
+      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+      ...(includeUsage ? { usage: null } : {}),
+    });
+    let firstTokenAt: number | undefined;
+    const markFirstToken = () => {
+      if (firstTokenAt !== undefined) return;
+      firstTokenAt = performance.now();
+      app.metrics.recordTimeToFirstToken((firstTokenAt - scope.receivedAt) / 1000);
+    };
+    sse?.open();
+    const meterBefore = lease.sequence.tokenMeter.getState();
+    const result = await completion.generateCompletionWithMeta(prompt, {
+      ...sampling,
+      maxTokens,
+      signal: lease.signal,
+      stopOnAbortSignal: false,
+      tokenBias: tokenBiasFor(model.model.tokenizer, model.vocabularySize, request.logit_bias),
+      onToken: markFirstToken,
+      onTextChunk: (text) => {
+        if (text !== "") sse?.send(chunk(text));
+      },
+    });
+    const finishedAt = performance.now();
+    const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
+    const finish = finishReason(result.metadata.stopReason, false);
+    app.metrics.recordGeneration(
+      model.id,
+      promptTokens,
+      completionTokens,
+      (finishedAt - (firstTokenAt ?? finishedAt)) / 1000,
+    );
+    app.log({
+      event: "completion.done",
+      requestId: scope.requestId,
+      model: model.id,
+      promptTokens,
+      completionTokens,
+      finish,
+    });
+    if (sse) {
+      sse.send(chunk("", finish));
+      if (includeUsage) {
+        sse.send({
+          id,
+          object: "text_completion",
+          created,
+          model: model.id,
+          system_fingerprint: `lmx-${app.version}`,
+          choices: [],
+          usage,
+        });
+      }
+      sse.end();
+      return STREAMED;
+    }
+    return {
+      id,
+      object: "text_completion",
+      created,
+      model: model.id,
+      system_fingerprint: `lmx-${app.version}`,
+      choices: [{ text: result.response, index: 0, logprobs: null, finish_reason: finish }],
+      usage,
+    };
+  } catch (error) {
+    if (scope.signal.aborted) return STREAMED;
+    const failure = lease.model.unloadSignal.aborted ? toLmxError(lease.model.unloadSignal.reason) : toLmxError(error);
+    if (sse?.isOpen) {
+      sse.fail(failure);
+      return STREAMED;
+    }
+    throw failure;
+  } finally {
+    completion.dispose({ disposeSequence: false });
+    lease.release();
+  }
+}

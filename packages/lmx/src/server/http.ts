@@ -1,0 +1,215 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { getOpenAiModel, listModelStatus, listOpenAiModels, loadModel, unloadModel } from "../models/routes.js";
+import { chatCompletions } from "../openai/chat.js";
+import { completions } from "../openai/completions.js";
+import { embeddings } from "../openai/embeddings.js";
+import { type LmxApp, type RequestScope, STREAMED } from "./context.js";
+import { LmxError, toLmxError } from "./errors.js";
+import type { RequestGuard } from "./safety.js";
+
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+type Route = {
+  method: "GET" | "POST";
+  /** Exact path, or a prefix ending in `/` for a trailing id. */
+  path: string;
+  /** Metrics label. */
+  endpoint: string;
+  /** Whether the route works without the API key (health checks). */
+  open?: boolean;
+  handle: (app: LmxApp, scope: RequestScope, body: unknown, rest: string) => Promise<unknown>;
+};
+
+const ROUTES: Route[] = [
+  {
+    method: "GET",
+    path: "/health",
+    endpoint: "health",
+    open: true,
+    handle: async (app, scope) => {
+      const loading = app.registry.isLoading;
+      if (loading) scope.response.statusCode = 503;
+      return {
+        status: loading ? "loading" : "ok",
+        version: app.version,
+        models_loaded: app.registry.loadedModels().length,
+      };
+    },
+  },
+  {
+    method: "GET",
+    path: "/metrics",
+    endpoint: "metrics",
+    handle: async (app) => new TextMetrics(app.metrics.render()),
+  },
+  { method: "GET", path: "/v1/models", endpoint: "models", handle: (app) => listOpenAiModels(app) },
+  {
+    method: "GET",
+    path: "/v1/models/",
+    endpoint: "models",
+    handle: (app, _scope, _body, rest) => getOpenAiModel(app, rest),
+  },
+  { method: "POST", path: "/v1/chat/completions", endpoint: "chat", handle: chatCompletions },
+  { method: "POST", path: "/v1/completions", endpoint: "completions", handle: completions },
+  { method: "POST", path: "/v1/embeddings", endpoint: "embeddings", handle: embeddings },
+  { method: "GET", path: "/api/v1/models", endpoint: "api_models", handle: (app) => listModelStatus(app) },
+  {
+    method: "POST",
+    path: "/api/v1/models/load",
+    endpoint: "api_load",
+    handle: (app, _scope, body) => loadModel(app, body),
+  },
+  {
+    method: "POST",
+    path: "/api/v1/models/unload",
+    endpoint: "api_unload",
+    handle: (app, _scope, body) => unloadModel(app, body),
+  },
+];
+
+/** A Prometheus text body (not JSON). */
+class TextMetrics {
+  constructor(readonly text: string) {}
+}
+
+function matchRoute(method: string, path: string): { route: Route; rest: string } | LmxError {
+  const candidates = ROUTES.filter((route) =>
+    route.path.endsWith("/") ? path.startsWith(route.path) && path.length > route.path.length : route.path === path,
+  );
+  const route = candidates.find((candidate) => candidate.method === method);
+  if (route) {
+    const rest = route.path.endsWith("/") ? decodeURIComponent(path.slice(route.path.length)) : "";
+    return { route, rest };
+  }
+  if (candidates.length > 0) {
+    return new LmxError("method_not_allowed", `${method} is not supported on ${path}; use ${candidates[0]!.method}`);
+  }
+  return new LmxError("not_found", `no route ${method} ${path}; see GET /v1/models, POST /v1/chat/completions`);
+}
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  const type = request.headers["content-type"];
+  // A browser's "simple" cross-site POST (text/plain, form) never gets here: only JSON is accepted.
+  if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) {
+    throw new LmxError("unsupported_media_type", `Content-Type must be application/json, got '${type}'`);
+  }
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    throw new LmxError("payload_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES)
+      throw new LmxError("payload_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") throw new LmxError("invalid_json", "the request body is empty; send a JSON object");
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new LmxError("invalid_json", `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (response.headersSent) {
+    if (!response.writableEnded) response.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    ...headers,
+  });
+  response.end(text);
+}
+
+/** The HTTP server: guard, route, parse, handle, and map every failure to an OpenAI-shaped error. */
+export function createLmxServer(app: LmxApp, guard: RequestGuard): Server {
+  const server = createServer({ noDelay: true, keepAlive: true }, (request, response) => {
+    void handleRequest(app, guard, request, response);
+  });
+  server.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  });
+  return server;
+}
+
+async function handleRequest(
+  app: LmxApp,
+  guard: RequestGuard,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const receivedAt = performance.now();
+  const requestId = randomBytes(6).toString("hex");
+  const controller = new AbortController();
+  response.on("close", () => {
+    if (!response.writableFinished) controller.abort(new Error("the client disconnected"));
+  });
+  const path = (request.url ?? "/").split("?")[0]!.replace(/\/+$/, "") || "/";
+  const method = request.method ?? "GET";
+  let endpoint = "unknown";
+  const corsHeaders: Record<string, string> = {};
+  try {
+    guard.checkHost(request);
+    const origin = guard.checkOrigin(request);
+    if (origin) {
+      corsHeaders["Access-Control-Allow-Origin"] = origin;
+      corsHeaders.Vary = "Origin";
+      for (const [key, value] of Object.entries(corsHeaders)) response.setHeader(key, value);
+    }
+    if (method === "OPTIONS") {
+      response.writeHead(204, {
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Api-Key",
+        "Access-Control-Max-Age": "600",
+      });
+      response.end();
+      return;
+    }
+    const matched = matchRoute(method, path);
+    if (matched instanceof LmxError) throw matched;
+    const { route, rest } = matched;
+    endpoint = route.endpoint;
+    if (!route.open) guard.checkApiKey(request);
+    const body = route.method === "POST" ? await readJson(request) : undefined;
+    const scope: RequestScope = { signal: controller.signal, receivedAt, response, requestId };
+    const result = await route.handle(app, scope, body, rest);
+    if (result === STREAMED) return;
+    if (result instanceof TextMetrics) {
+      response.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+      response.end(result.text);
+      return;
+    }
+    sendJson(response, response.statusCode === 503 ? 503 : 200, result);
+  } catch (thrown) {
+    if (controller.signal.aborted && !(thrown instanceof LmxError)) return;
+    const error = toLmxError(thrown);
+    if (error.code === "internal_error") {
+      app.log({ event: "request.error", requestId, path, error: error.message, stack: (thrown as Error)?.stack });
+    }
+    const headers: Record<string, string> = {};
+    if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
+    sendJson(response, error.status, error.toBody(), headers);
+  } finally {
+    const status = response.headersSent ? response.statusCode : 499;
+    app.metrics.recordRequest(endpoint, status);
+    if (endpoint !== "metrics" && endpoint !== "health") {
+      app.log({
+        event: "request",
+        requestId,
+        method,
+        path,
+        status,
+        ms: Math.round(performance.now() - receivedAt),
+        ...(controller.signal.aborted ? { aborted: true } : {}),
+      });
+    }
+  }
+}
