@@ -18,6 +18,25 @@ export const CloseCode = {
 // A client this far behind is dropped; it reconnects and resumes from its last seq.
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
+const corked = new WeakSet<object>();
+
+/**
+ * Sends a frame, corking the client's socket until the end of this tick so that every frame of one
+ * flush (a batch of events, or a replay) leaves in a single writev instead of one syscall each.
+ */
+function sendCorked(ws: WebSocket, data: string): void {
+  const socket = (ws as unknown as { _socket?: import("node:net").Socket })._socket;
+  if (socket && !corked.has(socket)) {
+    corked.add(socket);
+    socket.cork();
+    process.nextTick(() => {
+      corked.delete(socket);
+      socket.uncork();
+    });
+  }
+  ws.send(data);
+}
+
 /** Handles both WebSocket endpoints on the daemon's HTTP server. */
 export class StreamServer {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -103,7 +122,7 @@ export class StreamServer {
         ws.close(CloseCode.tooSlow, "client too slow; reconnect with afterSeq");
         return;
       }
-      ws.send(line);
+      sendCorked(ws, line);
     };
     const unsubscribe = store.subscribe(sessionId, (event: SessionEvent, line: string) => {
       if (!live) {
@@ -151,7 +170,7 @@ export class StreamServer {
         ws.close(CloseCode.tooSlow, "client too slow; reconnect with your last cursor");
         return;
       }
-      ws.send(frame);
+      sendCorked(ws, frame);
     };
     const parsed = cursor ? parseCursor(cursor) : undefined;
     const exact = parsed ? feed.framesAfter(parsed) : [];
