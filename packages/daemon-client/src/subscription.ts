@@ -36,7 +36,7 @@ export interface SubscribeOptions {
   onEvent: (event: SessionEvent) => void;
   /** Called on every status change. */
   onStatus?: (status: SubscriptionStatus) => void;
-  /** Called for errors: a terminal close (unknown session), a bad frame, a token that cannot be read. */
+  /** Called for errors that reconnecting cannot fix: a terminal close (unknown session), a bad frame. */
   onError?: (error: Error) => void;
   /** Called each time the server says the replay has caught up (after every (re)connect). */
   onReplayed?: (lastSeq: number) => void;
@@ -125,8 +125,8 @@ class ReconnectingSocket {
       const url = await this.spec.url(this.#everOpened || this.#failures > 0);
       if (this.#closed) return;
       socket = new this.spec.WebSocket(url);
-    } catch (error) {
-      this.spec.onError?.(error as Error);
+    } catch {
+      // No token yet (daemon restarting) or a refused constructor: a failed attempt like any other.
       this.#retry();
       return;
     }
