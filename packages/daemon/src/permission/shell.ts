@@ -127,6 +127,34 @@ function substitutionsIn(text: string, nested: string[]): void {
   }
 }
 
+const ANSI_ESCAPES: Record<string, string> = {
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  a: "\x07",
+  b: "\b",
+  e: "\x1b",
+  E: "\x1b",
+  f: "\f",
+  v: "\v",
+};
+
+/** Decodes the escape after a backslash in $'…'; returns the text and how many characters it used. */
+function decodeAnsiEscape(source: string, start: number): [string, number] {
+  const char = source[start] as string;
+  if (char in ANSI_ESCAPES) return [ANSI_ESCAPES[char] as string, 1];
+  const hex = /^x([0-9a-fA-F]{1,2})/.exec(source.slice(start, start + 3));
+  if (hex) return [String.fromCharCode(Number.parseInt(hex[1] as string, 16)), hex[0].length];
+  const unicode = /^[uU]([0-9a-fA-F]{1,8})/.exec(source.slice(start, start + 9));
+  if (unicode) {
+    const code = Number.parseInt(unicode[1] as string, 16);
+    return [code <= 0x10ffff ? String.fromCodePoint(code) : "", unicode[0].length];
+  }
+  const octal = /^[0-7]{1,3}/.exec(source.slice(start, start + 3));
+  if (octal) return [String.fromCharCode(Number.parseInt(octal[0], 8)), octal[0].length];
+  return [char, 1]; // \\ \' \" and unknown escapes stand for the character itself
+}
+
 function unescapeBacktick(body: string): string {
   return body.replace(/\\([`$\\])/g, "$1");
 }
@@ -284,6 +312,24 @@ function tokenize(source: string, nested: string[]): Token[] {
     if (char === "\\") {
       word += next ?? "";
       index += 2;
+      continue;
+    }
+    if (char === "$" && next === "'") {
+      // ANSI-C quoting $'…': decode it, so $'\x72m' is seen as rm
+      quoted = true;
+      index += 2;
+      while (index < source.length && source[index] !== "'") {
+        if (source[index] === "\\" && index + 1 < source.length) {
+          const [text, length] = decodeAnsiEscape(source, index + 1);
+          word += text;
+          index += 1 + length;
+        } else word += source[index++];
+      }
+      index++;
+      continue;
+    }
+    if (char === "$" && next === '"') {
+      index++; // $"…" is a translatable string: a double-quoted string here
       continue;
     }
     if (char === "$" && next === "(") {

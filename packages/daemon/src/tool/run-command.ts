@@ -116,6 +116,7 @@ export const runCommandTool = defineTool({
     });
     if (!info.isDirectory()) throw new ToolError("NOT_A_DIRECTORY", `cwd "${args.cwd}" is not a directory`);
 
+    if (ctx.signal.aborted) throw new ToolError("ABORTED", "cancelled before it started");
     const started = performance.now();
     const stdout = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);
     const stderr = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);

@@ -94,6 +94,15 @@ describe("splitShellCommand", () => {
     ["cat <<'EOF'\n$(id)\nEOF", [["cat"]]],
     ["npm test # && rm -rf /", [["npm", "test"]]],
     ["echo a \\\n  b", [["echo", "a", "b"]]],
+    ["$'\\x72m' -rf /", [["rm", "-rf", "/"]]],
+    [
+      "$'r\\155' x; echo $'a\\tb'",
+      [
+        ["rm", "x"],
+        ["echo", "a\tb"],
+      ],
+    ],
+    ['echo $"hi there"', [["echo", "hi there"]]],
     ["", []],
   ];
   for (const [command, expected] of cases) {
