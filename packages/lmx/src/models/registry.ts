@@ -1,3 +1,4 @@
+import type { Dirent } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { freemem } from "node:os";
 import { join, relative, sep } from "node:path";
@@ -26,6 +27,38 @@ export type ModelFile = {
   /** Last modification time. */
   modifiedAt: Date;
 };
+
+/** Every GGUF under `modelsDir` (two levels deep), sorted by id; a missing directory is empty. */
+export async function listModelFiles(modelsDir: string): Promise<ModelFile[]> {
+  const found: ModelFile[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory() && depth < 2 && !entry.name.startsWith(".")) await walk(path, depth + 1);
+      else if ((entry.isFile() || entry.isSymbolicLink()) && /\.gguf$/i.test(entry.name)) {
+        // Split models are served through their first part only.
+        const part = /-(\d{5})-of-\d{5}\.gguf$/i.exec(entry.name);
+        if (part && part[1] !== "00001") continue;
+        const info = await stat(path).catch(() => undefined);
+        if (!info?.isFile()) continue;
+        const id = relative(modelsDir, path)
+          .split(sep)
+          .join("/")
+          .replace(/\.gguf$/i, "");
+        found.push({ id, path, sizeBytes: info.size, modifiedAt: info.mtime });
+      }
+    }
+  };
+  await walk(modelsDir, 0);
+  return found.sort((a, b) => a.id.localeCompare(b.id));
+}
 
 /** Settings of the registry, fixed at server start. */
 export type ModelRegistryOptions = {
@@ -147,36 +180,9 @@ export class ModelRegistry {
     return [...this.loaded.values()];
   }
 
-  /** Every GGUF under the models directory (two levels deep), sorted by id. */
-  async list(): Promise<ModelFile[]> {
-    const found: ModelFile[] = [];
-    const walk = async (dir: string, depth: number): Promise<void> => {
-      let entries: import("node:fs").Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-        throw error;
-      }
-      for (const entry of entries) {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory() && depth < 2 && !entry.name.startsWith(".")) await walk(path, depth + 1);
-        else if ((entry.isFile() || entry.isSymbolicLink()) && /\.gguf$/i.test(entry.name)) {
-          // Split models are served through their first part only.
-          const part = /-(\d{5})-of-\d{5}\.gguf$/i.exec(entry.name);
-          if (part && part[1] !== "00001") continue;
-          const info = await stat(path).catch(() => undefined);
-          if (!info?.isFile()) continue;
-          const id = relative(this.options.modelsDir, path)
-            .split(sep)
-            .join("/")
-            .replace(/\.gguf$/i, "");
-          found.push({ id, path, sizeBytes: info.size, modifiedAt: info.mtime });
-        }
-      }
-    };
-    await walk(this.options.modelsDir, 0);
-    return found.sort((a, b) => a.id.localeCompare(b.id));
+  /** Every GGUF under the models directory, sorted by id. */
+  list(): Promise<ModelFile[]> {
+    return listModelFiles(this.options.modelsDir);
   }
 
   /** Finds a model by id (also accepting `.gguf`, a different case, or just the file name). */
