@@ -5,6 +5,7 @@ import { z } from "zod";
 import { defineTool } from "./define.js";
 import { ToolError, toToolError } from "./errors.js";
 import { displayPath, resolveInWorkspace, workspaceRoots } from "./path.js";
+import { RegexWorker } from "./regex-worker.js";
 import { capLine, looksBinary, splitLines } from "./text.js";
 import { type WalkedFile, walkFiles } from "./walk.js";
 
@@ -45,9 +46,9 @@ export const grepTool = defineTool({
   risk: "read",
   schema: GrepArgs,
   async execute(args, ctx) {
-    let regex: RegExp;
+    const flags = args.ignore_case ? "i" : "";
     try {
-      regex = new RegExp(args.pattern, args.ignore_case ? "i" : "");
+      new RegExp(args.pattern, flags);
     } catch (error) {
       throw new ToolError("INVALID_REGEX", `invalid regular expression: ${(error as Error).message}`);
     }
@@ -71,42 +72,45 @@ export const grepTool = defineTool({
     let truncated = false;
     const filesWithMatches = new Set<string>();
 
-    outer: for await (const file of files) {
-      if (filter && !filter(file.relative)) continue;
-      let path = file.path;
-      if (file.symlink) {
-        try {
-          path = await resolveInWorkspace(file.path, ctx);
-        } catch {
-          skipped.outsideWorkspace++;
+    const regex = new RegexWorker(args.pattern, flags);
+    try {
+      outer: for await (const file of files) {
+        if (filter && !filter(file.relative)) continue;
+        let path = file.path;
+        if (file.symlink) {
+          try {
+            path = await resolveInWorkspace(file.path, ctx);
+          } catch {
+            skipped.outsideWorkspace++;
+            continue;
+          }
+        }
+        const fileInfo = await stat(path).catch(() => undefined);
+        if (!fileInfo?.isFile()) continue;
+        if (fileInfo.size > GREP_MAX_FILE_BYTES) {
+          skipped.tooLarge++;
           continue;
         }
-      }
-      const fileInfo = await stat(path).catch(() => undefined);
-      if (!fileInfo?.isFile()) continue;
-      if (fileInfo.size > GREP_MAX_FILE_BYTES) {
-        skipped.tooLarge++;
-        continue;
-      }
-      const bytes = await readFile(path).catch(() => undefined);
-      if (!bytes) continue;
-      if (looksBinary(bytes)) {
-        skipped.binary++;
-        continue;
-      }
-      filesSearched++;
-      const shown = displayPath(file.path, roots);
-      const lines = splitLines(bytes.toString("utf8"));
-      for (let index = 0; index < lines.length; index++) {
-        const text = lines[index] ?? "";
-        if (!regex.test(text)) continue;
-        if (matches.length >= args.max_results) {
-          truncated = true;
-          break outer;
+        const bytes = await readFile(path).catch(() => undefined);
+        if (!bytes) continue;
+        if (looksBinary(bytes)) {
+          skipped.binary++;
+          continue;
         }
-        matches.push({ file: shown, line: index + 1, text: capLine(text, GREP_MAX_LINE_CHARS) });
-        filesWithMatches.add(shown);
+        filesSearched++;
+        const shown = displayPath(file.path, roots);
+        const lines = splitLines(bytes.toString("utf8"));
+        for (const index of await regex.match(lines, shown, ctx.signal)) {
+          if (matches.length >= args.max_results) {
+            truncated = true;
+            break outer;
+          }
+          matches.push({ file: shown, line: index + 1, text: capLine(lines[index] ?? "", GREP_MAX_LINE_CHARS) });
+          filesWithMatches.add(shown);
+        }
       }
+    } finally {
+      await regex.close();
     }
     const result: Record<string, unknown> = { pattern: args.pattern, matches, filesSearched };
     if (skipped.binary + skipped.tooLarge + skipped.outsideWorkspace > 0) result.skipped = skipped;

@@ -7,7 +7,7 @@ export interface ToolContext {
   /** Aborted when the user cancels the turn; long-running tools stop promptly. */
   signal: AbortSignal;
   /** Extra directories outside `cwd` that a policy grants (`roots:` in a policy file). */
-  extraRoots?: string[];
+  extraRoots?: readonly string[];
 }
 
 /** The result of one tool call; an error is a value the model can read and correct. */

@@ -9,6 +9,7 @@ import {
   READ_DEFAULT_LIMIT,
   READ_MAX_LINE_CHARS,
 } from "../../src/tool/index.js";
+import { RegexWorker } from "../../src/tool/regex-worker.js";
 import { fail, makeWorkspace, ok, type Workspace } from "./workspace.js";
 
 let ws: Workspace;
@@ -179,6 +180,19 @@ describe("grep", () => {
     expect(result.truncated).toBe(true);
     expect(result.skipped).toEqual({ binary: 1, tooLarge: 1, outsideWorkspace: 0 });
     expect(summary).toBe("10+ matches in 1 file");
+  });
+
+  it("runs the regex off the main thread and gives up on a runaway pattern", async () => {
+    const worker = new RegexWorker("^(a+)+$", "", 300);
+    try {
+      expect(await worker.match(["aaa", "b", "a"], "x.txt", ws.ctx.signal)).toEqual([0, 2]);
+      const started = Date.now();
+      const runaway = worker.match([`${"a".repeat(40)}!`], "evil.txt", ws.ctx.signal);
+      await expect(runaway).rejects.toThrow(/took more than 0.3s on evil.txt/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      await worker.close();
+    }
   });
 
   it("reports an invalid regex", async () => {
