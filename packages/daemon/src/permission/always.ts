@@ -78,7 +78,9 @@ export async function persistAlwaysRule(opts: {
     await mkdir(directory, { recursive: true });
     const existing = await readFile(file, "utf8").catch(() => undefined);
     let document = parseDocument(existing ?? HEADER);
-    if (document.errors.length > 0 || (document.contents !== null && !isMapLike(document.contents))) {
+    const allowNow = document.contents !== null && isMapLike(document.contents) ? document.get("allow") : undefined;
+    const malformedAllow = allowNow !== undefined && allowNow !== null && !isSeq(allowNow);
+    if (document.errors.length > 0 || (document.contents !== null && !isMapLike(document.contents)) || malformedAllow) {
       await rename(file, `${file}.broken-${Date.now()}`);
       document = parseDocument(HEADER);
     }
