@@ -18,6 +18,32 @@ function lazy<Module>(load: () => Promise<Module>, pick: (module: Module) => Act
   };
 }
 
+/**
+ * Like `lazy`, for a command module that another workstream adds: a variable specifier keeps this
+ * file compiling before the module exists, and a missing module is reported as one readable line.
+ */
+function lazyModule(path: string, exportName: string) {
+  return lazy(
+    async () => {
+      try {
+        return (await import(path)) as Record<string, Action>;
+      } catch (error) {
+        if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND" && String(error).includes(path.slice(2))) {
+          throw new Error(
+            `this build of opta has no '${path.replace("./commands/", "").replace(".js", "")}' command yet`,
+          );
+        }
+        throw error;
+      }
+    },
+    (module) => {
+      const action = module[exportName];
+      if (!action) throw new Error(`command module ${path} has no ${exportName}()`);
+      return action;
+    },
+  );
+}
+
 const daemon = () => import("./commands/daemon.js");
 const sessions = () => import("./commands/sessions.js");
 const config = () => import("./commands/config.js");
@@ -131,7 +157,45 @@ export function buildProgram(): Command {
     .option("--json", "print JSON")
     .action(lazy(config, (m) => m.list));
 
-  // Later: do, tui, doctor, account, mcp, app — each a commands/<name>.ts registered here.
+  program
+    .command("do")
+    .description("run a task with the agent loop in the current directory (tools, permission gate)")
+    .argument("<task...>", "what to do")
+    .option("--max-steps <n>", "stop after this many model steps (default: config max-steps, 20)")
+    .option("--session <id>", "continue an existing session (its full history)")
+    .option("--model <model>", "model for this task")
+    .option("--permission <level>", "safe, standard or unrestricted")
+    .option("--watch", "send a desktop notification (or ring the bell) when done")
+    .action(lazyModule("./commands/do.js", "run"));
+
+  sessionsCommand
+    .command("tools")
+    .description("every tool call of a session with its decision and outcome")
+    .argument("<id>", "session id")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/sessions-tools.js", "tools"));
+
+  program
+    .command("tui")
+    .description("full-screen terminal interface for one session")
+    .option("--session <id>", "resume a session with its full history")
+    .option("--model <model>", "model for new turns")
+    .action(lazyModule("./commands/tui.js", "tui"));
+
+  program
+    .command("app")
+    .description("open Code Desktop in the browser, already authenticated")
+    .option("--print-url", "print the URL instead of opening a browser")
+    .action(lazyModule("./commands/app.js", "app"));
+
+  program
+    .command("doctor")
+    .description("check the daemon, LMX, providers, keys, config, policies and the Opta home")
+    .option("--policy", "only validate policy files, naming the line that is wrong")
+    .option("--json", "print JSON for scripts")
+    .action(lazyModule("./commands/doctor.js", "doctor"));
+
+  // Later: account, mcp — each a commands/<name>.ts registered here.
   return program;
 }
 

@@ -4,15 +4,19 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { DaemonEvent, DaemonState, OptaConfig } from "@opta/protocol";
 import type { Express } from "express";
+import { ApprovalBroker } from "./agent/approvals.js";
+import { compactSession } from "./agent/compact.js";
 import { TurnManager } from "./agent/turn-manager.js";
 import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
 import type { DaemonContext } from "./server/context.js";
 import { createHttpApp } from "./server/http.js";
+import { mountDesktopApp } from "./server/static.js";
 import { CloseCode, StreamServer } from "./server/websocket.js";
 import { GlobalFeed } from "./session/global-feed.js";
 import { SessionStore } from "./session/store.js";
+import { builtinTools } from "./tool/index.js";
 import { DAEMON_VERSION } from "./version.js";
 
 /** How to start a daemon. */
@@ -44,6 +48,7 @@ export class Daemon {
   readonly store: SessionStore;
   readonly providers: ProviderRegistry;
   readonly turns: TurnManager;
+  readonly approvals: ApprovalBroker;
   readonly feed = new GlobalFeed();
   private readonly server: Server;
   private readonly streams: StreamServer;
@@ -76,11 +81,15 @@ export class Daemon {
       },
       env,
     );
+    this.approvals = new ApprovalBroker(this.store);
     this.turns = new TurnManager({
       store: this.store,
       providers: this.providers,
       logger: this.logger,
+      approvals: this.approvals,
+      home: options.home,
       config: () => this.config(),
+      tools: () => builtinTools,
     });
     const context: DaemonContext = {
       version: DAEMON_VERSION,
@@ -97,8 +106,10 @@ export class Daemon {
       requestStop: (reason) => void this.stop(reason),
       requestRestart: () => void this.restart(),
       publishDaemonEvent: (event) => this.publish(event),
-      resolvePermission: () => false,
-      ...(options.mountStatic ? { mountStatic: options.mountStatic } : {}),
+      compact: (sessionId) => compactSession(this, sessionId),
+      resolvePermission: (sessionId, requestId, decision, by) =>
+        this.approvals.resolve(sessionId, requestId, decision, by),
+      mountStatic: options.mountStatic ?? ((app) => mountDesktopApp(app, env)),
     };
     const app = createHttpApp(context);
     this.streams = new StreamServer(context);
@@ -151,14 +162,15 @@ export class Daemon {
     return this.configCache.config;
   }
 
-  /** Rotates the token and drops every connection; sessions and running turns carry on. */
+  /** Rotates the token and closes every WebSocket; sessions and running turns carry on. */
   async restart(): Promise<void> {
     this.logger.info("daemon", "Restarting: rotating the token and dropping connections");
     this.writeToken();
     this.startedAt = new Date().toISOString();
     this.writeState();
+    // WebSockets authenticated with the old token: close them so clients reconnect with the new one.
+    // HTTP connections carry no auth state (every request is checked), so they stay.
     this.streams.closeAll(CloseCode.restarting, "daemon restarting");
-    this.server.closeAllConnections();
     await this.reloadConfig();
     this.publish({ event: "daemon.start", ts: new Date().toISOString(), pid: process.pid, version: DAEMON_VERSION });
   }

@@ -28,7 +28,8 @@ async function main(): Promise<void> {
   const port =
     parsePort(flag("--port"), "--port") ?? parsePort(process.env.OPTA_DAEMON_PORT, "OPTA_DAEMON_PORT") ?? DEFAULT_PORT;
   const daemon = await Daemon.start({ home: resolveOptaHome(), port, host });
-  process.stdout.write(`opta daemon listening on ${daemon.url} (pid ${process.pid})\n`);
+  // Only for a person watching (foreground); in the background stdout goes to daemon.log, which holds JSON lines.
+  if (process.stdout.isTTY) process.stdout.write(`opta daemon listening on ${daemon.url} (pid ${process.pid})\n`);
 
   const shutdown = (signal: string) => {
     void daemon.stop(`received ${signal}`);

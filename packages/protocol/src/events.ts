@@ -60,6 +60,10 @@ export const PermissionRequestEvent = defineEvent("permission.request", {
   name: z.string(),
   args: z.record(z.string(), z.unknown()),
   risk: Risk,
+  /** Why the gate asks (the rule or default that decided). */
+  reason: z.string().optional(),
+  /** Policy YAML that would allow this call without asking ("Always allow" writes its equivalent). */
+  suggestion: z.string().optional(),
 });
 export type PermissionRequestEvent = z.infer<typeof PermissionRequestEvent>;
 
@@ -80,6 +84,8 @@ export const ToolResultEvent = defineEvent("tool.result", {
   result: z.unknown().optional(),
   error: z.string().optional(),
   elapsedMs: z.number().nonnegative(),
+  /** One short human line for UIs: "142 lines", "exit 0 · 1.2s". */
+  summary: z.string().optional(),
 });
 export type ToolResultEvent = z.infer<typeof ToolResultEvent>;
 

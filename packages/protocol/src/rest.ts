@@ -51,6 +51,13 @@ export const SubmitTurnRequest = z
     mode: Mode.optional(),
     model: z.string().max(256).optional(),
     permission: PermissionLevel.optional(),
+    /** Agent-loop step limit for this turn (default: config `max-steps`, else 20). */
+    maxSteps: z.number().int().min(1).max(1000).optional(),
+    /**
+     * False when no one can answer approval prompts (`opta do` without a terminal): a call that would
+     * ask is denied at once, with the policy line that would allow it.
+     */
+    interactive: z.boolean().optional(),
   })
   .strict();
 export type SubmitTurnRequest = z.infer<typeof SubmitTurnRequest>;
@@ -62,6 +69,10 @@ export type SubmitTurnResponse = z.infer<typeof SubmitTurnResponse>;
 /** `POST /v3/sessions/:id/stop` response. */
 export const StopTurnResponse = z.object({ stopped: z.boolean(), turnId: z.string().optional() });
 export type StopTurnResponse = z.infer<typeof StopTurnResponse>;
+
+/** `POST /v3/sessions/:id/compact` response. */
+export const CompactResponse = z.object({ compacted: z.boolean(), summary: z.string().optional() });
+export type CompactResponse = z.infer<typeof CompactResponse>;
 
 /** `POST /v3/sessions/:id/permissions/:requestId` body. */
 export const PermissionDecisionRequest = z.object({ decision: PermissionDecision }).strict();

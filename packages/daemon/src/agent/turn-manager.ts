@@ -1,19 +1,6 @@
-import {
-  CONFIG_DEFAULTS,
-  createId,
-  type Mode,
-  type OptaConfig,
-  type PermissionLevel,
-  type StopReason,
-  type SubmitTurnRequest,
-  TurnErrorCode,
-} from "@opta/protocol";
-import type { Logger } from "../log/logger.js";
-import type { ProviderRegistry } from "../provider/registry.js";
-import { ProviderError } from "../provider/types.js";
+import { CONFIG_DEFAULTS, createId, type SubmitTurnRequest, TurnErrorCode } from "@opta/protocol";
 import { ApiError } from "../server/api-error.js";
-import type { SessionStore } from "../session/store.js";
-import { buildConversation } from "./conversation.js";
+import { type AgentDeps, type AgentTurn, runAgentTurn } from "./agent-loop.js";
 
 /** A turn that is running now. */
 interface ActiveTurn {
@@ -22,22 +9,9 @@ interface ActiveTurn {
   finished: Promise<void>;
 }
 
-/** What the turn manager needs from the daemon. */
-export interface TurnManagerDeps {
-  store: SessionStore;
-  providers: ProviderRegistry;
-  logger: Logger;
-  config: () => OptaConfig;
-}
-
-/** Settings one turn runs with, after per-turn overrides. */
-interface TurnSettings {
-  sessionId: string;
-  turnId: string;
-  mode: Mode;
-  model: string | undefined;
-  permission: PermissionLevel;
-}
+/** What the turn manager needs from the daemon: the agent loop's dependencies. */
+export type TurnManagerDeps = AgentDeps;
+type TurnSettings = AgentTurn;
 
 /**
  * Runs turns: at most one per session at a time, any number of sessions at once. Every outcome is
@@ -71,6 +45,8 @@ export class TurnManager {
         (process.env.OPTA_POLICY === "unrestricted"
           ? "unrestricted"
           : (config.permission ?? CONFIG_DEFAULTS.permission)),
+      maxSteps: body.maxSteps ?? config["max-steps"] ?? CONFIG_DEFAULTS["max-steps"],
+      interactive: body.interactive ?? true,
     };
     const start = this.deps.store.append(sessionId, {
       event: "turn.start",
@@ -106,86 +82,24 @@ export class TurnManager {
   }
 
   private async run(settings: TurnSettings, signal: AbortSignal): Promise<void> {
-    const { store, providers, logger } = this.deps;
-    const { sessionId, turnId } = settings;
-    const startedAt = performance.now();
-    let tokens = 0;
-    let countedTokens = 0;
-    let thinkingTokens = 0;
-    let countedThinking = 0;
-    let promptTokens: number | undefined;
-    let streamingMs = 0;
-    let steps = 0;
-    const toolCalls = 0;
-    let stopReason: StopReason = "stop";
     try {
-      const resolved = await providers.resolve(settings.model, signal);
-      logger.info("session", `Turn submitted · session=${sessionId} model=${resolved.provider.name}/${resolved.model}`);
-      const history = buildConversation(await store.readEvents(sessionId));
-      steps += 1;
-      const stepStarted = performance.now();
-      for await (const chunk of resolved.provider.stream({ model: resolved.model, messages: history, signal })) {
-        if (signal.aborted) break;
-        switch (chunk.type) {
-          case "text":
-            countedTokens += 1;
-            store.append(sessionId, { event: "turn.token", turnId, delta: chunk.delta, model: resolved.model });
-            break;
-          case "reasoning":
-            countedThinking += 1;
-            store.append(sessionId, { event: "turn.thinking", turnId, delta: chunk.delta });
-            break;
-          case "usage":
-            tokens += chunk.completionTokens;
-            promptTokens = chunk.promptTokens;
-            if (chunk.reasoningTokens !== undefined) thinkingTokens += chunk.reasoningTokens;
-            break;
-          case "finish":
-            stopReason = chunk.reason === "length" ? "length" : "stop";
-            break;
-          case "tool-call":
-            // Tools are offered only by the agent loop; a model that calls one anyway is told so next turn.
-            break;
-        }
-      }
-      streamingMs += performance.now() - stepStarted;
-      if (signal.aborted) throw signal.reason ?? new Error("cancelled");
-      const outputTokens = tokens || countedTokens;
-      const elapsed = (performance.now() - startedAt) / 1000;
-      store.append(sessionId, {
-        event: "turn.done",
-        turnId,
-        tokens: outputTokens,
-        thinkingTokens: thinkingTokens || countedThinking,
-        elapsed: round(elapsed, 3),
-        tokensPerSec: streamingMs > 0 ? round(outputTokens / (streamingMs / 1000), 1) : 0,
-        toolCalls,
-        steps,
-        stopReason,
-        ...(promptTokens !== undefined ? { promptTokens } : {}),
-      });
-      logger.info("session", `Turn complete · ${outputTokens} tokens · ${round(elapsed, 1)}s`, { sessionId, turnId });
+      await runAgentTurn(this.deps, settings, signal);
     } catch (error) {
-      if (signal.aborted) {
-        store.append(sessionId, { event: "session.cancelled", turnId });
-        logger.info("session", `Turn cancelled · session=${sessionId}`, { turnId });
-        return;
-      }
-      const providerError = error instanceof ProviderError ? error : undefined;
-      const message = (error as Error).message || "the turn failed";
-      store.append(sessionId, {
-        event: "turn.error",
-        turnId,
-        code: providerError?.code ?? (message.startsWith("No model to use") ? "NO_MODEL" : TurnErrorCode.internal),
-        message,
-        retryable: providerError?.retryable ?? false,
+      // runAgentTurn records its own failures; this only catches a bug in recording them.
+      this.deps.logger.error("session", `Turn ${settings.turnId} crashed: ${(error as Error).message}`, {
+        stack: (error as Error).stack,
       });
-      logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
+      try {
+        this.deps.store.append(settings.sessionId, {
+          event: "turn.error",
+          turnId: settings.turnId,
+          code: TurnErrorCode.internal,
+          message: "The daemon hit an internal error in this turn; see 'opta daemon logs --level error'.",
+          retryable: true,
+        });
+      } catch {
+        // the store is closed (daemon stopping): the turn is marked interrupted on the next start
+      }
     }
   }
-}
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
 }

@@ -24,6 +24,8 @@ export interface DaemonContext {
   publishDaemonEvent(event: DaemonEvent): void;
   /** Resolves a pending permission request; false when there is none with that id. */
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
+  /** Summarises a session's history (`session.compacted`); undefined when there is nothing to compact. */
+  compact(sessionId: string): Promise<string | undefined>;
   /** Mounts Code Desktop's static files, when they are built. */
   mountStatic?: (app: Express) => void;
 }

@@ -175,6 +175,15 @@ export function createHttpApp(context: DaemonContext): express.Express {
     response.json({ ok: true });
   });
 
+  router.post("/sessions/:id/compact", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    if (turns.isActive(session.id)) {
+      throw new ApiError("TURN_IN_PROGRESS", `Session ${session.id} is running a turn; compact it when the turn ends.`);
+    }
+    const summary = await context.compact(session.id);
+    response.json(summary === undefined ? { compacted: false } : { compacted: true, summary });
+  });
+
   router.get("/sessions/:id/export", async (request, response) => {
     const session = requireSession(context, request.params.id);
     const query = validate(ExportQuery, request.query, "query");

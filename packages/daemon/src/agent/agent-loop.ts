@@ -1,0 +1,340 @@
+import {
+  createId,
+  type Mode,
+  type OptaConfig,
+  type PermissionLevel,
+  type StopReason,
+  TurnErrorCode,
+} from "@opta/protocol";
+import type { Logger } from "../log/logger.js";
+import {
+  evaluatePermission,
+  type GateResult,
+  loadPolicies,
+  type PermissionQuery,
+  type PolicySet,
+  persistAlwaysRule,
+  suggestPolicyLine,
+} from "../permission/index.js";
+import type { ProviderRegistry } from "../provider/registry.js";
+import type { ChatMessage, ToolSpec } from "../provider/types.js";
+import { ProviderError } from "../provider/types.js";
+import type { SessionStore } from "../session/store.js";
+import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
+import type { ApprovalBroker } from "./approvals.js";
+import { buildConversation, stringifyResult } from "./conversation.js";
+
+/** Tool calls run at once when the model asks for several. */
+export const MAX_CONCURRENT_TOOL_CALLS = 8;
+/** The same call (name and arguments) this many times in one turn is refused as a loop. */
+const DOOM_LOOP_REPEATS = 3;
+
+/** What the agent loop needs from the daemon. */
+export interface AgentDeps {
+  store: SessionStore;
+  providers: ProviderRegistry;
+  logger: Logger;
+  approvals: ApprovalBroker;
+  home: string;
+  config: () => OptaConfig;
+  /** Every tool the model may call: the built-ins plus those of connected MCP servers. */
+  tools: () => readonly AgentTool[];
+}
+
+/** A tool as the loop sees it: built-in tools are `read`/`write`/`execute`, MCP tools `mcp`. */
+export type AgentTool = Omit<ToolDefinition, "kind"> & { kind: ToolDefinition["kind"] | "mcp" };
+
+/** One turn's settings after per-turn overrides. */
+export interface AgentTurn {
+  sessionId: string;
+  turnId: string;
+  mode: Mode;
+  model: string | undefined;
+  permission: PermissionLevel;
+  maxSteps: number;
+  interactive: boolean;
+}
+
+interface PendingCall {
+  callId: string;
+  name: string;
+  args: Record<string, unknown>;
+  rawArgs: unknown;
+  argsError?: string;
+}
+
+/**
+ * The agent loop: generate → tool calls → results → generate, until the model answers without a
+ * tool call, the user cancels, or `maxSteps` is reached. Every step is an event in the session log, so
+ * every client sees it live and a resumed session continues from exactly what happened.
+ */
+export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: AbortSignal): Promise<void> {
+  const { store, providers, logger } = deps;
+  const { sessionId, turnId } = turn;
+  const session = store.get(sessionId);
+  if (!session) throw new Error(`unknown session ${sessionId}`);
+  const startedAt = performance.now();
+  const stats = { usageTokens: 0, countedTokens: 0, usageThinking: 0, countedThinking: 0, streamingMs: 0 };
+  let promptTokens: number | undefined;
+  let steps = 0;
+  let toolCallCount = 0;
+  let stopReason: StopReason = "stop";
+  const repeats = new Map<string, number>();
+
+  try {
+    const resolved = await providers.resolve(turn.model, signal);
+    logger.info("session", `Turn submitted · session=${sessionId} model=${resolved.provider.name}/${resolved.model}`, {
+      turnId,
+      mode: turn.mode,
+    });
+    const tools = deps.tools();
+    const toolByName = new Map(tools.map((tool) => [tool.name, tool]));
+    const toolSpecs: ToolSpec[] = tools.map((tool) => ({
+      type: "function",
+      function: { name: tool.name, description: tool.description, parameters: tool.inputSchema },
+    }));
+    let policies = await loadPolicies({ home: deps.home, cwd: session.cwd });
+    const messages: ChatMessage[] = buildConversation(await store.readEvents(sessionId));
+
+    for (;;) {
+      steps += 1;
+      const stepStarted = performance.now();
+      let text = "";
+      const calls: PendingCall[] = [];
+      for await (const chunk of resolved.provider.stream({
+        model: resolved.model,
+        messages,
+        ...(toolSpecs.length ? { tools: toolSpecs, toolChoice: "auto" as const } : {}),
+        signal,
+      })) {
+        switch (chunk.type) {
+          case "text":
+            stats.countedTokens += 1;
+            text += chunk.delta;
+            store.append(sessionId, { event: "turn.token", turnId, delta: chunk.delta, model: resolved.model });
+            break;
+          case "reasoning":
+            stats.countedThinking += 1;
+            store.append(sessionId, { event: "turn.thinking", turnId, delta: chunk.delta });
+            break;
+          case "usage":
+            stats.usageTokens += chunk.completionTokens;
+            promptTokens = chunk.promptTokens;
+            if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
+            break;
+          case "finish":
+            stopReason = chunk.reason === "length" ? "length" : "stop";
+            break;
+          case "tool-call":
+            calls.push(parseCall(chunk.name, chunk.arguments));
+            break;
+        }
+      }
+      stats.streamingMs += performance.now() - stepStarted;
+      if (signal.aborted) throw signal.reason ?? new Error("cancelled");
+      if (calls.length === 0) break;
+
+      // Record the calls in the model's order, then run them (up to 8 at once).
+      messages.push({
+        role: "assistant",
+        content: text || null,
+        tool_calls: calls.map((call) => ({
+          id: call.callId,
+          type: "function",
+          function: { name: call.name, arguments: JSON.stringify(call.args) },
+        })),
+      });
+      for (const call of calls) {
+        store.append(sessionId, { event: "tool.call", turnId, callId: call.callId, name: call.name, args: call.args });
+      }
+      toolCallCount += calls.length;
+      const outcomes = await mapConcurrent(calls, MAX_CONCURRENT_TOOL_CALLS, async (call) => {
+        const outcome = await runCall(call);
+        return outcome;
+      });
+      for (const [index, call] of calls.entries()) {
+        const outcome = outcomes[index]!;
+        messages.push({
+          role: "tool",
+          tool_call_id: call.callId,
+          name: call.name,
+          content: outcome.ok ? stringifyResult(outcome.result) : `Error (${outcome.code}): ${outcome.error}`,
+        });
+      }
+      if (signal.aborted) throw signal.reason ?? new Error("cancelled");
+      if (steps >= turn.maxSteps) {
+        stopReason = "max_steps";
+        break;
+      }
+    }
+
+    const tokens = stats.usageTokens || stats.countedTokens;
+    const elapsed = (performance.now() - startedAt) / 1000;
+    store.append(sessionId, {
+      event: "turn.done",
+      turnId,
+      tokens,
+      thinkingTokens: stats.usageThinking || stats.countedThinking,
+      elapsed: round(elapsed, 3),
+      tokensPerSec: stats.streamingMs > 0 ? round(tokens / (stats.streamingMs / 1000), 1) : 0,
+      toolCalls: toolCallCount,
+      steps,
+      stopReason,
+      ...(promptTokens !== undefined ? { promptTokens } : {}),
+    });
+    logger.info("session", `Turn complete · ${tokens} tokens · ${round(elapsed, 1)}s · ${toolCallCount} tools`, {
+      sessionId,
+      turnId,
+    });
+
+    /** Gate, maybe ask, execute, and record one call's result. */
+    async function runCall(call: PendingCall): Promise<ToolOutcome> {
+      const started = performance.now();
+      const finish = (outcome: ToolOutcome): ToolOutcome => {
+        store.append(sessionId, {
+          event: "tool.result",
+          turnId,
+          callId: call.callId,
+          name: call.name,
+          ok: outcome.ok,
+          ...(outcome.ok ? { result: outcome.result, summary: outcome.summary } : { error: outcome.error }),
+          elapsedMs: round(performance.now() - started, 1),
+        });
+        return outcome;
+      };
+      const tool = toolByName.get(call.name);
+      if (!tool) {
+        return finish({
+          ok: false,
+          code: "UNKNOWN_TOOL",
+          error: `there is no tool '${call.name}'; available tools: ${[...toolByName.keys()].join(", ")}`,
+        });
+      }
+      if (call.argsError) return finish({ ok: false, code: "INVALID_ARGS", error: call.argsError });
+      const key = `${call.name}\u0000${JSON.stringify(call.args)}`;
+      const seen = (repeats.get(key) ?? 0) + 1;
+      repeats.set(key, seen);
+      if (seen >= DOOM_LOOP_REPEATS) {
+        return finish({
+          ok: false,
+          code: "REPEATED_CALL",
+          error: `this exact ${call.name} call was already made ${seen - 1} times in this turn with the same result; try a different approach`,
+        });
+      }
+      const query: PermissionQuery = {
+        tool: call.name,
+        args: call.args,
+        kind: tool.kind,
+        cwd: session!.cwd,
+        mode: turn.mode,
+        level: turn.permission,
+      };
+      const gate: GateResult = evaluatePermission(query, policies);
+      if (gate.decision === "deny") {
+        return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}` });
+      }
+      if (gate.decision === "ask") {
+        const suggestion = suggestPolicyLine(query);
+        if (!turn.interactive) {
+          return finish({
+            ok: false,
+            code: "PERMISSION_DENIED",
+            error: `denied: ${call.name} needs approval and this run cannot ask (no terminal). To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${suggestion}`,
+          });
+        }
+        const decision = await deps.approvals.request(
+          {
+            sessionId,
+            turnId,
+            callId: call.callId,
+            name: call.name,
+            args: call.args,
+            risk: tool.risk,
+            reason: gate.reason,
+            suggestion,
+          },
+          signal,
+        );
+        if (signal.aborted) return finish({ ok: false, code: "ABORTED", error: "cancelled before it ran" });
+        if (decision === "deny") {
+          return finish({ ok: false, code: "PERMISSION_DENIED", error: "the user denied this call" });
+        }
+        if (decision === "always") {
+          try {
+            const written = await persistAlwaysRule({ home: deps.home, query });
+            logger.info("permission", `Always allow: ${written.rule}`, { file: written.file });
+            policies = await loadPolicies({ home: deps.home, cwd: session!.cwd });
+          } catch (error) {
+            logger.warn("permission", `Could not save the always-allow rule: ${(error as Error).message}`);
+          }
+        }
+      }
+      const executed = await executeTool(tool as ToolDefinition, call.rawArgs, {
+        cwd: session!.cwd,
+        signal,
+        extraRoots: [...policies.extraRoots],
+      });
+      return finish(executed);
+    }
+  } catch (error) {
+    if (signal.aborted) {
+      store.append(sessionId, { event: "session.cancelled", turnId });
+      logger.info("session", `Turn cancelled · session=${sessionId}`, { turnId });
+      return;
+    }
+    const providerError = error instanceof ProviderError ? error : undefined;
+    const message = (error as Error).message || "the turn failed";
+    store.append(sessionId, {
+      event: "turn.error",
+      turnId,
+      code: providerError?.code ?? (message.startsWith("No model to use") ? "NO_MODEL" : TurnErrorCode.internal),
+      message,
+      retryable: providerError?.retryable ?? false,
+    });
+    logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
+  }
+}
+
+/** Parses a model's tool call; arguments that are not a JSON object are kept raw for the error. */
+function parseCall(name: string, text: string): PendingCall {
+  const callId = createId("c");
+  const trimmed = text.trim();
+  if (trimmed === "") return { callId, name, args: {}, rawArgs: {} };
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+      return { callId, name, args: parsed as Record<string, unknown>, rawArgs: parsed };
+    }
+    return { callId, name, args: { raw: trimmed }, rawArgs: trimmed, argsError: "arguments must be a JSON object" };
+  } catch (error) {
+    return {
+      callId,
+      name,
+      args: { raw: trimmed },
+      rawArgs: trimmed,
+      argsError: `arguments are not valid JSON (${(error as Error).message}); send a JSON object matching the tool's schema`,
+    };
+  }
+}
+
+/** Maps with at most `limit` calls in flight; results keep the input order. */
+async function mapConcurrent<T, R>(items: readonly T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await run(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+/** Re-exported for the daemon's policy checks. */
+export type { PolicySet };

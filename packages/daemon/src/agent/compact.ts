@@ -1,0 +1,39 @@
+import type { Logger } from "../log/logger.js";
+import type { ProviderRegistry } from "../provider/registry.js";
+import type { ChatMessage } from "../provider/types.js";
+import type { SessionStore } from "../session/store.js";
+import { buildConversation } from "./conversation.js";
+
+const SUMMARY_PROMPT = `Summarise the conversation above so that the work can continue from the summary alone.
+Keep: the user's goals and constraints, decisions made and why, files read or changed (with paths),
+commands run and their outcomes, and open questions or next steps. Be concise; use short bullet points.`;
+
+/**
+ * Summarises a session's history through its model and records `session.compacted`; later turns
+ * see the summary in place of the turns it covers. Returns undefined when there is nothing to compact.
+ */
+export async function compactSession(
+  deps: { store: SessionStore; providers: ProviderRegistry; logger: Logger },
+  sessionId: string,
+  options: { model?: string; signal?: AbortSignal } = {},
+): Promise<string | undefined> {
+  const events = await deps.store.readEvents(sessionId);
+  const history = buildConversation(events);
+  const turnIds = events.filter((event) => event.event === "turn.start").map((event) => event.turnId);
+  if (history.length === 0 || turnIds.length === 0) return undefined;
+  const resolved = await deps.providers.resolve(options.model, options.signal);
+  const messages: ChatMessage[] = [...history, { role: "user", content: SUMMARY_PROMPT }];
+  let summary = "";
+  for await (const chunk of resolved.provider.stream({
+    model: resolved.model,
+    messages,
+    signal: options.signal ?? new AbortController().signal,
+  })) {
+    if (chunk.type === "text") summary += chunk.delta;
+  }
+  summary = summary.trim();
+  if (!summary) throw new Error(`${resolved.provider.name}/${resolved.model} returned an empty summary`);
+  deps.store.append(sessionId, { event: "session.compacted", summary, turnIds });
+  deps.logger.info("session", `Compacted ${turnIds.length} turns of ${sessionId}`, { chars: summary.length });
+  return summary;
+}
