@@ -4,6 +4,7 @@ import {
   LlamaChat,
   type LlamaChatResponseFunctionCallParamsChunk,
   type LlamaGrammar,
+  LlamaJsonSchemaValidationError,
   LlamaText,
   type Token,
   TokenMeter,
@@ -158,8 +159,11 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
         if (text !== "") sse?.send(chunk({ content: text }));
       },
     };
+    const rawCalls: { name: string; params: string }[] = [];
     const onFunctionCallParamsChunk = (part: LlamaChatResponseFunctionCallParamsChunk) => {
       markFirstToken();
+      rawCalls[part.callIndex] ??= { name: part.functionName, params: "" };
+      rawCalls[part.callIndex]!.params += part.paramsChunk;
       if (!sse) return;
       if (callIds[part.callIndex] === undefined) {
         callIds[part.callIndex] = newId("call");
@@ -184,19 +188,33 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       if (trimmed !== "")
         sse.send(chunk({ tool_calls: [{ index: part.callIndex, function: { arguments: trimmed } }] }));
     };
-    const result = grammar
-      ? await chat.generateResponse(history, { ...common, grammar })
-      : await chat.generateResponse(history, {
-          ...common,
-          ...(tools.functions
-            ? {
-                functions: tools.functions,
-                documentFunctionParams: true,
-                ...(request.parallel_tool_calls === false ? { maxParallelFunctionCalls: 1 } : {}),
-                onFunctionCallParamsChunk,
-              }
-            : {}),
-        });
+    let result: { response: string; functionCalls?: unknown[]; metadata: { stopReason: string } };
+    try {
+      result = grammar
+        ? await chat.generateResponse(history, { ...common, grammar })
+        : await chat.generateResponse(history, {
+            ...common,
+            ...(tools.functions
+              ? {
+                  functions: tools.functions,
+                  documentFunctionParams: true,
+                  ...(request.parallel_tool_calls === false ? { maxParallelFunctionCalls: 1 } : {}),
+                  onFunctionCallParamsChunk,
+                }
+              : {}),
+          });
+    } catch (error) {
+      // The call grammar produced JSON that node-llama-cpp's own schema check rejects (its integer
+      // rule admits "1e-5"). The arguments are still valid JSON: return them as generated, as
+      // OpenAI does for non-strict tools, instead of failing the request.
+      if (!(error instanceof LlamaJsonSchemaValidationError) || rawCalls.length === 0) throw error;
+      app.log({ event: "chat.tool_arguments_unchecked", requestId: scope.requestId, reason: error.message });
+      result = {
+        response: "",
+        functionCalls: rawCalls.map((call) => ({ functionName: call.name, rawParams: call.params.trim() })),
+        metadata: { stopReason: "functionCalls" },
+      };
+    }
 
     const finishedAt = performance.now();
     const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
@@ -205,11 +223,11 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
     };
-    const calls = (result.functionCalls ?? []) as { functionName: string; params: unknown }[];
+    const calls = (result.functionCalls ?? []) as { functionName: string; params?: unknown; rawParams?: string }[];
     const toolCalls: ToolCallOut[] = calls.map((call, index) => ({
       id: callIds[index] ?? newId("call"),
       type: "function",
-      function: { name: call.functionName, arguments: JSON.stringify(call.params ?? {}) },
+      function: { name: call.functionName, arguments: call.rawParams ?? JSON.stringify(call.params ?? {}) },
     }));
     const finish = finishReason(result.metadata.stopReason, toolCalls.length > 0);
     app.metrics.recordGeneration(

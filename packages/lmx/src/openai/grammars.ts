@@ -3,6 +3,7 @@ import { LmxError } from "../server/errors.js";
 import { sanitizeSchema } from "./messages.js";
 
 const MAX_CACHED = 128;
+const INTEGER_EXPONENT = /^(integer-number-rule ::= .*?)\s*\(\[eE\] [^\n]*\)\?$/m;
 
 /**
  * Grammars for `response_format` and tool parameters, built once per distinct schema. Building one
@@ -24,7 +25,17 @@ export class GrammarCache {
     return this.cached(
       `schema:${JSON.stringify(clean)}`,
       // The schema is the client's, checked by the grammar builder itself (which throws on what it cannot express).
-      () => this.llama.createGrammarForJsonSchema(clean as GbnfJsonSchema as never),
+      async () => {
+        const generated = await this.llama.createGrammarForJsonSchema(clean as GbnfJsonSchema as never);
+        // node-llama-cpp's integer rule allows an exponent ("1e-5"), which is not an integer; drop it.
+        const grammar = generated.grammar.replace(INTEGER_EXPONENT, "$1");
+        if (grammar === generated.grammar) return generated;
+        return this.llama.createGrammar({
+          grammar,
+          stopGenerationTriggers: generated.stopGenerationTriggers,
+          trimWhitespaceSuffix: generated.trimWhitespaceSuffix,
+        });
+      },
       param,
     );
   }
