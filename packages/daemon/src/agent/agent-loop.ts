@@ -3,6 +3,7 @@ import {
   type Mode,
   type OptaConfig,
   type PermissionLevel,
+  type SessionEvent,
   type StopReason,
   TurnErrorCode,
 } from "@opta/protocol";
@@ -22,6 +23,7 @@ import { ProviderError } from "../provider/types.js";
 import type { SessionStore } from "../session/store.js";
 import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
 import type { ApprovalBroker } from "./approvals.js";
+import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
 
 /** Tool calls run at once when the model asks for several. */
@@ -94,7 +96,15 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       function: { name: tool.name, description: tool.description, parameters: tool.inputSchema },
     }));
     let policies = await loadPolicies({ home: deps.home, cwd: session.cwd });
-    const messages: ChatMessage[] = buildConversation(await store.readEvents(sessionId));
+    const config = deps.config();
+    const toolChoice = config["tool-choice"] ?? "auto";
+    let history = await store.readEvents(sessionId);
+    if (needsCompaction(history, config["context-window"])) {
+      // The previous request filled 80% of the window: summarise older turns before this one runs.
+      await compactSession(deps, sessionId, { model: turn.model, signal, keepLastTurn: true });
+      history = await store.readEvents(sessionId);
+    }
+    const messages: ChatMessage[] = buildConversation(history);
 
     for (;;) {
       steps += 1;
@@ -104,7 +114,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       for await (const chunk of resolved.provider.stream({
         model: resolved.model,
         messages,
-        ...(toolSpecs.length ? { tools: toolSpecs, toolChoice: "auto" as const } : {}),
+        ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
         signal,
       })) {
         switch (chunk.type) {
@@ -293,6 +303,19 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     });
     logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
   }
+}
+
+/** True when the last request of the session used 80% or more of the context window. */
+function needsCompaction(events: readonly SessionEvent[], window: number | undefined): boolean {
+  if (!window) return false;
+  for (let index = events.length - 1; index >= 0; index -= 1) {
+    const event = events[index]!;
+    if (event.event === "session.compacted") return false;
+    if (event.event === "turn.done" && event.promptTokens !== undefined) {
+      return event.promptTokens + event.tokens >= 0.8 * window;
+    }
+  }
+  return false;
 }
 
 /** Parses a model's tool call; arguments that are not a JSON object are kept raw for the error. */

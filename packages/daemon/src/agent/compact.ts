@@ -15,9 +15,15 @@ commands run and their outcomes, and open questions or next steps. Be concise; u
 export async function compactSession(
   deps: { store: SessionStore; providers: ProviderRegistry; logger: Logger },
   sessionId: string,
-  options: { model?: string; signal?: AbortSignal } = {},
+  options: { model?: string | undefined; signal?: AbortSignal; keepLastTurn?: boolean } = {},
 ): Promise<string | undefined> {
-  const events = await deps.store.readEvents(sessionId);
+  let events = await deps.store.readEvents(sessionId);
+  if (options.keepLastTurn) {
+    // Automatic compaction runs after the new turn.start: summarise everything before it, and put the
+    // new user message back after the summary so the turn still sees its task.
+    const lastStart = events.findLastIndex((event) => event.event === "turn.start");
+    if (lastStart > 0) events = events.slice(0, lastStart);
+  }
   const history = buildConversation(events);
   const turnIds = events.filter((event) => event.event === "turn.start").map((event) => event.turnId);
   if (history.length === 0 || turnIds.length === 0) return undefined;

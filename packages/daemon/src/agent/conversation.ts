@@ -11,6 +11,8 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
   let messages: ChatMessage[] = [];
   let assistant: ChatMessage | undefined;
   const unanswered = new Map<string, string>();
+  // Where each turn's user message sits, so a compaction that covers only earlier turns keeps later ones.
+  const turnStarts: Array<{ turnId: string; index: number }> = [];
 
   const closeAssistant = () => {
     if (assistant && (assistant.content || assistant.tool_calls?.length)) messages.push(assistant);
@@ -28,6 +30,7 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
       case "turn.start":
         closeAssistant();
         answerOpenCalls("not run: the turn ended first");
+        turnStarts.push({ turnId: event.turnId, index: messages.length });
         messages.push({ role: "user", content: event.text });
         break;
       case "turn.token":
@@ -61,12 +64,23 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
         closeAssistant();
         answerOpenCalls(event.event === "turn.done" ? "no result" : "not run: the turn was stopped");
         break;
-      case "session.compacted":
-        closeAssistant();
-        answerOpenCalls("not run");
-        messages = [{ role: "user", content: `Summary of the conversation so far:\n${event.summary}` }];
-        messages.push({ role: "assistant", content: "Understood. I will continue from that summary." });
+      case "session.compacted": {
+        const covered = new Set(event.turnIds ?? turnStarts.map((start) => start.turnId));
+        const firstKept = turnStarts.find((start) => !covered.has(start.turnId));
+        if (!firstKept) {
+          closeAssistant();
+          answerOpenCalls("not run");
+        }
+        const kept = firstKept ? messages.slice(firstKept.index) : [];
+        messages = [
+          { role: "user", content: `Summary of the conversation so far:\n${event.summary}` },
+          { role: "assistant", content: "Understood. I will continue from that summary." },
+        ];
+        turnStarts.length = 0;
+        if (firstKept) turnStarts.push({ turnId: firstKept.turnId, index: messages.length });
+        messages.push(...kept);
         break;
+      }
       default:
         break;
     }

@@ -306,4 +306,24 @@ describe("the agent loop", () => {
     expect(messages[0]?.content).toContain("the user asked a first question");
     expect(JSON.stringify(messages)).not.toContain("first answer");
   });
+
+  it("compacts automatically when the last request filled 80% of the context window", async () => {
+    await writeFile(join(home, "config.yaml"), "context-window: 1000\n");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    model.setReplies([{ chunks: ["big answer"], usage: { prompt_tokens: 900, completion_tokens: 2 } }]);
+    const id = await session();
+    await turn(id, { text: "fill the window" });
+    await untilEnd(id);
+    model.setReplies([{ chunks: ["- summary of the big turn"] }, { chunks: ["fresh answer"] }]);
+    await turn(id, { text: "next task" });
+    const all = await untilEnd(id, 2);
+    const compacted = all.find((event) => event.event === "session.compacted");
+    expect(compacted).toMatchObject({ summary: "- summary of the big turn" });
+    expect((compacted!.turnIds as string[]).length).toBe(1);
+    const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
+    expect(messages[0]?.content).toContain("summary of the big turn");
+    expect(messages.at(-1)).toEqual({ role: "user", content: "next task" });
+    expect(JSON.stringify(messages)).not.toContain("big answer");
+    await writeFile(join(home, "config.yaml"), "{}\n");
+  });
 });
