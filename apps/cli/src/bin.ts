@@ -195,7 +195,64 @@ export function buildProgram(): Command {
     .option("--json", "print JSON for scripts")
     .action(lazyModule("./commands/doctor.js", "doctor"));
 
-  // Later: account, mcp — each a commands/<name>.ts registered here.
+  configCommand
+    .command("add-provider")
+    .description("add (or replace) a provider: an OpenAI-compatible server, Anthropic or OpenAI")
+    .argument("<name>", "name to refer to it by (models as <name>/<model>)")
+    .requiredOption("--type <type>", "openai-compatible, anthropic or openai")
+    .option("--base-url <url>", "API base URL (required for openai-compatible)")
+    .option("--models <ids>", "comma-separated model ids it serves (else listed from the provider)")
+    .action(lazyModule("./commands/config-provider.js", "addProvider"));
+
+  const accountCommand = program.command("account").description("API keys in the OS keychain (or the file vault)");
+  accountCommand
+    .command("add")
+    .description("store a provider's API key (typed hidden, or piped on stdin)")
+    .argument("<provider>")
+    .action(lazyModule("./commands/account.js", "add"));
+  accountCommand
+    .command("list")
+    .description("stored keys, masked")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/account.js", "list"));
+  accountCommand
+    .command("remove")
+    .description("delete a provider's key")
+    .argument("<provider>")
+    .action(lazyModule("./commands/account.js", "remove"));
+  accountCommand
+    .command("rotate")
+    .description("replace a provider's key without interrupting running turns")
+    .argument("<provider>")
+    .action(lazyModule("./commands/account.js", "rotate"));
+
+  const mcpCommand = program.command("mcp").description("MCP servers whose tools the model can use");
+  mcpCommand
+    .command("list")
+    .description("configured servers with status and tool count")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/mcp.js", "list"));
+  mcpCommand
+    .command("add")
+    .description("add a server: `opta mcp add NAME -- COMMAND ARGS…` (stdio) or `opta mcp add NAME --url URL`")
+    .argument("<name>")
+    .argument("[command...]", "command and arguments of a stdio server (after --)")
+    .option("--url <url>", "streamable HTTP endpoint")
+    .option("--env <pairs...>", "KEY=VALUE environment for a stdio server")
+    .option("--project", "write to .opta/mcp.yaml in this directory instead of the user config")
+    .action(lazyModule("./commands/mcp.js", "add"));
+  mcpCommand
+    .command("test")
+    .description("connect and list tools, calling none")
+    .argument("<name>")
+    .action(lazyModule("./commands/mcp.js", "test"));
+  mcpCommand
+    .command("remove")
+    .description("remove a server")
+    .argument("<name>")
+    .option("--project", "remove it from .opta/mcp.yaml in this directory")
+    .action(lazyModule("./commands/mcp.js", "remove"));
+
   return program;
 }
 
