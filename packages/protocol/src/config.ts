@@ -34,6 +34,8 @@ export const OptaConfig = z
     thinking: z.boolean().optional(),
     /** Agent-loop step limit in Do mode. */
     "max-steps": z.number().int().min(1).max(1000).optional(),
+    /** Most tokens the model may generate in one step (max_tokens); unset lets the server decide. */
+    "max-output-tokens": z.number().int().min(1).optional(),
     /** The model's context window in tokens; at 80% full, older turns are compacted automatically. */
     "context-window": z.number().int().min(256).optional(),
     /** Whether the agent loop lets the model choose (auto), forces a tool call each step (required), or offers no tools (none). */

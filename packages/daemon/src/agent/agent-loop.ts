@@ -115,6 +115,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         model: resolved.model,
         messages,
         ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
+        ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),
         signal,
       })) {
         switch (chunk.type) {
