@@ -1,6 +1,8 @@
 import { createInterface } from "node:readline";
 import type { SessionEvent } from "@opta/protocol";
 import { TURN_END_EVENTS } from "@opta/protocol";
+import { ApprovalPrompts, type Ask, describeRequest } from "../agent-view/approvals.js";
+import { Timeline } from "../agent-view/timeline.js";
 import { connect } from "../connection.js";
 import { reportError } from "../output/errors.js";
 import { dim, notice, red, truncate } from "../output/terminal.js";
@@ -14,7 +16,7 @@ export async function chat(options: { session?: string; model?: string }): Promi
   const client = await connect();
   const session = options.session
     ? await client.getSession(options.session)
-    : await client.createSession(options.model ? { model: options.model } : {});
+    : await client.createSession({ cwd: process.cwd(), ...(options.model ? { model: options.model } : {}) });
   const interactive = Boolean(process.stdin.isTTY);
   notice(
     dim(
@@ -28,62 +30,70 @@ export async function chat(options: { session?: string; model?: string }): Promi
   let waiting: { turnId?: string; cancelling: boolean; finish: (event: SessionEvent) => void } | undefined;
   /** End events that arrived before the submit call returned the turn id. */
   const ended = new Map<string, SessionEvent>();
-  let midLine = false;
   let failed = false;
-
-  const endLine = () => {
-    if (midLine) process.stdout.write("\n");
-    midLine = false;
-  };
+  const timeline = new Timeline({ thinking: interactive });
+  /** Inline approvals on a terminal: the readline interface asks, one request at a time. */
+  const askLine: Ask = (question, signal) =>
+    new Promise((resolve) => {
+      if (signal.aborted) return resolve(undefined);
+      signal.addEventListener("abort", () => resolve(undefined), { once: true });
+      input.question(question, { signal }, resolve);
+    });
+  const approvals = interactive ? new ApprovalPrompts(client, session.id, timeline, askLine) : undefined;
 
   const render = (event: SessionEvent) => {
     switch (event.event) {
       case "turn.start":
         // A turn another client started in this session: show what was asked.
-        if (!waiting) notice(dim(`› ${truncate(event.text, 200)}`, process.stderr));
+        if (!waiting) timeline.line(dim(`› ${truncate(event.text, 200)}`, process.stderr));
         else if (waiting.turnId === undefined) waiting.turnId = event.turnId;
         break;
-      case "turn.token":
-        process.stdout.write(event.delta);
-        if (event.delta) midLine = !event.delta.endsWith("\n");
-        break;
-      case "turn.thinking":
-        if (interactive) process.stderr.write(dim(event.delta, process.stderr));
-        break;
-      case "tool.call":
-        endLine();
-        notice(dim(`[tool] ${event.name} ${truncate(JSON.stringify(event.args), 120)}`, process.stderr));
-        break;
       case "permission.request":
-        endLine();
-        notice(`[permission] ${event.name} (${event.risk}) is waiting for approval (request ${event.requestId})`);
+        if (approvals && waiting && (waiting.turnId === undefined || waiting.turnId === event.turnId)) {
+          approvals.request(event);
+        } else {
+          // Nobody can answer here (piped input, or another client's turn): say how it can be.
+          for (const line of describeRequest(event)) timeline.line(line);
+          timeline.line(
+            dim("  answer it in `opta tui` or Code Desktop, or allow it in .opta/policy.yaml:", process.stderr),
+          );
+          for (const line of (event.suggestion ?? "").split("\n").filter(Boolean)) timeline.line(`    ${line}`);
+        }
         break;
-      case "tool.result":
-        notice(dim(`[tool] ${event.name} ${event.ok ? "ok" : `failed: ${event.error ?? ""}`}`, process.stderr));
+      case "permission.resolved":
+        approvals?.resolved(event);
         break;
-      case "turn.done":
-        endLine();
-        notice(
+      case "turn.done": {
+        timeline.endLine();
+        const tools = event.toolCalls > 0 ? ` · ${event.toolCalls} tool call${event.toolCalls === 1 ? "" : "s"}` : "";
+        timeline.line(
           dim(
-            `[${event.tokens} tokens · ${event.tokensPerSec.toFixed(1)} tok/s · ${event.elapsed.toFixed(1)}s]`,
+            `[${event.tokens} tokens · ${event.tokensPerSec.toFixed(1)} tok/s · ${event.elapsed.toFixed(1)}s${tools}]`,
             process.stderr,
           ),
         );
+        if (event.stopReason === "max_steps") {
+          timeline.line(
+            dim(`[stopped at the step limit after ${event.steps} steps; say "continue" to go on]`, process.stderr),
+          );
+        }
         break;
+      }
       case "turn.error":
-        endLine();
-        notice(red(`error: ${event.message}`, process.stderr));
+        timeline.line(red(`error: ${event.message}`, process.stderr));
         break;
       case "session.cancelled":
-        endLine();
-        notice(dim("[cancelled]", process.stderr));
+        timeline.line(dim("[cancelled]", process.stderr));
         break;
       default:
+        timeline.handle(event);
         break;
     }
     if (TURN_END_EVENTS.has(event.event) && "turnId" in event) {
-      if (waiting?.turnId === event.turnId) waiting.finish(event);
-      else ended.set(event.turnId, event);
+      if (waiting?.turnId === event.turnId) {
+        approvals?.clear();
+        waiting.finish(event);
+      } else ended.set(event.turnId, event);
     }
   };
 
@@ -108,7 +118,13 @@ export async function chat(options: { session?: string; model?: string }): Promi
       waiting = { cancelling: false, finish: resolve };
     });
     try {
-      const { turnId } = await client.submitTurn(session.id, options.model ? { text, model: options.model } : { text });
+      // Piped input has no one to answer approval prompts: a call that would ask is denied at once,
+      // with the policy line that would allow it (instead of the turn waiting forever).
+      const { turnId } = await client.submitTurn(session.id, {
+        text,
+        ...(options.model ? { model: options.model } : {}),
+        ...(interactive ? {} : { interactive: false }),
+      });
       if (waiting) waiting.turnId = turnId;
       const early = ended.get(turnId);
       if (early) waiting?.finish(early);
@@ -160,13 +176,12 @@ export async function chat(options: { session?: string; model?: string }): Promi
 
     const interrupt = () => {
       if (!waiting) {
-        endLine();
+        timeline.endLine();
         return finish(failed ? 1 : 0);
       }
       if (waiting.cancelling) return finish(130); // second Ctrl+C while the cancel is pending
       waiting.cancelling = true;
-      endLine();
-      notice(dim("^C cancelling…", process.stderr));
+      timeline.line(dim("^C cancelling…", process.stderr));
       client.stopTurn(session.id).catch((error: unknown) => reportError(error));
     };
 
