@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Opta LMX benchmark: decode tokens/s through LMX's HTTP API vs node-llama-cpp in-process (same
+// model, threads, sampling and prompts), the time-to-first-token the server adds, and aggregate
+// tokens/s at 1, 2 and 4 concurrent streams. Build first (`npm run build`), then:
+//
+//   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 3] [--json]
+//
+// The model is generated (writeTestModel, seed 1) into a temporary directory and deleted after.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { getLlama, LlamaChat, LlamaLogLevel, TokenBias } from "node-llama-cpp";
+import { defaultThreads, startLmx, writeTestModel } from "../../packages/lmx/dist/index.js";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "mid" },
+    threads: { type: "string" },
+    tokens: { type: "string", default: "128" },
+    runs: { type: "string", default: "3" },
+    json: { type: "boolean", default: false },
+  },
+});
+const size = values.size;
+const threads = values.threads ? Number(values.threads) : defaultThreads();
+const maxTokens = Number(values.tokens);
+const runs = Number(values.runs);
+const sampling = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 };
+const log = (...parts) => values.json || console.error(...parts);
+const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+const prompt = (index) => `Request ${index}: write a long story about a fox who maintains an inference server.`;
+
+const dir = await mkdtemp(join(tmpdir(), "opta-lmx-bench-"));
+try {
+  log(`writing the ${size} test model…`);
+  await writeTestModel(join(dir, `${size}.gguf`), { size, seed: 1 });
+
+  // ---- in-process baseline: LlamaChat on one sequence, the way an app embeds node-llama-cpp ----
+  const llama = await getLlama({ gpu: false, maxThreads: threads, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: join(dir, `${size}.gguf`), gpuLayers: 0 });
+  const context = await model.createContext({ contextSize: 4096, sequences: 1, threads });
+  const chat = new LlamaChat({ contextSequence: context.getSequence() });
+  const eos = model.tokens.eos;
+  const inProcess = async (index) => {
+    const started = performance.now();
+    const stamps = [];
+    let firstText;
+    await chat.generateResponse(
+      [
+        { type: "user", text: prompt(index) },
+        { type: "model", response: [] },
+      ],
+      {
+        ...sampling,
+        seed: index,
+        maxTokens,
+        tokenBias: () => new TokenBias(model.tokenizer).set(eos, "never"),
+        onToken: (tokens) => {
+          for (const _ of tokens) stamps.push(performance.now());
+        },
+        // First visible text, as a streaming client sees it (LlamaChat holds back text that could
+        // start a stop trigger or a function call).
+        onTextChunk: (text) => {
+          if (text) firstText ??= performance.now();
+        },
+      },
+    );
+    return { ttftMs: firstText - started, tokensPerSecond: (stamps.length - 1) / ((stamps.at(-1) - stamps[0]) / 1000) };
+  };
+  await inProcess(0);
+  const local = [];
+  for (let run = 1; run <= runs; run++) local.push(await inProcess(run));
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+
+  // ---- the same through LMX's HTTP API (official streaming format, parsed by hand) ----
+  const lmx = await startLmx({ port: 0, modelsDir: dir, threads, parallel: 4 });
+  const stream = async (index, tokens = maxTokens) => {
+    const started = performance.now();
+    const response = await fetch(`${lmx.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        model: size,
+        messages: [{ role: "user", content: prompt(index) }],
+        max_tokens: tokens,
+        temperature: sampling.temperature,
+        top_k: sampling.topK,
+        top_p: sampling.topP,
+        min_p: sampling.minP,
+        seed: index,
+        logit_bias: { [String(eos)]: -100 },
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    });
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let first;
+    let last;
+    let usage;
+    for await (const bytes of response.body) {
+      buffer += decoder.decode(bytes, { stream: true });
+      let end = buffer.indexOf("\n\n");
+      while (end >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf("\n\n");
+        if (!event.startsWith("data: ") || event === "data: [DONE]") continue;
+        const data = JSON.parse(event.slice(6));
+        if (data.usage) usage = data.usage;
+        if (data.choices?.[0]?.delta?.content) {
+          first ??= performance.now();
+          last = performance.now();
+        }
+      }
+    }
+    const generated = usage.completion_tokens;
+    return {
+      ttftMs: first - started,
+      tokensPerSecond: (generated - 1) / ((last - first) / 1000),
+      generated,
+      startedAt: started,
+      endedAt: performance.now(),
+    };
+  };
+  await stream(0);
+  const served = [];
+  for (let run = 1; run <= runs; run++) served.push(await stream(100 + run));
+  log(
+    "in-process runs (ttft ms, tok/s)",
+    local.map((r) => [r.ttftMs.toFixed(1), r.tokensPerSecond.toFixed(1)]),
+  );
+  log(
+    "LMX runs (ttft ms, tok/s)",
+    served.map((r) => [r.ttftMs.toFixed(1), r.tokensPerSecond.toFixed(1)]),
+  );
+
+  const concurrency = {};
+  for (const streams of [1, 2, 4]) {
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: streams }, (_, index) => stream(1000 * streams + index)));
+    const seconds = (performance.now() - started) / 1000;
+    concurrency[streams] = results.reduce((sum, result) => sum + result.generated, 0) / seconds;
+  }
+  await lmx.close();
+
+  const localRate = median(local.map((result) => result.tokensPerSecond));
+  const servedRate = median(served.map((result) => result.tokensPerSecond));
+  const localTtft = median(local.map((result) => result.ttftMs));
+  const servedTtft = median(served.map((result) => result.ttftMs));
+  const figures = {
+    model: `${size} test model (writeTestModel seed 1)`,
+    threads,
+    maxTokens,
+    runs,
+    inProcessTokensPerSecond: Number(localRate.toFixed(1)),
+    lmxTokensPerSecond: Number(servedRate.toFixed(1)),
+    ratio: Number((servedRate / localRate).toFixed(3)),
+    inProcessTtftMs: Number(localTtft.toFixed(1)),
+    lmxTtftMs: Number(servedTtft.toFixed(1)),
+    ttftAddedMs: Number((servedTtft - localTtft).toFixed(1)),
+    aggregateTokensPerSecond: Object.fromEntries(
+      Object.entries(concurrency).map(([key, value]) => [key, Number(value.toFixed(1))]),
+    ),
+  };
+  if (values.json) console.log(JSON.stringify(figures, null, 2));
+  else {
+    console.log(`model: ${figures.model}, threads ${threads}, ${maxTokens} tokens, median of ${runs} runs`);
+    console.log(
+      `decode tok/s  in-process ${figures.inProcessTokensPerSecond}  LMX HTTP ${figures.lmxTokensPerSecond}  ratio ${figures.ratio}×`,
+    );
+    console.log(
+      `TTFT ms       in-process ${figures.inProcessTtftMs}  LMX HTTP ${figures.lmxTtftMs}  added ${figures.ttftAddedMs} ms`,
+    );
+    console.log(
+      `aggregate tok/s  1 stream ${figures.aggregateTokensPerSecond[1]}  2 streams ${figures.aggregateTokensPerSecond[2]}  4 streams ${figures.aggregateTokensPerSecond[4]}`,
+    );
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
