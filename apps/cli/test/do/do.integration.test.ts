@@ -315,6 +315,16 @@ describe.skipIf(!hasScript)("approvals on a terminal", () => {
     await Promise.all([rm(join(repo, "a.txt")), rm(join(repo, "b.txt"))]);
   });
 
+  it("cancels on Ctrl+C pressed at an approval prompt (exit 130)", async () => {
+    const run = inTerminal(["do", "write notes"], safeHome);
+    await until(() => run.output.text.includes("[a]llow / [d]eny / a[l]ways"), "the prompt");
+    run.child.stdin.write("\u0003"); // raw mode: Ctrl+C arrives as a key
+    expect(await run.done).toBe(130);
+    expect(run.output.text).toContain("^C cancelling…");
+    expect(run.output.text).toContain("✗ cancelled");
+    await expect(readFile(join(repo, "notes.txt"))).rejects.toThrow();
+  });
+
   it("asks inline in opta chat: [d]eny refuses the call", async () => {
     const run = inTerminal(["chat"], safeHome);
     await until(() => run.output.text.includes("› "), "the chat prompt");
