@@ -15,6 +15,34 @@ export function desktopDistDir(env: NodeJS.ProcessEnv = process.env): string | u
 }
 
 /**
+ * Content-Security-Policy for the app: its own scripts and styles only, network only to this origin
+ * (fetch and WebSocket), no framing (the approve buttons must not be clickjackable), no plugins, no
+ * form posts elsewhere. Model output is rendered as React text, and this stops it anyway if not.
+ */
+export const DESKTOP_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "manifest-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "object-src 'none'",
+].join("; ");
+
+/** Headers every Code Desktop response carries. */
+function setSecurityHeaders(response: { setHeader(name: string, value: string): unknown }): void {
+  response.setHeader("content-security-policy", DESKTOP_CSP);
+  response.setHeader("x-content-type-options", "nosniff");
+  response.setHeader("x-frame-options", "DENY");
+  response.setHeader("referrer-policy", "no-referrer");
+  response.setHeader("cross-origin-opener-policy", "same-origin");
+}
+
+/**
  * Serves Code Desktop at `/`. The files are public (they hold no secret; the token arrives in the URL
  * fragment, which browsers never send); every API call the app makes still needs the token. Unknown
  * non-API paths get index.html so client-side routes survive a reload.
@@ -41,12 +69,13 @@ export function mountDesktopApp(app: Express, env: NodeJS.ProcessEnv = process.e
           "cache-control",
           path.endsWith(".html") ? "no-cache" : "public, max-age=31536000, immutable",
         );
-        response.setHeader("x-content-type-options", "nosniff");
+        setSecurityHeaders(response);
       },
     }),
   );
   app.get(/^\/(?!v3\/).*/, (_request, response) => {
     response.setHeader("cache-control", "no-cache");
+    setSecurityHeaders(response);
     response.sendFile(index);
   });
 }

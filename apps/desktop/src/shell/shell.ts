@@ -1,0 +1,139 @@
+/**
+ * Everything the app needs from its host: where the daemon is, where its token lives, and a few
+ * window concerns. The browser implementation below is the only one today; a native shell (Tauri)
+ * would implement the same interface with the OS keyring and its own window APIs.
+ */
+export interface Shell {
+  /** Base URL of the daemon, e.g. `http://127.0.0.1:9999`. */
+  daemonBaseUrl(): string;
+  /** The stored daemon token, if any. */
+  readToken(): string | undefined;
+  /** Stores a token (a new one after a daemon restart replaces the old). */
+  writeToken(token: string): void;
+  /** Forgets the token. */
+  clearToken(): void;
+  /**
+   * Calls `listener` when a token arrives from outside this view: a new `opta app` URL in this tab
+   * or another tab storing one. Returns an unsubscribe function.
+   */
+  onTokenChange(listener: (token: string) => void): () => void;
+  /** Saves `content` as a file the user downloads. */
+  download(fileName: string, content: string, mimeType: string): void;
+  /** Sets the window title. */
+  setTitle(title: string): void;
+  /** "⌥" on macOS, "Alt" elsewhere: how shortcut hints are written. */
+  readonly platform: "mac" | "other";
+}
+
+const TOKEN_KEY = "opta.daemon.token";
+const DAEMON_KEY = "opta.daemon.url";
+
+/** Reads `token` (and, for `vite dev`, `daemon`) from a fragment like `#token=…&daemon=…`. */
+export function parseFragment(hash: string): { token?: string; daemon?: string } {
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const token = params.get("token")?.trim() || undefined;
+  const daemon = params.get("daemon")?.trim() || undefined;
+  return { ...(token ? { token } : {}), ...(daemon ? { daemon } : {}) };
+}
+
+/** Only loopback daemons: a fragment must not be able to point the app (and its token) elsewhere. */
+export function isLoopbackUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      (url.protocol === "http:" || url.protocol === "https:") &&
+      ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The browser shell: token in localStorage (per origin, so per daemon port), the fragment removed
+ * from the address bar as soon as it has been read, downloads through an object URL.
+ */
+export function createBrowserShell(win: Window = window): Shell {
+  const storage = safeStorage(win);
+  let memoryToken: string | undefined;
+
+  const takeFragment = (): string | undefined => {
+    const { token, daemon } = parseFragment(win.location.hash);
+    if (!token && !daemon) return undefined;
+    if (daemon && isLoopbackUrl(daemon)) storage?.setItem(DAEMON_KEY, daemon.replace(/\/+$/, ""));
+    // Drop the fragment without a navigation, so the token is in neither the address bar nor history.
+    win.history.replaceState(win.history.state, "", win.location.pathname + win.location.search);
+    return token;
+  };
+
+  const write = (token: string) => {
+    memoryToken = token;
+    storage?.setItem(TOKEN_KEY, token);
+  };
+
+  const initial = takeFragment();
+  if (initial) write(initial);
+
+  return {
+    platform: /Mac|iPhone|iPad/.test(win.navigator.platform || win.navigator.userAgent) ? "mac" : "other",
+    daemonBaseUrl() {
+      // Served by the daemon: same origin. Under `vite dev` (port 5173): the daemon named in the
+      // fragment, else the default port.
+      const { origin, port } = win.location;
+      if (port !== "5173") return origin;
+      return storage?.getItem(DAEMON_KEY) ?? "http://127.0.0.1:9999";
+    },
+    readToken: () => storage?.getItem(TOKEN_KEY) ?? memoryToken,
+    writeToken: write,
+    clearToken() {
+      memoryToken = undefined;
+      storage?.removeItem(TOKEN_KEY);
+    },
+    onTokenChange(listener) {
+      const onHash = () => {
+        const token = takeFragment();
+        if (token) {
+          write(token);
+          listener(token);
+        }
+      };
+      const onStorage = (event: StorageEvent) => {
+        if (event.key === TOKEN_KEY && event.newValue) {
+          memoryToken = event.newValue;
+          listener(event.newValue);
+        }
+      };
+      win.addEventListener("hashchange", onHash);
+      win.addEventListener("storage", onStorage);
+      return () => {
+        win.removeEventListener("hashchange", onHash);
+        win.removeEventListener("storage", onStorage);
+      };
+    },
+    download(fileName, content, mimeType) {
+      const url = URL.createObjectURL(new Blob([content], { type: mimeType }));
+      const anchor = win.document.createElement("a");
+      anchor.href = url;
+      anchor.download = fileName;
+      anchor.rel = "noopener";
+      win.document.body.append(anchor);
+      anchor.click();
+      anchor.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    },
+    setTitle(title) {
+      win.document.title = title;
+    },
+  };
+}
+
+/** localStorage, or undefined where it is disabled (then the token lives in memory only). */
+function safeStorage(win: Window): Storage | undefined {
+  try {
+    const storage = win.localStorage;
+    storage.getItem(TOKEN_KEY);
+    return storage;
+  } catch {
+    return undefined;
+  }
+}

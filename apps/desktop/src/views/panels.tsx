@@ -1,0 +1,246 @@
+import type { LogLevel, LogLine } from "@opta/protocol";
+import { useEffect, useRef, useState } from "react";
+import { bytes, clock, count, seconds } from "../format.js";
+import { useAppState, useController } from "../state/hooks.js";
+import { lastTurn, liveTokensPerSecond, type SessionView } from "../state/session-view.js";
+
+function useNow(intervalMs: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return now;
+}
+
+function Metric({ label, value, detail, testId }: { label: string; value: string; detail?: string; testId?: string }) {
+  return (
+    <div className="metric" data-testid={testId}>
+      <div className="metric-label">{label}</div>
+      <div className="metric-value">{value}</div>
+      {detail ? <div className="metric-detail">{detail}</div> : null}
+    </div>
+  );
+}
+
+/**
+ * Live numbers: tokens per second, context fill, daemon heartbeat and memory. Only what the daemon
+ * reports is shown; a figure nobody reports says so instead of guessing.
+ */
+export function TelemetryPanel({ view }: { view: SessionView | undefined }) {
+  const state = useAppState();
+  const now = useNow(1000);
+  const turn = view ? lastTurn(view) : undefined;
+  const running = turn?.status === "running";
+  const live = turn && running ? liveTokensPerSecond(turn) : undefined;
+  const tokensPerSec = running ? live : turn?.stats?.tokensPerSec;
+
+  const modelName = view?.lastModel || view?.model;
+  const model = state.models?.models.find(
+    (item) => item.ref === modelName || item.id === modelName || item.id === state.models?.defaultModel,
+  );
+  const contextLength = model?.contextLength;
+  const promptTokens = view?.lastPromptTokens;
+  let contextValue = "—";
+  let contextDetail = "not reported by the provider";
+  let contextFill: number | undefined;
+  if (promptTokens !== undefined && contextLength) {
+    contextFill = Math.min(1, promptTokens / contextLength);
+    contextValue = `${Math.round(contextFill * 100)}%`;
+    contextDetail = `${count(promptTokens)} / ${count(contextLength)} tokens`;
+  } else if (promptTokens !== undefined) {
+    contextValue = count(promptTokens);
+    contextDetail = "prompt tokens · context length unknown";
+  }
+
+  const heartbeat = state.heartbeat;
+  const beatAge = heartbeat.lastOkAt ? Math.round((now - heartbeat.lastOkAt) / 1000) : undefined;
+  const daemonUp = !heartbeat.failing && heartbeat.lastOkAt !== undefined;
+  const providers = heartbeat.status?.providers ?? state.models?.providers ?? [];
+
+  return (
+    <section className="panel-body" aria-label="Telemetry">
+      <div className="metrics">
+        <Metric
+          label={running ? "Tok/s · live" : "Tok/s · last turn"}
+          value={tokensPerSec !== undefined ? tokensPerSec.toFixed(1) : "—"}
+          {...(turn?.stats ? { detail: `${count(turn.stats.tokens)} tokens in ${seconds(turn.stats.elapsed)}` } : {})}
+          testId="metric-toks"
+        />
+        <Metric label="Context" value={contextValue} detail={contextDetail} testId="metric-context" />
+      </div>
+      {contextFill !== undefined ? (
+        <meter className="meter" min={0} max={1} value={contextFill} aria-label="Context fill" />
+      ) : null}
+
+      <h3>Daemon heartbeat</h3>
+      <dl className="facts">
+        <dt>Status</dt>
+        <dd>
+          <span className={`status-dot ${daemonUp ? "status-active" : "status-error"}`} aria-hidden="true" />
+          {daemonUp ? "Running" : heartbeat.stopped ? "Stopped" : "Not answering"}
+        </dd>
+        <dt>Last beat</dt>
+        <dd>
+          {beatAge === undefined
+            ? "—"
+            : `${beatAge}s ago${heartbeat.latencyMs !== undefined ? ` · ${heartbeat.latencyMs} ms` : ""}`}
+        </dd>
+        <dt>Daemon memory</dt>
+        <dd>{heartbeat.status ? bytes(heartbeat.status.rss) : "—"}</dd>
+      </dl>
+
+      <h3>Providers</h3>
+      {providers.length === 0 ? <p className="muted">No providers configured.</p> : null}
+      <ul className="providers">
+        {providers.map((provider) => (
+          <li key={provider.name}>
+            <span className={`status-dot ${provider.healthy ? "status-active" : "status-error"}`} aria-hidden="true" />
+            <strong>{provider.name}</strong> <span className="muted">{provider.type}</span>
+            {provider.latencyMs !== undefined ? <span className="muted"> · {provider.latencyMs} ms</span> : null}
+            {provider.error ? <div className="muted small">{provider.error}</div> : null}
+          </li>
+        ))}
+      </ul>
+      <h3>Model memory</h3>
+      <p className="muted small" data-testid="model-memory">
+        {model?.loaded !== undefined ? `${model.id}: ${model.loaded ? "loaded" : "not loaded"}. ` : ""}
+        VRAM / model memory: not reported by the daemon's provider API.
+      </p>
+    </section>
+  );
+}
+
+const LEVELS: Array<{ level: LogLevel; label: string }> = [
+  { level: "error", label: "ERROR" },
+  { level: "warn", label: "WARN" },
+  { level: "info", label: "INFO" },
+];
+
+/** Daemon status, Stop / Restart, and a live log viewer with level filters. */
+export function DaemonPanel() {
+  const controller = useController();
+  const state = useAppState();
+  const [lines, setLines] = useState<LogLine[]>([]);
+  const [shown, setShown] = useState<Record<string, boolean>>({ error: true, warn: true, info: true });
+  const [confirmStop, setConfirmStop] = useState(false);
+  const logRef = useRef<HTMLDivElement>(null);
+  const status = state.heartbeat.status;
+  const up = !state.heartbeat.failing && state.heartbeat.lastOkAt !== undefined;
+
+  useEffect(() => {
+    let cancelled = false;
+    const load = async () => {
+      const next = await controller.logs(500);
+      if (!cancelled && next.length > 0) setLines(next);
+    };
+    void load();
+    const timer = setInterval(() => void load(), 2000);
+    return () => {
+      cancelled = true;
+      clearInterval(timer);
+    };
+  }, [controller]);
+
+  const visible = lines.filter((line) => shown[line.level] ?? false);
+  // Keep the newest line in view when the log grows and the viewer is scrolled to its end.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lines change
+  useEffect(() => {
+    const element = logRef.current;
+    if (element) element.scrollTop = element.scrollHeight;
+  }, [visible.length, lines]);
+
+  return (
+    <section className="panel-body" aria-label="Daemon">
+      <dl className="facts" data-testid="daemon-facts">
+        <dt>Process</dt>
+        <dd>
+          <span className={`status-dot ${up ? "status-active" : "status-error"}`} aria-hidden="true" />
+          {up ? "Running" : state.heartbeat.stopped ? "Stopped" : "Not answering"}
+        </dd>
+        <dt>PID</dt>
+        <dd>{status?.pid ?? "—"}</dd>
+        <dt>Port</dt>
+        <dd>{status?.port ?? "—"}</dd>
+        <dt>Version</dt>
+        <dd>{status?.version ?? "—"}</dd>
+        <dt>Uptime</dt>
+        <dd>{status ? seconds(status.uptime) : "—"}</dd>
+        <dt>Sessions</dt>
+        <dd>{status ? `${status.sessions.active} active · ${status.sessions.total} total` : "—"}</dd>
+        <dt>Memory</dt>
+        <dd>{status ? bytes(status.rss) : "—"}</dd>
+      </dl>
+      <div className="lifecycle">
+        <button
+          type="button"
+          className="button"
+          onClick={() => void controller.restartDaemon()}
+          disabled={state.auth !== "ok" || state.restarting}
+        >
+          ↻ Restart
+        </button>
+        {confirmStop ? (
+          <>
+            <button
+              type="button"
+              className="button danger"
+              onClick={() => {
+                setConfirmStop(false);
+                void controller.stopDaemon();
+              }}
+            >
+              Stop the daemon
+            </button>
+            <button type="button" className="button" onClick={() => setConfirmStop(false)}>
+              Keep running
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            className="button"
+            onClick={() => setConfirmStop(true)}
+            disabled={state.auth !== "ok" || !up}
+          >
+            ■ Stop
+          </button>
+        )}
+      </div>
+      <p className="muted small">
+        Restart keeps sessions and running turns but rotates the token; run <code>opta app</code> to hand this window
+        the new one. Stop ends running turns; start again with <code>opta app</code>.
+      </p>
+      <div className="log-header">
+        <h3>Logs</h3>
+        <fieldset className="log-filters">
+          <legend className="visually-hidden">Show levels</legend>
+          {LEVELS.map(({ level, label }) => (
+            <button
+              key={level}
+              type="button"
+              className={`chip level-${level}`}
+              aria-pressed={shown[level] ?? false}
+              onClick={() => setShown({ ...shown, [level]: !shown[level] })}
+            >
+              {label}
+            </button>
+          ))}
+        </fieldset>
+      </div>
+      {/* Focusable so the log can be scrolled with the keyboard. */}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
+      <div className="log-view" ref={logRef} role="log" aria-label="Daemon log" tabIndex={0} data-testid="log-view">
+        {visible.length === 0 ? <div className="muted">No log lines at these levels.</div> : null}
+        {visible.map((line, index) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: log lines have no id; the list is replaced wholesale
+          <div key={index} className={`log-line level-${line.level}`}>
+            <span className="log-time">{clock(line.ts)}</span>
+            <span className="log-level">{line.level.toUpperCase()}</span>
+            <span className="log-scope">[{line.scope}]</span> {line.message}
+          </div>
+        ))}
+      </div>
+    </section>
+  );
+}

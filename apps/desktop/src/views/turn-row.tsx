@@ -1,0 +1,178 @@
+import { createContext, memo, useContext, useState } from "react";
+import { count, milliseconds, payload, primaryArgument, seconds } from "../format.js";
+import { Markdown } from "../markdown/markdown.js";
+import { liveTokensPerSecond, type ToolView, type TurnView } from "../state/session-view.js";
+
+/**
+ * Which cards and thinking blocks are open. Rows unmount when they scroll away; keeping this outside
+ * them means an expanded card is still expanded when the user scrolls back.
+ */
+export class ExpansionMemory {
+  #open = new Map<string, boolean>();
+  get(key: string, fallback: boolean): boolean {
+    return this.#open.get(key) ?? fallback;
+  }
+  set(key: string, open: boolean): void {
+    this.#open.set(key, open);
+  }
+}
+
+export const ExpansionContext = createContext(new ExpansionMemory());
+
+function useRemembered(key: string, fallback: boolean): [boolean, () => void] {
+  const memory = useContext(ExpansionContext);
+  const [open, setOpen] = useState(() => memory.get(key, fallback));
+  const toggle = () => {
+    memory.set(key, !open);
+    setOpen(!open);
+  };
+  return [open, toggle];
+}
+
+const STATUS_LABEL: Record<ToolView["status"], string> = {
+  pending: "running…",
+  awaiting: "awaiting approval",
+  ok: "ok",
+  error: "error",
+  denied: "denied",
+};
+
+const STATUS_ICON: Record<ToolView["status"], string> = {
+  pending: "◌",
+  awaiting: "⏸",
+  ok: "✓",
+  error: "✕",
+  denied: "⊘",
+};
+
+/** One tool call: collapsed to a line by default; expands to its full arguments and result. */
+export const ToolCard = memo(function ToolCard({ tool }: { tool: ToolView }) {
+  const [open, toggle] = useRemembered(`tool:${tool.callId}`, false);
+  const argument = primaryArgument(tool.args);
+  const bodyId = `tool-body-${tool.callId}`;
+  return (
+    <div className={`tool-card tool-${tool.status}`} data-testid="tool-card" data-status={tool.status}>
+      <button type="button" className="tool-header" aria-expanded={open} aria-controls={bodyId} onClick={toggle}>
+        <span className="tool-icon" aria-hidden="true">
+          {STATUS_ICON[tool.status]}
+        </span>
+        <span className="tool-name">{tool.name}</span>
+        {argument ? <span className="tool-arg">{argument}</span> : null}
+        <span className="tool-summary">
+          {tool.summary ?? STATUS_LABEL[tool.status]}
+          {tool.permission?.decision ? ` · ${tool.permission.decision} by ${tool.permission.by ?? "user"}` : ""}
+        </span>
+        {tool.elapsedMs !== undefined ? <span className="tool-time">{milliseconds(tool.elapsedMs)}</span> : null}
+        <span className="visually-hidden">{open ? "collapse" : "expand"}</span>
+      </button>
+      {open ? (
+        <div className="tool-body" id={bodyId}>
+          <div className="tool-section-label">Arguments</div>
+          <pre>{payload(tool.args)}</pre>
+          {tool.result !== undefined ? (
+            <>
+              <div className="tool-section-label">Result</div>
+              <pre>{payload(tool.result)}</pre>
+            </>
+          ) : null}
+          {tool.error ? (
+            <>
+              <div className="tool-section-label">Error</div>
+              <pre className="tool-error">{tool.error}</pre>
+            </>
+          ) : null}
+          {tool.result === undefined && !tool.error ? <p className="muted">No result yet.</p> : null}
+        </div>
+      ) : null}
+    </div>
+  );
+});
+
+/** Reasoning text: collapsed by default, counted separately from the answer. */
+const ThinkingBlock = memo(function ThinkingBlock({ id, text, live }: { id: string; text: string; live: boolean }) {
+  const [open, toggle] = useRemembered(`thinking:${id}`, false);
+  return (
+    <div className="thinking">
+      <button type="button" className="thinking-header" aria-expanded={open} onClick={toggle}>
+        <span aria-hidden="true">{open ? "▾" : "▸"}</span> Thinking{live ? "…" : ""}{" "}
+        <span className="muted">· {count(text.length)} chars</span>
+      </button>
+      {open ? <div className="thinking-body">{text}</div> : null}
+    </div>
+  );
+});
+
+function TurnStatsLine({ turn }: { turn: TurnView }) {
+  const stats = turn.stats;
+  if (!stats) return null;
+  return (
+    <div className="turn-stats" data-testid="turn-stats">
+      <span>{count(stats.tokens)} tokens</span>
+      <span>{stats.tokensPerSec.toFixed(1)} tok/s</span>
+      <span>{seconds(stats.elapsed)}</span>
+      <span>
+        {stats.toolCalls} tool{stats.toolCalls === 1 ? "" : "s"}
+      </span>
+      {stats.steps > 1 ? <span>{stats.steps} steps</span> : null}
+      {stats.thinkingTokens > 0 ? <span>{count(stats.thinkingTokens)} thinking</span> : null}
+      {stats.stopReason !== "stop" ? <span className="warn-text">stopped: {stats.stopReason}</span> : null}
+    </div>
+  );
+}
+
+/** One turn: the user's message, the streamed answer (text, thinking, tools) and its outcome. */
+export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
+  const running = turn.status === "running";
+  const live = running ? liveTokensPerSecond(turn) : undefined;
+  const lastPart = turn.parts.length - 1;
+  return (
+    <article className="turn" aria-label={`Turn ${turn.index}`} data-turn-id={turn.id}>
+      <div className="user-message">
+        <div className="message-meta">
+          <span className="who">You</span>
+          <span className={`pill pill-${turn.mode}`}>{turn.mode === "do" ? "Do" : "Chat"}</span>
+          {turn.model ? <span className="pill">{turn.model}</span> : null}
+          <span className="pill">{turn.permission}</span>
+        </div>
+        <div className="user-text">{turn.userText}</div>
+      </div>
+      <div className="assistant" data-testid="assistant">
+        {/* Parts only ever append, so a part's position is its identity. */}
+        {turn.parts.map((part, index) => {
+          if (part.kind === "text") {
+            // biome-ignore lint/suspicious/noArrayIndexKey: parts are append-only
+            return <Markdown key={`t${index}`} text={part.text} />;
+          }
+          if (part.kind === "thinking") {
+            return (
+              <ThinkingBlock
+                // biome-ignore lint/suspicious/noArrayIndexKey: parts are append-only
+                key={`k${index}`}
+                id={`${turn.id}:${index}`}
+                text={part.text}
+                live={running && index === lastPart}
+              />
+            );
+          }
+          const tool = turn.tools[part.callId];
+          return tool ? <ToolCard key={part.callId} tool={tool} /> : null;
+        })}
+        {running ? (
+          <div className="streaming" role="status">
+            <span className="pulse" aria-hidden="true" />{" "}
+            {turn.parts.length === 0 ? "Waiting for the model…" : "Streaming…"}
+            {live !== undefined ? <span className="muted"> · {live.toFixed(0)} tok/s</span> : null}
+          </div>
+        ) : null}
+        {turn.status === "error" && turn.error ? (
+          <div className="turn-error" role="alert">
+            <strong>{turn.error.code}</strong> {turn.error.message}
+            {turn.error.retryable ? <span className="muted"> · retryable</span> : null}
+          </div>
+        ) : null}
+        {turn.status === "cancelled" ? <div className="turn-cancelled">Cancelled</div> : null}
+        <TurnStatsLine turn={turn} />
+      </div>
+    </article>
+  );
+});
