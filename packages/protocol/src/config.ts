@@ -18,6 +18,8 @@ export const McpServerConfig = z
     url: z.string().optional(),
     env: z.record(z.string(), z.string()).optional(),
     enabled: z.boolean().optional(),
+    /** Seconds a tool call may take before it fails with MCP_TIMEOUT (default 60). */
+    timeout: z.number().positive().max(3600).optional(),
   })
   .strict();
 export type McpServerConfig = z.infer<typeof McpServerConfig>;
@@ -52,6 +54,11 @@ export const OptaConfig = z
       .catchall(z.unknown())
       .optional(),
     providers: z.record(z.string(), ProviderConfig).optional(),
+    /**
+     * Where a turn goes when its provider fails before the first token: provider names or
+     * `provider/model` refs, tried in order. Default: `lmx`, then `providers` in config order.
+     */
+    fallback: z.array(z.string()).optional(),
     mcp: z
       .object({
         peekaboo: z.boolean().optional(),

@@ -86,6 +86,12 @@ export const ToolResultEvent = defineEvent("tool.result", {
   elapsedMs: z.number().nonnegative(),
   /** One short human line for UIs: "142 lines", "exit 0 · 1.2s". */
   summary: z.string().optional(),
+  /** Why it failed, for clients to switch on: PERMISSION_DENIED, INVALID_ARGS, PATH_OUTSIDE_WORKSPACE… */
+  code: z.string().optional(),
+  /** How the gate let it run: "policy" (a rule or default allowed it) or "user" (approved). */
+  allowedBy: z.enum(["policy", "user"]).optional(),
+  /** The policy rule or default that decided, e.g. "defaults: read_file → allow". */
+  rule: z.string().optional(),
 });
 export type ToolResultEvent = z.infer<typeof ToolResultEvent>;
 
@@ -125,6 +131,17 @@ export const SessionCompactedEvent = defineEvent("session.compacted", {
 });
 export type SessionCompactedEvent = z.infer<typeof SessionCompactedEvent>;
 
+export const ProviderFallbackEvent = defineEvent("provider.fallback", {
+  turnId,
+  /** `provider/model` that failed before its first token. */
+  from: z.string(),
+  /** `provider/model` the turn continues with. */
+  to: z.string(),
+  /** Why `from` was left (the provider's error, keys redacted). */
+  reason: z.string(),
+});
+export type ProviderFallbackEvent = z.infer<typeof ProviderFallbackEvent>;
+
 /**
  * The registry: every session event, once. The union the daemon writes, the WebSocket sends and the
  * SDK parses is derived from it, so adding an event here is the only step.
@@ -142,6 +159,7 @@ export const SessionEventSchemas = [
   TurnErrorEvent,
   SessionCancelledEvent,
   SessionCompactedEvent,
+  ProviderFallbackEvent,
 ] as const;
 
 /** Any session event envelope. */

@@ -84,7 +84,9 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   const repeats = new Map<string, number>();
 
   try {
-    const resolved = await providers.resolve(turn.model, signal);
+    const resolved = await providers.resolve(turn.model, signal, {
+      onFallback: (fallback) => store.append(sessionId, { event: "provider.fallback", turnId, ...fallback }),
+    });
     logger.info("session", `Turn submitted · session=${sessionId} model=${resolved.provider.name}/${resolved.model}`, {
       turnId,
       mode: turn.mode,
@@ -111,8 +113,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const stepStarted = performance.now();
       let text = "";
       const calls: PendingCall[] = [];
-      for await (const chunk of resolved.provider.stream({
-        model: resolved.model,
+      for await (const chunk of resolved.stream({
         messages,
         ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
         ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),

@@ -30,8 +30,7 @@ export async function compactSession(
   const resolved = await deps.providers.resolve(options.model, options.signal);
   const messages: ChatMessage[] = [...history, { role: "user", content: SUMMARY_PROMPT }];
   let summary = "";
-  for await (const chunk of resolved.provider.stream({
-    model: resolved.model,
+  for await (const chunk of resolved.stream({
     messages,
     signal: options.signal ?? new AbortController().signal,
   })) {

@@ -36,9 +36,17 @@ export type ProviderChunk =
 export interface ChatProvider {
   /** Configured name (`lmx`, `anthropic`, a user's name). */
   readonly name: string;
+  /** Wire format: `lmx`, `openai-compatible`, `anthropic` or `openai`. */
   readonly type: string;
+  /** API base URL (ending in `/v1` for every built-in type). */
   readonly baseUrl?: string;
+  /** Models the config says it serves (`providers.<name>.models`), if any. */
+  readonly configuredModels?: readonly string[];
+  /** Whether a call without an API key is pointless (cloud providers). */
+  readonly requiresKey?: boolean;
+  /** Streams one model response; throws ProviderError (or the signal's reason when cancelled). */
   stream(request: ChatRequest): AsyncIterable<ProviderChunk>;
+  /** Model ids the provider serves, from its API (one request). */
   listModels(signal?: AbortSignal): Promise<string[]>;
 }
 

@@ -1,0 +1,344 @@
+import { createAnthropic } from "@ai-sdk/anthropic";
+import { createOpenAI } from "@ai-sdk/openai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import {
+  APICallError,
+  type LanguageModelV3,
+  type LanguageModelV3FinishReason,
+  type LanguageModelV3StreamPart,
+  type SharedV3ProviderOptions,
+} from "@ai-sdk/provider";
+import { redactSecrets } from "../vault/mask.js";
+import { toPrompt, toToolChoice, toTools } from "./prompt.js";
+import type { ChatProvider, ChatRequest, ProviderChunk } from "./types.js";
+import { ProviderError } from "./types.js";
+
+/** The wire formats the daemon speaks, each through its AI SDK provider package. */
+export type ProviderType = "lmx" | "openai-compatible" | "anthropic" | "openai";
+
+/** Settings for one provider. */
+export interface AiSdkProviderOptions {
+  /** Configured name (`lmx`, `anthropic`, `ollama`…). */
+  name: string;
+  type: ProviderType;
+  /** API base URL, ending in `/v1`. */
+  baseUrl: string;
+  /** Models the config says it serves. */
+  models?: readonly string[];
+  /** Reads the API key; called for every request so a rotated key applies to the next one. */
+  apiKey?: () => Promise<string | undefined>;
+  /** Longest wait for the response headers (model loading counts), ms. */
+  connectTimeoutMs: number;
+  /** Longest silence between two parts of a stream, ms. */
+  idleTimeoutMs: number;
+  /** What to tell the user when the server cannot be reached. */
+  unreachableHint?: string;
+  /** Whether to ask for reasoning where the API needs asking (Anthropic thinking). */
+  thinking?: () => boolean;
+}
+
+/** Anthropic's `anthropic-version` header for the calls the SDK does not make (model listing). */
+const ANTHROPIC_VERSION = "2023-06-01";
+/** Thinking budget when `thinking: true` (Anthropic). */
+const THINKING_BUDGET_TOKENS = 4096;
+/** Model listing never waits longer than this, whatever the stream timeouts. */
+const LIST_TIMEOUT_MS = 5000;
+
+/**
+ * One provider behind the AI SDK's provider packages (`@ai-sdk/openai-compatible`,
+ * `@ai-sdk/anthropic`, `@ai-sdk/openai`). Every one is driven through the same LanguageModelV3
+ * `doStream` call and its parts become the same ProviderChunks, so text, reasoning, tool calls and
+ * usage look alike to the agent loop whatever the wire format. Retries are not the SDK's job here:
+ * a failure surfaces at once so the router can fall back.
+ */
+export class AiSdkProvider implements ChatProvider {
+  readonly name: string;
+  readonly type: ProviderType;
+  readonly baseUrl: string;
+  readonly configuredModels: readonly string[] | undefined;
+  readonly requiresKey: boolean;
+
+  constructor(private readonly options: AiSdkProviderOptions) {
+    this.name = options.name;
+    this.type = options.type;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.configuredModels = options.models?.length ? options.models : undefined;
+    this.requiresKey = options.type === "anthropic" || options.type === "openai";
+  }
+
+  /** Where chat requests go (named in error messages). */
+  get chatUrl(): string {
+    return this.type === "anthropic" ? `${this.baseUrl}/messages` : `${this.baseUrl}/chat/completions`;
+  }
+
+  async listModels(signal?: AbortSignal): Promise<string[]> {
+    const key = await this.readKey(`${this.baseUrl}/models`);
+    const url = `${this.baseUrl}/models`;
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (key && this.type === "anthropic") {
+      headers["x-api-key"] = key;
+      headers["anthropic-version"] = ANTHROPIC_VERSION;
+    } else if (key) headers.authorization = `Bearer ${key}`;
+    const limit = Math.min(this.options.connectTimeoutMs, LIST_TIMEOUT_MS);
+    const timeout = AbortSignal.timeout(limit);
+    let response: Response;
+    try {
+      response = await fetch(url, { headers, signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (timeout.aborted) {
+        throw new ProviderError("PROVIDER_TIMEOUT", `${this.name} at ${url} did not answer within ${seconds(limit)}s.`, {
+          endpoint: url,
+          retryable: true,
+          beforeFirstToken: true,
+        });
+      }
+      throw this.unreachable(url, error);
+    }
+    if (!response.ok) {
+      const detail = errorDetail(await response.text().catch(() => ""));
+      throw this.statusError(url, response.status, detail, key);
+    }
+    const body = (await response.json().catch(() => ({}))) as { data?: Array<{ id?: unknown }> };
+    return (body.data ?? []).map((model) => model.id).filter((id): id is string => typeof id === "string");
+  }
+
+  async *stream(request: ChatRequest): AsyncIterable<ProviderChunk> {
+    if (request.signal.aborted) throw request.signal.reason;
+    const key = await this.readKey(this.chatUrl);
+    const model = this.languageModel(request.model, key);
+
+    // One controller for the whole call: user cancel, header timeout and idle timeout all abort it.
+    const controller = new AbortController();
+    let timedOut: "connect" | "idle" | undefined;
+    const onAbort = () => controller.abort(request.signal.reason);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    let timer = setTimeout(() => {
+      timedOut = "connect";
+      controller.abort();
+    }, this.options.connectTimeoutMs);
+    const resetIdle = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = "idle";
+        controller.abort();
+      }, this.options.idleTimeoutMs);
+    };
+
+    let firstTokenSent = false;
+    const fail = (error: unknown) => {
+      if (request.signal.aborted) return error;
+      return this.translate(error, { timedOut, afterFirstToken: firstTokenSent, key });
+    };
+    try {
+      let stream: ReadableStream<LanguageModelV3StreamPart>;
+      try {
+        const tools = toTools(request.tools);
+        const providerOptions = this.providerOptions();
+        ({ stream } = await model.doStream({
+          prompt: toPrompt(request.messages),
+          ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
+          ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
+          ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+          ...(providerOptions ? { providerOptions } : {}),
+          abortSignal: controller.signal,
+        }));
+      } catch (error) {
+        throw fail(error);
+      }
+      resetIdle();
+      const reader = stream.getReader();
+      try {
+        for (;;) {
+          let next: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            next = await reader.read();
+          } catch (error) {
+            throw fail(error);
+          }
+          if (next.done) break;
+          resetIdle();
+          const part = next.value;
+          switch (part.type) {
+            case "text-delta":
+              if (!part.delta) break;
+              firstTokenSent = true;
+              yield { type: "text", delta: part.delta };
+              break;
+            case "reasoning-delta":
+              if (!part.delta) break;
+              firstTokenSent = true;
+              yield { type: "reasoning", delta: part.delta };
+              break;
+            case "tool-call":
+              firstTokenSent = true;
+              yield { type: "tool-call", id: part.toolCallId, name: part.toolName, arguments: part.input };
+              break;
+            case "finish": {
+              const reasoningTokens = part.usage.outputTokens.reasoning;
+              yield {
+                type: "usage",
+                promptTokens: part.usage.inputTokens.total ?? 0,
+                completionTokens: part.usage.outputTokens.total ?? 0,
+                ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
+              };
+              yield { type: "finish", reason: finishReason(part.finishReason) };
+              break;
+            }
+            case "error":
+              throw fail(part.error);
+          }
+        }
+      } finally {
+        reader.cancel().catch(() => {});
+      }
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A LanguageModelV3 for one request, built with the key as it is now. */
+  private languageModel(modelId: string, key: string | undefined): LanguageModelV3 {
+    switch (this.type) {
+      case "anthropic":
+        return createAnthropic({ baseURL: this.baseUrl, apiKey: key ?? "" }).languageModel(modelId);
+      case "openai":
+        // Chat Completions: the format every OpenAI-compatible server shares, tools and usage included.
+        return createOpenAI({ baseURL: this.baseUrl, apiKey: key ?? "" }).chat(modelId);
+      default:
+        return createOpenAICompatible({
+          name: this.name,
+          baseURL: this.baseUrl,
+          ...(key ? { apiKey: key } : {}),
+          includeUsage: true,
+        }).chatModel(modelId);
+    }
+  }
+
+  private providerOptions(): SharedV3ProviderOptions | undefined {
+    if (this.type === "anthropic" && this.options.thinking?.()) {
+      return { anthropic: { thinking: { type: "enabled", budgetTokens: THINKING_BUDGET_TOKENS } } };
+    }
+    return undefined;
+  }
+
+  private async readKey(endpoint: string): Promise<string | undefined> {
+    const key = (await this.options.apiKey?.())?.trim() || undefined;
+    if (!key && this.requiresKey) {
+      throw new ProviderError(
+        "PROVIDER_ERROR",
+        `${this.name} has no API key; add one with 'opta account add ${this.name}'.`,
+        { endpoint, retryable: false, beforeFirstToken: true },
+      );
+    }
+    return key;
+  }
+
+  /** Any failure as a ProviderError that names the endpoint, says what to do, and carries no key. */
+  private translate(
+    error: unknown,
+    state: { timedOut: "connect" | "idle" | undefined; afterFirstToken: boolean; key: string | undefined },
+  ): ProviderError {
+    const url = APICallError.isInstance(error) ? error.url : this.chatUrl;
+    if (state.timedOut) {
+      const ms = state.timedOut === "connect" ? this.options.connectTimeoutMs : this.options.idleTimeoutMs;
+      const what = state.timedOut === "connect" ? "did not answer" : "stopped sending";
+      return new ProviderError(
+        "PROVIDER_TIMEOUT",
+        `${this.name} at ${url} ${what} within ${seconds(ms)}s; check the server's log, or try again.`,
+        { endpoint: url, retryable: true, beforeFirstToken: !state.afterFirstToken },
+      );
+    }
+    if (error instanceof ProviderError) return error;
+    if (APICallError.isInstance(error)) {
+      if (error.statusCode === undefined) {
+        const unreachable = this.unreachable(url, error.cause ?? error);
+        return state.afterFirstToken
+          ? new ProviderError("PROVIDER_ERROR", unreachable.message, { ...unreachable.options, beforeFirstToken: false })
+          : unreachable;
+      }
+      const detail = errorDetail(error.responseBody ?? "") || error.message;
+      const statusError = this.statusError(url, error.statusCode, detail, state.key);
+      return state.afterFirstToken
+        ? new ProviderError(statusError.code, statusError.message, { ...statusError.options, beforeFirstToken: false })
+        : statusError;
+    }
+    const message = messageOf(error);
+    return new ProviderError(
+      "PROVIDER_ERROR",
+      redactSecrets(`${this.name} at ${url} ${state.afterFirstToken ? "stream broke" : "failed"}: ${message}`, [
+        state.key,
+      ]),
+      { endpoint: url, retryable: true, beforeFirstToken: !state.afterFirstToken },
+    );
+  }
+
+  private unreachable(url: string, error: unknown): ProviderError {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const code = (error as { code?: string }).code;
+    const reason = cause?.code ?? code ?? cause?.message ?? messageOf(error);
+    const hint = this.options.unreachableHint ?? "check that the server is running";
+    return new ProviderError("PROVIDER_UNREACHABLE", `Could not reach ${this.name} at ${url} (${reason}); ${hint}.`, {
+      endpoint: url,
+      retryable: true,
+      beforeFirstToken: true,
+    });
+  }
+
+  private statusError(url: string, status: number, detail: string, key: string | undefined): ProviderError {
+    const retryable = status === 408 || status === 429 || status >= 500;
+    const hint =
+      status === 401 || status === 403
+        ? key
+          ? `; check the key with 'opta account rotate ${this.name}'`
+          : `; add a key with 'opta account add ${this.name}'`
+        : "";
+    return new ProviderError(
+      "PROVIDER_ERROR",
+      redactSecrets(`${this.name} at ${url} answered ${status}${detail ? `: ${detail}` : ""}${hint}`, [key]),
+      { endpoint: url, status, retryable, beforeFirstToken: true },
+    );
+  }
+}
+
+/** The readable part of an error body: OpenAI's and Anthropic's `{error: {message}}`, else the text. */
+function errorDetail(text: string): string {
+  if (!text) return "";
+  try {
+    const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
+    if (typeof parsed.error === "string") return parsed.error;
+    return parsed.error?.message ?? parsed.message ?? text.slice(0, 300);
+  } catch {
+    return text.slice(0, 300);
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === "object" && error !== null) {
+    const record = error as { message?: unknown; error?: { message?: unknown; type?: unknown } };
+    if (typeof record.message === "string") return record.message;
+    if (typeof record.error?.message === "string") return record.error.message;
+    return JSON.stringify(error).slice(0, 300);
+  }
+  return String(error);
+}
+
+/** The SDK's unified finish reason in the OpenAI spelling the agent loop and the log use. */
+function finishReason(reason: LanguageModelV3FinishReason): string {
+  switch (reason.unified) {
+    case "tool-calls":
+      return "tool_calls";
+    case "content-filter":
+      return "content_filter";
+    case "other":
+      return reason.raw ?? "other";
+    default:
+      return reason.unified;
+  }
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms / 100) / 10;
+}
