@@ -1,0 +1,65 @@
+import type { DaemonClient } from "@opta/daemon-client";
+import { CompactResponse } from "@opta/protocol";
+import { connect, optaHome } from "../connection.js";
+import { CliError } from "../output/errors.js";
+
+/** The daemon calls the TUI needs, from the SDK client (compaction is not in the SDK yet). */
+function adapt(client: DaemonClient) {
+  return {
+    createSession: client.createSession.bind(client),
+    submitTurn: client.submitTurn.bind(client),
+    stopTurn: client.stopTurn.bind(client),
+    resolvePermission: client.resolvePermission.bind(client),
+    models: client.models.bind(client),
+    exportMarkdown: (sessionId: string) => client.exportSession(sessionId, { format: "md" }),
+    subscribe: client.subscribe.bind(client),
+    async compact(sessionId: string) {
+      const send = async (refresh: boolean) =>
+        fetch(`${client.baseUrl}/v3/sessions/${encodeURIComponent(sessionId)}/compact`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${await client.getToken(refresh)}` },
+        });
+      let response = await send(false);
+      if (response.status === 401) response = await send(true);
+      const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+      if (!response.ok) throw new CliError(body.error?.message ?? `compaction failed (HTTP ${response.status})`);
+      return CompactResponse.parse(body);
+    },
+  };
+}
+
+/**
+ * `opta tui [--session ID] [--model M]`: the full-screen terminal interface for one session. Ink
+ * and React are imported only here, when the command runs.
+ */
+export async function tui(options: { session?: string; model?: string }): Promise<number> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new CliError("opta tui needs a terminal; for piped input use `opta chat`");
+  }
+  const client = await connect();
+  const session = options.session
+    ? await client.getSession(options.session)
+    : await client.createSession({ cwd: process.cwd(), ...(options.model ? { model: options.model } : {}) });
+
+  // Ink renders nothing but the final frame when it believes it runs in CI (CI=true); a person at
+  // a terminal is not CI, so let it draw.
+  delete process.env.CI;
+  delete process.env.CONTINUOUS_INTEGRATION;
+  const [{ runTui }, { loadCustomCommands }, { RecentStore }] = await Promise.all([
+    import("../tui/run.js"),
+    import("../tui/commands.js"),
+    import("../tui/recent.js"),
+  ]);
+  const home = optaHome();
+  const [customCommands, recent] = await Promise.all([loadCustomCommands(home), RecentStore.forHome(home).load()]);
+  const code = await runTui({
+    client: adapt(client),
+    session,
+    model: options.model,
+    customCommands,
+    recent,
+    cwd: process.cwd(),
+  });
+  process.stderr.write(`Session ${session.id} · resume with: opta tui --session ${session.id}\n`);
+  return code;
+}

@@ -1,0 +1,465 @@
+import { render } from "ink-testing-library";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { App } from "../../src/tui/app.js";
+import type { PaletteCommand } from "../../src/tui/commands.js";
+import { TuiController } from "../../src/tui/controller.js";
+import { RecentStore } from "../../src/tui/recent.js";
+import { setColor } from "../../src/tui/text.js";
+import { fakeClient, sessionInfo, stripAnsi, waitFor } from "./fake-client.js";
+
+const KEYS = {
+  enter: "\r",
+  ctrlJ: "\n",
+  shiftEnter: "\u001b[13;2u",
+  shiftTab: "\u001b[Z",
+  tab: "\t",
+  esc: "\u001b",
+  ctrlC: "\u0003",
+  ctrlK: "\u000b",
+  ctrlT: "\u0014",
+  ctrlO: "\u000f",
+  up: "\u001b[A",
+  down: "\u001b[B",
+  right: "\u001b[C",
+  pageUp: "\u001b[5~",
+  pageDown: "\u001b[6~",
+  backspace: "\u007f",
+};
+
+beforeAll(() => setColor(false));
+
+const mounted: Array<{ unmount: () => void; controller: TuiController }> = [];
+afterEach(() => {
+  for (const { unmount, controller } of mounted.splice(0)) {
+    controller.stop();
+    unmount();
+  }
+});
+
+function mount(
+  options: {
+    columns?: number;
+    rows?: number;
+    customCommands?: PaletteCommand[];
+    model?: string;
+    now?: () => number;
+  } = {},
+) {
+  const fake = fakeClient();
+  const onExit = vi.fn();
+  const controller = new TuiController({
+    client: fake.client,
+    session: sessionInfo(),
+    model: options.model,
+    recent: new RecentStore(),
+    customCommands: options.customCommands,
+    frameMs: 0,
+    onExit,
+    now: options.now,
+  });
+  const size = { columns: options.columns ?? 100, rows: options.rows ?? 30 };
+  const app = render(<App controller={controller} size={size} />);
+  controller.start();
+  mounted.push({ unmount: app.unmount, controller });
+  const frame = () => stripAnsi(app.lastFrame());
+  /** Writes keys one at a time, letting Ink process each. */
+  const press = async (...keys: string[]) => {
+    for (const key of keys) {
+      app.stdin.write(key);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  return { ...fake, controller, app, frame, press, onExit };
+}
+
+function turn(fake: ReturnType<typeof fakeClient>, text: string, answer: string[], turnId = "t-1") {
+  fake.emit(
+    { event: "turn.start", turnId, role: "user", text, mode: "chat", model: "scripted-model", permission: "safe" },
+    ...answer.map((delta) => ({ event: "turn.token" as const, turnId, delta, model: "scripted-model" })),
+  );
+}
+
+function done(fake: ReturnType<typeof fakeClient>, turnId = "t-1", extra: Record<string, number> = {}) {
+  fake.emit({
+    event: "turn.done",
+    turnId,
+    tokens: 12,
+    thinkingTokens: 0,
+    elapsed: 0.5,
+    tokensPerSec: 24,
+    toolCalls: 0,
+    steps: 1,
+    stopReason: "stop",
+    ...extra,
+  });
+}
+
+describe("layout", () => {
+  it("shows the header, the hint line and the status bar, and fits the terminal", async () => {
+    const ui = mount({ columns: 100, rows: 24 });
+    await waitFor(() => expect(ui.frame()).toContain("● connected"));
+    const lines = ui.frame().split("\n");
+    expect(lines).toHaveLength(24);
+    expect(lines[0]).toContain("opta tui");
+    expect(lines[0]).toContain("s-test1");
+    expect(lines[0]).toContain("scripted-model");
+    expect(lines[0]).toContain("[Chat]");
+    expect(ui.frame()).toContain("Tab: model · Ctrl+K: menu · [Chat]");
+    expect(lines.at(-1)).toContain("model scripted-model");
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(100);
+  });
+
+  it("shows the connection state as it changes", async () => {
+    const ui = mount();
+    await waitFor(() => expect(ui.frame()).toContain("● connected"));
+    ui.status("reconnecting");
+    await waitFor(() => expect(ui.frame()).toContain("◌ reconnecting"));
+    ui.status("connected");
+    await waitFor(() => expect(ui.frame()).toContain("● connected"));
+  });
+
+  it("streams an answer as markdown, then shows the turn's stats in the timeline and status bar", async () => {
+    const ui = mount();
+    turn(ui, "explain auth", ["## Auth", "\n\nUse **jose** and ", "`jwtVerify`", "."]);
+    await waitFor(() => expect(ui.frame()).toContain("Use jose and jwtVerify."));
+    expect(ui.frame()).toContain("› explain auth");
+    expect(ui.frame()).toContain("◈ Assistant");
+    expect(ui.frame()).toContain("Auth");
+    expect(ui.frame()).not.toContain("**");
+    expect(ui.frame()).toContain("● running · Ctrl+C cancels");
+    done(ui);
+    await waitFor(() => expect(ui.frame()).toContain("12 tok · 24.0 tok/s · 0.5s"));
+    expect(ui.frame().split("\n").at(-1)).toContain("12 tok · 24.0 tok/s");
+  });
+
+  it("re-lays out the timeline at a new width", async () => {
+    const ui = mount({ columns: 100 });
+    turn(ui, "q", ["word ".repeat(40)]);
+    done(ui);
+    await waitFor(() => expect(ui.frame()).toContain("12 tok"));
+    ui.app.rerender(<App controller={ui.controller} size={{ columns: 40, rows: 30 }} />);
+    await waitFor(() => {
+      for (const line of ui.frame().split("\n")) expect(line.length).toBeLessThanOrEqual(40);
+      expect(
+        ui
+          .frame()
+          .split("\n")
+          .filter((line) => line.includes("word")).length,
+      ).toBeGreaterThan(4);
+    });
+  });
+});
+
+describe("thinking and tools", () => {
+  it("shows thinking muted with its token count and collapses it with Ctrl+T", async () => {
+    const ui = mount();
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "plan", mode: "chat", model: "m", permission: "safe" },
+      { event: "turn.thinking", turnId: "t-1", delta: "The user wants " },
+      { event: "turn.thinking", turnId: "t-1", delta: "a refactor. " },
+      { event: "turn.thinking", turnId: "t-1", delta: "Plan first." },
+      { event: "turn.token", turnId: "t-1", delta: "Here is the plan.", model: "m" },
+    );
+    done(ui, "t-1", { thinkingTokens: 3 });
+    await waitFor(() => expect(ui.frame()).toContain("◈ thinking · 3 tokens"));
+    expect(ui.frame()).toContain("The user wants a refactor. Plan first.");
+    expect(ui.frame()).toContain("thinking 3");
+    await ui.press(KEYS.ctrlT);
+    await waitFor(() => expect(ui.frame()).not.toContain("The user wants"));
+    expect(ui.frame()).toContain("(Ctrl+T to expand)");
+    expect(ui.frame()).toContain("Here is the plan.");
+    await ui.press(KEYS.ctrlT);
+    await waitFor(() => expect(ui.frame()).toContain("The user wants"));
+  });
+
+  it("shows a tool call as one line and expands its details with Ctrl+O", async () => {
+    const ui = mount();
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "read", mode: "do", model: "m", permission: "safe" },
+      { event: "tool.call", turnId: "t-1", callId: "c-1", name: "read_file", args: { path: "src/auth.ts" } },
+    );
+    await waitFor(() => expect(ui.frame()).toContain('▸ read_file("src/auth.ts") … running'));
+    expect(ui.frame()).toContain("[Do]");
+    ui.emit({
+      event: "tool.result",
+      turnId: "t-1",
+      callId: "c-1",
+      name: "read_file",
+      ok: true,
+      result: { content: "export const login = 1;\nexport const logout = 2;" },
+      elapsedMs: 83,
+      summary: "142 lines",
+    });
+    await waitFor(() => expect(ui.frame()).toContain('▸ read_file("src/auth.ts") ✓ 142 lines 83ms'));
+    expect(ui.frame()).not.toContain("export const login");
+    await ui.press(KEYS.ctrlO);
+    await waitFor(() => expect(ui.frame()).toContain("export const login = 1;"));
+    expect(ui.frame()).toContain('"path": "src/auth.ts"');
+  });
+
+  it("marks a failed or denied tool call", async () => {
+    const ui = mount();
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "x", mode: "chat", model: "m", permission: "safe" },
+      { event: "tool.call", turnId: "t-1", callId: "c-1", name: "grep", args: { pattern: "(", path: "src" } },
+      { event: "tool.result", turnId: "t-1", callId: "c-1", name: "grep", ok: false, error: "bad regex", elapsedMs: 2 },
+    );
+    await waitFor(() => expect(ui.frame()).toContain('▸ grep("(", …) ✗ bad regex'));
+  });
+});
+
+describe("approvals", () => {
+  it("asks inline with the tool's arguments and sends allow / deny / always", async () => {
+    const ui = mount();
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "test", mode: "chat", model: "m", permission: "safe" },
+      { event: "tool.call", turnId: "t-1", callId: "c-1", name: "run_command", args: { command: "npm test" } },
+      {
+        event: "permission.request",
+        turnId: "t-1",
+        requestId: "p-1",
+        callId: "c-1",
+        name: "run_command",
+        args: { command: "npm test" },
+        risk: "execute",
+        reason: "run_command asks by default",
+      },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("⚙ run_command · execute"));
+    expect(ui.frame()).toContain("command: npm test");
+    expect(ui.frame()).toContain("run_command asks by default");
+    expect(ui.frame()).toMatch(/Allow\s+Deny\s+Always allow/);
+    expect(ui.frame()).toContain("⚠ waiting for approval");
+    // Typing goes to the approval, not the composer.
+    await ui.press("y");
+    await waitFor(() => expect(ui.calls.decisions).toEqual([{ requestId: "p-1", decision: "allow" }]));
+    ui.emit(
+      { event: "permission.resolved", turnId: "t-1", requestId: "p-1", decision: "allow", by: "user" },
+      {
+        event: "permission.request",
+        turnId: "t-1",
+        requestId: "p-2",
+        callId: "c-2",
+        name: "write_file",
+        args: { path: "a.txt", content: "hi" },
+        risk: "write",
+      },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("⚙ write_file · write"));
+    await ui.press(KEYS.right, KEYS.right, KEYS.enter);
+    await waitFor(() => expect(ui.calls.decisions.at(-1)).toEqual({ requestId: "p-2", decision: "always" }));
+    ui.emit({ event: "permission.resolved", turnId: "t-1", requestId: "p-2", decision: "always", by: "user" });
+    await waitFor(() => expect(ui.frame()).not.toContain("⚙ write_file"));
+    ui.emit({
+      event: "permission.request",
+      turnId: "t-1",
+      requestId: "p-3",
+      callId: "c-3",
+      name: "edit_file",
+      args: { path: "b.txt" },
+      risk: "write",
+    });
+    await waitFor(() => expect(ui.frame()).toContain("⚙ edit_file"));
+    await ui.press("n");
+    await waitFor(() => expect(ui.calls.decisions.at(-1)).toEqual({ requestId: "p-3", decision: "deny" }));
+    expect(ui.controller.buffer.text).toBe("");
+  });
+
+  it("drops an approval another client answered", async () => {
+    const ui = mount();
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "x", mode: "chat", model: "m", permission: "safe" },
+      {
+        event: "permission.request",
+        turnId: "t-1",
+        requestId: "p-1",
+        callId: "c-1",
+        name: "write_file",
+        args: { path: "a" },
+        risk: "write",
+      },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("⚙ write_file"));
+    ui.emit({ event: "permission.resolved", turnId: "t-1", requestId: "p-1", decision: "deny", by: "desktop" });
+    await waitFor(() => expect(ui.frame()).not.toContain("⚙ write_file"));
+    expect(ui.frame()).toContain("✗ denied");
+  });
+});
+
+describe("keys", () => {
+  it("Enter sends; Ctrl+J and Shift+Enter insert newlines; Shift+Tab switches to Do", async () => {
+    const ui = mount();
+    await ui.press("hello", KEYS.ctrlJ, "multi", KEYS.shiftEnter, "line");
+    await waitFor(() => expect(ui.frame()).toContain("multi"));
+    expect(ui.controller.buffer.text).toBe("hello\nmulti\nline");
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request).toMatchObject({
+      text: "hello\nmulti\nline",
+      mode: "chat",
+      interactive: true,
+    });
+    expect(ui.controller.buffer.text).toBe("");
+    await ui.press(KEYS.shiftTab);
+    await waitFor(() => expect(ui.frame()).toContain("Tab: model · Ctrl+K: menu · [Do]"));
+    await ui.press("go", KEYS.enter);
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(2));
+    expect(ui.calls.submitted[1]!.request.mode).toBe("do");
+  });
+
+  it("edits with backspace and arrows, and keeps the text while a turn runs", async () => {
+    const ui = mount();
+    await ui.press("helo", KEYS.backspace, "lo", "\u001b[D", "\u001b[D", "X");
+    expect(ui.controller.buffer.text).toBe("helXlo");
+    turn(ui, "earlier", ["streaming"]);
+    await waitFor(() => expect(ui.frame()).toContain("streaming"));
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.frame()).toContain("A turn is running"));
+    expect(ui.calls.submitted).toHaveLength(0);
+    expect(ui.controller.buffer.text).toBe("helXlo");
+  });
+
+  it("Ctrl+C cancels a running turn; a second Ctrl+C when idle exits", async () => {
+    let now = 1000;
+    const ui = mount({ now: () => now });
+    turn(ui, "long task", ["working"]);
+    await waitFor(() => expect(ui.frame()).toContain("working"));
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.calls.stopped).toBe(1));
+    ui.emit({ event: "session.cancelled", turnId: "t-1" });
+    await waitFor(() => expect(ui.frame()).toContain("⊘ cancelled"));
+    expect(ui.onExit).not.toHaveBeenCalled();
+    now += 10_000; // the cancel's press has expired
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.frame()).toContain("Press Ctrl+C again to exit"));
+    expect(ui.onExit).not.toHaveBeenCalled();
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.onExit).toHaveBeenCalledWith(0));
+  });
+
+  it("arrows and PageUp/PageDown scroll the timeline while the composer keeps its text", async () => {
+    const ui = mount({ rows: 20 });
+    const lines = Array.from({ length: 60 }, (_, i) => `line ${i}`).join("\n\n");
+    turn(ui, "many", [lines]);
+    done(ui);
+    await waitFor(() => expect(ui.frame()).toContain("line 59"));
+    await ui.press("draft");
+    await ui.press(KEYS.pageUp);
+    await waitFor(() => expect(ui.frame()).toMatch(/↓ \d+ more lines/));
+    expect(ui.frame()).not.toContain("line 59");
+    await ui.press(KEYS.up, KEYS.up);
+    const scrolled = ui.controller.scroll;
+    await ui.press(KEYS.down);
+    expect(ui.controller.scroll).toBe(scrolled - 1);
+    await ui.press(KEYS.pageDown, KEYS.pageDown);
+    await waitFor(() => expect(ui.frame()).toContain("line 59"));
+    expect(ui.controller.buffer.text).toBe("draft");
+    await ui.press(KEYS.pageUp, KEYS.esc);
+    await waitFor(() => expect(ui.controller.scroll).toBe(0));
+  });
+
+  it("keeps a scrolled view still while new tokens arrive", async () => {
+    const ui = mount({ rows: 20 });
+    turn(ui, "many", [Array.from({ length: 40 }, (_, i) => `row ${i}`).join("\n\n")]);
+    await waitFor(() => expect(ui.frame()).toContain("row 39"));
+    await ui.press(KEYS.pageUp);
+    await waitFor(() => expect(ui.frame()).toContain("more lines"));
+    const before = ui.frame().split("\n").slice(1, 8).join("\n");
+    ui.emit({ event: "turn.token", turnId: "t-1", delta: "\n\nmore\n\nand more", model: "m" });
+    await waitFor(() => expect(ui.controller.timeline.activeTurn?.revision).toBeGreaterThan(1));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(ui.frame().split("\n").slice(1, 8).join("\n")).toBe(before);
+  });
+});
+
+describe("model picker", () => {
+  it("opens with Tab, lists LMX first when healthy, filters fuzzily, and applies to this session", async () => {
+    const ui = mount();
+    await ui.press(KEYS.tab);
+    await waitFor(() => expect(ui.frame()).toContain("SELECT MODEL"));
+    await waitFor(() => expect(ui.frame()).toContain("qwen2.5-coder-7b · LMX local"));
+    const order = ["qwen2.5-coder-7b", "llama-3.1-8b", "gpt-4o", "claude-sonnet"].map((id) => ui.frame().indexOf(id));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    await ui.press("gpt");
+    await waitFor(() => expect(ui.frame()).not.toContain("qwen2.5-coder-7b"));
+    expect(ui.frame()).toContain("gpt-4o · openai");
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.frame()).not.toContain("SELECT MODEL"));
+    expect(ui.frame().split("\n")[0]).toContain("openai/gpt-4o");
+    await ui.press("hi", KEYS.enter);
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request.model).toBe("openai/gpt-4o");
+    // Recently used comes first next time.
+    await ui.press(KEYS.tab);
+    await waitFor(() => expect(ui.frame()).toContain("gpt-4o · openai · recent"));
+    expect(ui.frame().indexOf("gpt-4o")).toBeLessThan(ui.frame().indexOf("qwen2.5-coder-7b"));
+    await ui.press(KEYS.esc);
+    await waitFor(() => expect(ui.frame()).not.toContain("SELECT MODEL"));
+  });
+});
+
+describe("menu", () => {
+  const custom: PaletteCommand[] = [
+    {
+      kind: "custom",
+      name: "review",
+      description: "Review a file",
+      body: "Review $ARGUMENTS for bugs",
+      takesArguments: true,
+      file: "/x/review.md",
+    },
+  ];
+
+  it("opens with Ctrl+K and with / in an empty composer, filters, and runs the selection", async () => {
+    const ui = mount({ customCommands: custom });
+    await ui.press(KEYS.ctrlK);
+    await waitFor(() => expect(ui.frame()).toContain("OPTA MENU"));
+    for (const name of ["/clear", "/compact", "/model", "/mode", "/settings", "/export", "/help", "/review"]) {
+      expect(ui.frame()).toContain(name);
+    }
+    await ui.press("hel");
+    await waitFor(() => expect(ui.frame()).not.toContain("/compact"));
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.frame()).toContain("HELP"));
+    expect(ui.frame()).toContain("Ctrl+T");
+    await ui.press(KEYS.esc);
+    await waitFor(() => expect(ui.frame()).not.toContain("HELP"));
+    // "/" in an empty composer opens it too; the recently used command comes first.
+    await ui.press("/");
+    await waitFor(() => expect(ui.frame()).toContain("OPTA MENU"));
+    const frame = ui.frame();
+    expect(frame.indexOf("/help")).toBeLessThan(frame.indexOf("/clear"));
+    await ui.press("mode do", KEYS.enter);
+    await waitFor(() => expect(ui.frame()).toContain("[Do]"));
+  });
+
+  it("runs a custom command with $ARGUMENTS, typed or picked", async () => {
+    const ui = mount({ customCommands: custom });
+    await ui.press("/");
+    await ui.press("rev", KEYS.enter);
+    await waitFor(() => expect(ui.controller.buffer.text).toBe("/review "));
+    await ui.press("src/auth.ts", KEYS.enter);
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request.text).toBe("Review src/auth.ts for bugs");
+  });
+
+  it("/clear starts a new session and keeps the old one; /compact and unknown commands", async () => {
+    const ui = mount();
+    turn(ui, "old question", ["old answer"]);
+    done(ui);
+    await waitFor(() => expect(ui.frame()).toContain("old answer"));
+    ui.controller.buffer = { text: "/clear", cursor: 6 };
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.frame()).toContain("s-new1"));
+    expect(ui.calls.created).toEqual([{ cwd: "/tmp", mode: "chat", model: "scripted-model" }]);
+    expect(ui.calls.subscribed).toEqual(["s-test1", "s-new1"]);
+    expect(ui.frame()).not.toContain("old answer");
+    expect(ui.frame()).toContain("opta tui --session s-test1");
+    ui.controller.buffer = { text: "/compact", cursor: 8 };
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.calls.compacted).toBe(1));
+    ui.controller.buffer = { text: "/nope", cursor: 5 };
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.frame()).toContain("Unknown command /nope"));
+  });
+});

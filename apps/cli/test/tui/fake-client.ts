@@ -1,0 +1,136 @@
+import type {
+  CompactResponse,
+  CreateSessionRequest,
+  ModelsResponse,
+  PermissionDecision,
+  SessionEvent,
+  SessionInfo,
+  SubmitTurnRequest,
+} from "@opta/protocol";
+import type { ConnectionStatus, TuiClient } from "../../src/tui/controller.js";
+
+type Handlers = Parameters<TuiClient["subscribe"]>[1];
+/** An event without the envelope fields the fake assigns. */
+type EventInput = SessionEvent extends infer E
+  ? E extends SessionEvent
+    ? Omit<E, "seq" | "ts" | "sessionId">
+    : never
+  : never;
+
+export function sessionInfo(overrides: Partial<SessionInfo> = {}): SessionInfo {
+  return {
+    id: "s-test1",
+    title: "test session",
+    cwd: "/tmp",
+    mode: "chat",
+    model: "scripted-model",
+    status: "idle",
+    turnCount: 0,
+    createdAt: "2026-03-06T14:23:14.556Z",
+    updatedAt: "2026-03-06T14:23:14.556Z",
+    lastSeq: 0,
+    ...overrides,
+  };
+}
+
+export const MODELS: ModelsResponse = {
+  models: [
+    { id: "gpt-4o", provider: "openai", ref: "openai/gpt-4o" },
+    { id: "qwen2.5-coder-7b", provider: "lmx", ref: "lmx/qwen2.5-coder-7b" },
+    { id: "llama-3.1-8b", provider: "lmx", ref: "lmx/llama-3.1-8b" },
+    { id: "claude-sonnet", provider: "anthropic", ref: "anthropic/claude-sonnet" },
+  ],
+  providers: [
+    { name: "lmx", type: "lmx", healthy: true },
+    { name: "openai", type: "openai-compatible", healthy: true },
+    { name: "anthropic", type: "anthropic", healthy: true },
+  ],
+};
+
+/** A TuiClient that records calls and lets a test push events as the daemon would. */
+export function fakeClient() {
+  const calls = {
+    submitted: [] as Array<{ sessionId: string; request: SubmitTurnRequest }>,
+    stopped: 0,
+    decisions: [] as Array<{ requestId: string; decision: PermissionDecision }>,
+    created: [] as CreateSessionRequest[],
+    compacted: 0,
+    subscribed: [] as string[],
+  };
+  let handlers: Handlers | undefined;
+  let seq = 0;
+  let sessionId = "s-test1";
+  let turn = 0;
+  const client: TuiClient = {
+    async createSession(request) {
+      calls.created.push(request);
+      return sessionInfo({ id: `s-new${calls.created.length}`, ...request });
+    },
+    async submitTurn(id, request) {
+      calls.submitted.push({ sessionId: id, request });
+      turn++;
+      return { sessionId: id, turnId: `t-${turn}`, seq: seq + 1 };
+    },
+    async stopTurn() {
+      calls.stopped++;
+      return { stopped: true };
+    },
+    async resolvePermission(_id, requestId, decision) {
+      calls.decisions.push({ requestId, decision });
+      return { ok: true };
+    },
+    async models() {
+      return MODELS;
+    },
+    async exportMarkdown() {
+      return "# exported\n";
+    },
+    async compact(): Promise<CompactResponse> {
+      calls.compacted++;
+      return { compacted: true, summary: "summary" };
+    },
+    subscribe(id, options) {
+      calls.subscribed.push(id);
+      sessionId = id;
+      seq = 0;
+      handlers = options;
+      queueMicrotask(() => {
+        options.onStatus?.("connected");
+        options.onReplayed?.(0);
+      });
+      return { close() {} };
+    },
+  };
+  return {
+    client,
+    calls,
+    /** Delivers events as the stream would (seq assigned here). */
+    emit(...events: EventInput[]) {
+      for (const event of events) {
+        handlers?.onEvent({ ...event, seq: ++seq, ts: new Date().toISOString(), sessionId } as SessionEvent);
+      }
+    },
+    status(status: ConnectionStatus) {
+      handlers?.onStatus?.(status);
+    },
+  };
+}
+
+/** Polls until `check` passes (or throws its last error after `ms`). */
+export async function waitFor(check: () => void, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+/** Removes ANSI escape codes. */
+export function stripAnsi(text: string | undefined): string {
+  return (text ?? "").replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+}
