@@ -9,6 +9,7 @@ import { compactSession } from "./agent/compact.js";
 import { TurnManager } from "./agent/turn-manager.js";
 import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
+import { McpManager } from "./mcp/index.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
 import type { DaemonContext } from "./server/context.js";
 import { createHttpApp } from "./server/http.js";
@@ -49,6 +50,8 @@ export class Daemon {
   readonly providers: ProviderRegistry;
   readonly turns: TurnManager;
   readonly approvals: ApprovalBroker;
+  /** MCP servers and the built-in browser; their tools join the built-ins. */
+  readonly mcp: McpManager;
   readonly feed = new GlobalFeed();
   private readonly server: Server;
   private readonly streams: StreamServer;
@@ -82,6 +85,7 @@ export class Daemon {
       env,
     );
     this.approvals = new ApprovalBroker(this.store);
+    this.mcp = new McpManager({ home: options.home, logger: this.logger, env });
     this.turns = new TurnManager({
       store: this.store,
       providers: this.providers,
@@ -89,7 +93,8 @@ export class Daemon {
       approvals: this.approvals,
       home: options.home,
       config: () => this.config(),
-      tools: () => builtinTools,
+      tools: async (cwd) => [...builtinTools, ...(await this.mcp.tools(cwd))],
+      turnEnded: (turn) => this.mcp.turnEnded(turn),
     });
     const context: DaemonContext = {
       version: DAEMON_VERSION,
@@ -110,6 +115,7 @@ export class Daemon {
       resolvePermission: (sessionId, requestId, decision, by) =>
         this.approvals.resolve(sessionId, requestId, decision, by),
       mountStatic: options.mountStatic ?? ((app) => mountDesktopApp(app, env)),
+      mcp: this.mcp,
     };
     const app = createHttpApp(context);
     this.streams = new StreamServer(context);
@@ -182,6 +188,7 @@ export class Daemon {
     this.logger.info("daemon", `Stopping: ${reason}`);
     this.publish({ event: "daemon.stop", ts: new Date().toISOString(), reason });
     await this.turns.stopAll();
+    await this.mcp.stop();
     this.streams.closeAll(CloseCode.goingAway, "daemon stopping");
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -232,6 +239,7 @@ export class Daemon {
       const config = await loadConfig(this.paths.config);
       this.configCache.config = config;
       this.providers.configure(config);
+      this.mcp.applyConfig(config);
     } catch (error) {
       this.logger.error("config", (error as Error).message);
       if (this.providers.list().length === 0) this.providers.configure({});

@@ -3,6 +3,7 @@ export * from "./common.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./ids.js";
+export * from "./mcp.js";
 export * from "./rest.js";
 
 /** Protocol version spoken by the daemon's HTTP API. */

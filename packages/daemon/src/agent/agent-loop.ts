@@ -40,7 +40,9 @@ export interface AgentDeps {
   home: string;
   config: () => OptaConfig;
   /** Every tool the model may call: the built-ins plus those of connected MCP servers. */
-  tools: () => readonly AgentTool[];
+  tools: (cwd: string) => readonly AgentTool[] | Promise<readonly AgentTool[]>;
+  /** Called once a turn has ended, however it ended (MCP: closes the loop's browser). */
+  turnEnded?: (turn: { sessionId: string; turnId: string }) => void;
 }
 
 /** A tool as the loop sees it: built-in tools are `read`/`write`/`execute`, MCP tools `mcp`. */
@@ -91,7 +93,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       turnId,
       mode: turn.mode,
     });
-    const tools = deps.tools();
+    const tools = await deps.tools(session.cwd);
     const toolByName = new Map(tools.map((tool) => [tool.name, tool]));
     const toolSpecs: ToolSpec[] = tools.map((tool) => ({
       type: "function",
@@ -285,6 +287,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         cwd: session!.cwd,
         signal,
         extraRoots: [...policies.extraRoots],
+        turn: { sessionId, turnId },
       });
       return finish(executed);
     }
@@ -304,6 +307,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       retryable: providerError?.retryable ?? false,
     });
     logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
+  } finally {
+    deps.turnEnded?.({ sessionId, turnId });
   }
 }
 

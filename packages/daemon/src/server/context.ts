@@ -2,6 +2,7 @@ import type { DaemonEvent, OptaConfig, PermissionDecision } from "@opta/protocol
 import type { Express } from "express";
 import type { TurnManager } from "../agent/turn-manager.js";
 import type { Logger } from "../log/logger.js";
+import type { McpManager } from "../mcp/manager.js";
 import type { ProviderRegistry } from "../provider/registry.js";
 import type { GlobalFeed } from "../session/global-feed.js";
 import type { SessionStore } from "../session/store.js";
@@ -26,6 +27,8 @@ export interface DaemonContext {
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
   /** Summarises a session's history (`session.compacted`); undefined when there is nothing to compact. */
   compact(sessionId: string): Promise<string | undefined>;
+  /** MCP servers: status for `opta mcp list`, one-off connections for `opta mcp test`. */
+  mcp: McpManager;
   /** Mounts Code Desktop's static files, when they are built. */
   mountStatic?: (app: Express) => void;
 }

@@ -16,6 +16,7 @@ import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
 import { sessionToMarkdown } from "./export.js";
+import { mcpRoutes } from "./mcp-routes.js";
 import { allowedOrigins, bearerToken, isAllowedHost, tokenMatches } from "./security.js";
 
 /** Largest request body accepted (a turn's text is the only big field). */
@@ -212,6 +213,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
   });
 
   app.use("/v3", router);
+  app.use("/v3/mcp", mcpRoutes(context));
   app.use("/v3", () => {
     throw new ApiError("NOT_FOUND", "No such route; see docs/api.md for the v3 API.");
   });

@@ -8,6 +8,8 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Extra directories outside `cwd` that a policy grants (`roots:` in a policy file). */
   extraRoots?: readonly string[];
+  /** The session and turn (agent loop) the call belongs to; MCP's browser keeps one profile per turn. */
+  turn?: { sessionId: string; turnId: string };
 }
 
 /** The result of one tool call; an error is a value the model can read and correct. */

@@ -1,0 +1,113 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+
+/** Flags every peekaboo Chromium starts with: headless, no sandbox (containers), nothing phoning home. */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+] as const;
+
+/** One agent loop's browser: its own Chromium on its own fresh profile directory. */
+export interface LoopBrowser {
+  loopId: string;
+  context: BrowserContext;
+  page: Page;
+  profileDir: string;
+  lastUsed: number;
+  /** Screenshots taken in this loop, for file names. */
+  screenshots: number;
+}
+
+/**
+ * Browsers by agent loop. Each loop gets a fresh Chromium with a fresh `--user-data-dir`, so no
+ * cookie, storage or cache crosses from one loop to the next; the profile is deleted when the loop
+ * ends (`close`), after `idleMs` without use, or when the server exits.
+ */
+export class LoopBrowsers {
+  private readonly browsers = new Map<string, Promise<LoopBrowser>>();
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(
+    private readonly options: { executablePath: string; idleMs: number; actionTimeoutMs: number },
+  ) {
+    this.reaper = setInterval(() => void this.reapIdle(), Math.min(options.idleMs, 60_000));
+    this.reaper.unref();
+  }
+
+  /** The loop's browser, started on first use. */
+  async get(loopId: string): Promise<LoopBrowser> {
+    let pending = this.browsers.get(loopId);
+    if (!pending) {
+      pending = this.launch(loopId);
+      this.browsers.set(loopId, pending);
+      pending.catch(() => this.browsers.delete(loopId));
+    }
+    const browser = await pending;
+    browser.lastUsed = Date.now();
+    if (browser.page.isClosed()) browser.page = await browser.context.newPage();
+    return browser;
+  }
+
+  /** True when the loop has a browser (started or starting). */
+  has(loopId: string): boolean {
+    return this.browsers.has(loopId);
+  }
+
+  /** Closes the loop's browser and deletes its profile. */
+  async close(loopId: string): Promise<boolean> {
+    const pending = this.browsers.get(loopId);
+    if (!pending) return false;
+    this.browsers.delete(loopId);
+    const browser = await pending.catch(() => undefined);
+    if (!browser) return false;
+    await browser.context.close().catch(() => {});
+    await rm(browser.profileDir, { recursive: true, force: true }).catch(() => {});
+    return true;
+  }
+
+  /** Closes every browser (server shutdown). */
+  async closeAll(): Promise<void> {
+    clearInterval(this.reaper);
+    await Promise.all([...this.browsers.keys()].map((loopId) => this.close(loopId)));
+  }
+
+  private async launch(loopId: string): Promise<LoopBrowser> {
+    const profileDir = await mkdtemp(join(tmpdir(), "opta-peekaboo-"));
+    try {
+      const context = await chromium.launchPersistentContext(profileDir, {
+        executablePath: this.options.executablePath,
+        headless: true,
+        args: [...CHROMIUM_ARGS],
+        viewport: { width: 1280, height: 800 },
+        acceptDownloads: false,
+        timeout: 30_000,
+      });
+      context.setDefaultTimeout(this.options.actionTimeoutMs);
+      context.setDefaultNavigationTimeout(30_000);
+      const page = context.pages()[0] ?? (await context.newPage());
+      return { loopId, context, page, profileDir, lastUsed: Date.now(), screenshots: 0 };
+    } catch (error) {
+      await rm(profileDir, { recursive: true, force: true }).catch(() => {});
+      throw new Error(`could not start ${this.options.executablePath}: ${firstLine((error as Error).message)}`);
+    }
+  }
+
+  private async reapIdle(): Promise<void> {
+    const now = Date.now();
+    for (const [loopId, pending] of this.browsers) {
+      const browser = await pending.catch(() => undefined);
+      if (browser && now - browser.lastUsed > this.options.idleMs) await this.close(loopId);
+    }
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0] ?? text;
+}
