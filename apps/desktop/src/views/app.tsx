@@ -58,8 +58,9 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
 
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
-      const target = event.target as HTMLElement | null;
-      const typing = Boolean(target?.closest("input, textarea, select, [contenteditable='true']"));
+      const target = event.target;
+      const typing =
+        target instanceof Element && Boolean(target.closest("input, textarea, select, [contenteditable='true']"));
       const action = matchShortcut({
         key: event.key,
         code: event.code,

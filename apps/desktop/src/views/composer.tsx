@@ -67,7 +67,8 @@ export const Composer = forwardRef<
           title={`Toggle Chat / Do (${shortcut("M")})`}
           data-testid="mode-pill"
         >
-          {settings.mode === "do" ? "⚡ Do mode" : "💬 Chat mode"}
+          <span className="mode-dot" aria-hidden="true" />
+          {settings.mode === "do" ? "Do mode" : "Chat mode"}
         </button>
         <label className="pill-select">
           <span className="visually-hidden">Model</span>
