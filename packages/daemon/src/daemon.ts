@@ -18,6 +18,7 @@ import { CloseCode, StreamServer } from "./server/websocket.js";
 import { GlobalFeed } from "./session/global-feed.js";
 import { SessionStore } from "./session/store.js";
 import { builtinTools } from "./tool/index.js";
+import { openVault, SecretTracker, type Vault } from "./vault/index.js";
 import { DAEMON_VERSION } from "./version.js";
 
 /** How to start a daemon. */
@@ -50,6 +51,10 @@ export class Daemon {
   readonly providers: ProviderRegistry;
   readonly turns: TurnManager;
   readonly approvals: ApprovalBroker;
+  /** Provider API keys (OS keychain or the file vault), read on every provider request. */
+  readonly vault: Promise<Vault>;
+  /** Keys handed out so far; the logger masks them wherever they appear. */
+  private readonly secrets = new SecretTracker();
   /** MCP servers and the built-in browser; their tools join the built-ins. */
   readonly mcp: McpManager;
   readonly feed = new GlobalFeed();
@@ -73,16 +78,34 @@ export class Daemon {
   private constructor(private readonly options: DaemonOptions) {
     this.paths = optaPaths(options.home);
     mkdirSync(this.paths.daemonDir, { recursive: true, mode: 0o700 });
-    this.logger = new Logger({ file: this.paths.log, secrets: () => [this.currentToken] });
+    const keyEnv = options.env ?? process.env;
+    this.logger = new Logger({
+      file: this.paths.log,
+      secrets: () => [
+        this.currentToken,
+        ...this.secrets.secrets(),
+        keyEnv.ANTHROPIC_API_KEY ?? "",
+        keyEnv.OPENAI_API_KEY ?? "",
+      ],
+    });
     this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
     const env = options.env ?? process.env;
     const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
+    this.vault = openVault({ home: options.home, env });
+    this.vault.then(
+      (vault) => this.logger.info("vault", `Provider keys: ${vault.location}${vault.note ? ` (${vault.note})` : ""}`),
+      (error: Error) => this.logger.error("vault", error.message),
+    );
     this.providers = new ProviderRegistry(
       {
         connectTimeoutMs: options.providerTimeouts?.connectTimeoutMs ?? (timeoutFromEnv > 0 ? timeoutFromEnv : 120_000),
         idleTimeoutMs: options.providerTimeouts?.idleTimeoutMs ?? (timeoutFromEnv > 0 ? timeoutFromEnv : 120_000),
       },
       env,
+      {
+        keys: (provider) => this.secrets.read(this.vault, provider),
+        onDiscovery: (message) => this.logger.info("provider", message),
+      },
     );
     this.approvals = new ApprovalBroker(this.store);
     this.mcp = new McpManager({ home: options.home, logger: this.logger, env });

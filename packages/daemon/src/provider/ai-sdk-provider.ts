@@ -87,11 +87,15 @@ export class AiSdkProvider implements ChatProvider {
     } catch (error) {
       if (signal?.aborted) throw error;
       if (timeout.aborted) {
-        throw new ProviderError("PROVIDER_TIMEOUT", `${this.name} at ${url} did not answer within ${seconds(limit)}s.`, {
-          endpoint: url,
-          retryable: true,
-          beforeFirstToken: true,
-        });
+        throw new ProviderError(
+          "PROVIDER_TIMEOUT",
+          `${this.name} at ${url} did not answer within ${seconds(limit)}s.`,
+          {
+            endpoint: url,
+            retryable: true,
+            beforeFirstToken: true,
+          },
+        );
       }
       throw this.unreachable(url, error);
     }
@@ -255,7 +259,10 @@ export class AiSdkProvider implements ChatProvider {
       if (error.statusCode === undefined) {
         const unreachable = this.unreachable(url, error.cause ?? error);
         return state.afterFirstToken
-          ? new ProviderError("PROVIDER_ERROR", unreachable.message, { ...unreachable.options, beforeFirstToken: false })
+          ? new ProviderError("PROVIDER_ERROR", unreachable.message, {
+              ...unreachable.options,
+              beforeFirstToken: false,
+            })
           : unreachable;
       }
       const detail = errorDetail(error.responseBody ?? "") || error.message;

@@ -181,7 +181,11 @@ export class ProviderRegistry implements RouteHost {
     });
   }
 
-  async modelFor(provider: ChatProvider, wanted: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+  async modelFor(
+    provider: ChatProvider,
+    wanted: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
     const configured = provider.configuredModels ?? [];
     let listed = this.cachedModels(provider);
     if (wanted && (configured.includes(wanted) || listed.includes(wanted))) return wanted;
