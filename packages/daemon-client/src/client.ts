@@ -6,6 +6,8 @@ import {
   HealthResponse,
   type LogLevel,
   LogsResponse,
+  McpListResponse,
+  McpTestResponse,
   ModelsResponse,
   type PermissionDecision,
   type SessionEvent,
@@ -196,6 +198,21 @@ export class DaemonClient {
       ...options,
       query: { format },
       schema: format === "json" ? SessionExport : undefined,
+    });
+  }
+
+  /** MCP servers (user scope, plus the project servers of `cwd`) with status and tools: `GET /v3/mcp/servers`. */
+  mcpServers(query: { cwd?: string } = {}, options?: RequestOptions): Promise<McpListResponse> {
+    return this.#call("/v3/mcp/servers", { ...options, query, schema: McpListResponse });
+  }
+
+  /** Connects to one MCP server afresh and lists its tools, calling none: `POST /v3/mcp/servers/:name/test`. */
+  testMcpServer(name: string, body: { cwd?: string } = {}, options?: RequestOptions): Promise<McpTestResponse> {
+    return this.#call(`/v3/mcp/servers/${encodeURIComponent(name)}/test`, {
+      ...options,
+      method: "POST",
+      body,
+      schema: McpTestResponse,
     });
   }
 

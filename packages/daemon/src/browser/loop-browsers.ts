@@ -34,9 +34,7 @@ export class LoopBrowsers {
   private readonly browsers = new Map<string, Promise<LoopBrowser>>();
   private readonly reaper: NodeJS.Timeout;
 
-  constructor(
-    private readonly options: { executablePath: string; idleMs: number; actionTimeoutMs: number },
-  ) {
+  constructor(private readonly options: { executablePath: string; idleMs: number; actionTimeoutMs: number }) {
     this.reaper = setInterval(() => void this.reapIdle(), Math.min(options.idleMs, 60_000));
     this.reaper.unref();
   }

@@ -8,7 +8,6 @@ import { DAEMON_VERSION } from "../version.js";
 import { type LoopBrowser, LoopBrowsers } from "./loop-browsers.js";
 import { LOOP_META_KEY, SESSION_META_KEY } from "./meta.js";
 
-
 /** The longest snapshot returned, in characters; the rest is cut with a note. */
 const MAX_SNAPSHOT_CHARS = 40_000;
 

@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { MCP_SERVER_NAME, McpProjectFile, type McpServerConfig, type McpServerScope, type OptaConfig } from "@opta/protocol";
+import {
+  MCP_SERVER_NAME,
+  McpProjectFile,
+  type McpServerConfig,
+  type McpServerScope,
+  type OptaConfig,
+} from "@opta/protocol";
 import YAML from "yaml";
 
 /** Seconds a tool call may take when the server's config names no `timeout`. */

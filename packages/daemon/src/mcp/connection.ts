@@ -110,11 +110,15 @@ export class McpConnection {
     }
     const generation = this.generation;
     try {
-      const result = await client.callTool({ name, arguments: args, ...(options.meta ? { _meta: options.meta } : {}) }, undefined, {
-        signal: options.signal,
-        timeout: this.spec.callTimeoutMs,
-        maxTotalTimeout: this.spec.callTimeoutMs,
-      });
+      const result = await client.callTool(
+        { name, arguments: args, ...(options.meta ? { _meta: options.meta } : {}) },
+        undefined,
+        {
+          signal: options.signal,
+          timeout: this.spec.callTimeoutMs,
+          maxTotalTimeout: this.spec.callTimeoutMs,
+        },
+      );
       return result as CallToolResult;
     } catch (error) {
       if (options.signal.aborted) throw new McpCallError("ABORTED", "cancelled while the MCP server was working");
@@ -140,7 +144,10 @@ export class McpConnection {
         this.fail(generation, `lost the connection: ${error.message}`);
         throw new McpCallError("MCP_SERVER_CRASHED", `MCP server '${this.spec.name}' is unreachable: ${error.message}`);
       }
-      throw new McpCallError("MCP_ERROR", `MCP server '${this.spec.name}' refused ${name}: ${(error as Error).message}`);
+      throw new McpCallError(
+        "MCP_ERROR",
+        `MCP server '${this.spec.name}' refused ${name}: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -208,7 +215,10 @@ export class McpConnection {
           );
           if (generation === this.generation) this.tools = fresh;
         } catch (error) {
-          this.logger.warn("mcp", `MCP server '${this.spec.name}': could not re-list tools: ${(error as Error).message}`);
+          this.logger.warn(
+            "mcp",
+            `MCP server '${this.spec.name}': could not re-list tools: ${(error as Error).message}`,
+          );
         }
       });
       this.tools = tools;
@@ -223,8 +233,7 @@ export class McpConnection {
       this.wake();
     } catch (error) {
       if (generation !== this.generation) return;
-      const timedOut =
-        deadline.aborted || (error instanceof McpError && error.code === ErrorCode.RequestTimeout);
+      const timedOut = deadline.aborted || (error instanceof McpError && error.code === ErrorCode.RequestTimeout);
       const message = timedOut
         ? `no answer within ${this.timings.startupTimeoutMs / 1000}s of starting${this.stderrSuffix()}`
         : `${startupMessage(error, this.spec)}${this.stderrSuffix()}`;
@@ -245,7 +254,10 @@ export class McpConnection {
     const delay = Math.min(this.timings.backoffMaxMs, this.timings.backoffInitialMs * 2 ** this.attempt);
     this.attempt += 1;
     this.nextRetryAt = Date.now() + delay;
-    this.logger.warn("mcp", `MCP server '${this.spec.name}': ${message}; restarting in ${Math.round(delay / 100) / 10}s`);
+    this.logger.warn(
+      "mcp",
+      `MCP server '${this.spec.name}': ${message}; restarting in ${Math.round(delay / 100) / 10}s`,
+    );
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.restarts += 1;
@@ -349,7 +361,9 @@ export async function probeServer(spec: McpServerSpec, timeoutMs: number): Promi
     return {
       ok: false,
       tools: [],
-      error: timedOut ? `no answer within ${timeoutMs / 1000}s${suffix()}` : `${startupMessage(error, spec)}${suffix()}`,
+      error: timedOut
+        ? `no answer within ${timeoutMs / 1000}s${suffix()}`
+        : `${startupMessage(error, spec)}${suffix()}`,
       elapsedMs: elapsed(),
     };
   } finally {

@@ -26,6 +26,10 @@ import { toToolOutcome } from "./result.js";
 export const PEEKABOO = "peekaboo";
 /** Peekaboo tools the daemon calls itself and never offers the model. */
 const PEEKABOO_HIDDEN = ["browser_close"];
+/** `opta mcp list` waits this long for servers on their first start (an HTTP request must not time out). */
+const LIST_WAIT_MS = 10_000;
+/** `opta mcp test` gives up after this long. */
+const TEST_TIMEOUT_MS = 20_000;
 
 export interface McpManagerOptions {
   /** The Opta home: config.yaml, browser-snapshots/, mcp-media/. */
@@ -103,7 +107,7 @@ export class McpManager {
 
   /** Status and tools of the user servers plus the project servers of `cwd`. */
   async list(cwd?: string): Promise<McpServerInfo[]> {
-    const connections = await this.prepare(cwd);
+    const connections = await this.prepare(cwd, { waitMs: LIST_WAIT_MS });
     const infos: McpServerInfo[] = connections.map((connection) => this.info(connection));
     const file = cwd ? await findProjectMcpFile(cwd) : undefined;
     const problems = [...this.user.problems, ...((file && this.projects.get(file)?.problems) || [])];
@@ -126,10 +130,10 @@ export class McpManager {
 
   /** Connects to one server afresh, lists its tools, calls none; undefined when no server has that name. */
   async test(name: string, cwd?: string): Promise<McpTestResponse | undefined> {
-    const connections = await this.prepare(cwd, { wait: false });
+    const connections = await this.prepare(cwd, { waitMs: 0 });
     const spec = connections.find((connection) => connection.spec.name === name)?.spec;
     if (!spec) return undefined;
-    const probe = await probeServer(spec, this.timings.startupTimeoutMs);
+    const probe = await probeServer(spec, Math.min(this.timings.startupTimeoutMs, TEST_TIMEOUT_MS));
     return {
       name,
       scope: spec.scope,
@@ -165,16 +169,17 @@ export class McpManager {
   }
 
   /** Re-reads config.yaml and the project file when they changed, syncs, and returns the servers for `cwd`. */
-  private async prepare(cwd: string | undefined, options: { wait?: boolean } = {}): Promise<McpConnection[]> {
+  private async prepare(cwd: string | undefined, options: { waitMs?: number } = {}): Promise<McpConnection[]> {
     await this.refreshUserConfig();
     const file = cwd ? await this.refreshProject(cwd) : undefined;
     const connections = this.effective(file);
-    if (options.wait !== false) {
+    const waitMs = options.waitMs ?? this.timings.startupTimeoutMs;
+    if (waitMs > 0) {
       // First start only: a server that crashed and is restarting is not worth holding a turn for.
       await Promise.all(
         connections
           .filter((connection) => connection.status === "starting" && connection.restarts === 0)
-          .map((connection) => connection.settled(this.timings.startupTimeoutMs)),
+          .map((connection) => connection.settled(waitMs)),
       );
     }
     return connections;

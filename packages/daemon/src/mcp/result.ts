@@ -56,12 +56,22 @@ export async function toToolOutcome(result: CallToolResult, mediaDir: string, la
         break;
       case "resource": {
         const resource = block.resource;
-        const base = { type: "resource" as const, uri: resource.uri, ...(resource.mimeType ? { mimeType: resource.mimeType } : {}) };
+        const base = {
+          type: "resource" as const,
+          uri: resource.uri,
+          ...(resource.mimeType ? { mimeType: resource.mimeType } : {}),
+        };
         if ("text" in resource && typeof resource.text === "string") stored.push({ ...base, text: resource.text });
         else if ("blob" in resource && typeof resource.blob === "string") {
           stored.push({
             ...base,
-            ...(await saveMedia(mediaDir, label, index, resource.mimeType ?? "application/octet-stream", resource.blob)),
+            ...(await saveMedia(
+              mediaDir,
+              label,
+              index,
+              resource.mimeType ?? "application/octet-stream",
+              resource.blob,
+            )),
           });
         } else stored.push(base);
         break;
@@ -73,7 +83,10 @@ export async function toToolOutcome(result: CallToolResult, mediaDir: string, la
   if (onlyText) return { ok: true, result: texts.join("\n"), summary };
   return {
     ok: true,
-    result: { content: stored, ...(result.structuredContent !== undefined ? { structuredContent: result.structuredContent } : {}) },
+    result: {
+      content: stored,
+      ...(result.structuredContent !== undefined ? { structuredContent: result.structuredContent } : {}),
+    },
     summary,
   };
 }

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** The built `opta` launcher, run as users run it, against a temporary home. */
+const BIN = fileURLToPath(new URL("../../bin/opta.js", import.meta.url));
+const TEST_SERVER = fileURLToPath(
+  new URL("../../../../packages/daemon/test/mcp/fixtures/test-server.mjs", import.meta.url),
+);
+
+let home: string;
+let project: string;
+let httpServer: ChildProcess;
+let httpUrl: string;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function opta(args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: project,
+      env: { ...process.env, OPTA_HOME: home, OPTA_DAEMON_PORT: "0", OPTA_LMX_HOST: "127.0.0.1:9", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), "opta-mcp-cli-"));
+  project = await realpath(await mkdtemp(join(tmpdir(), "opta-mcp-project-")));
+  httpServer = spawn(process.execPath, [TEST_SERVER, "--http"], { stdio: ["ignore", "pipe", "inherit"] });
+  httpUrl = await new Promise<string>((resolve) => {
+    httpServer.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()));
+  });
+});
+
+afterAll(async () => {
+  await opta(["daemon", "stop"]);
+  httpServer?.kill();
+  await rm(home, { recursive: true, force: true });
+  await rm(project, { recursive: true, force: true });
+});
+
+describe("opta mcp", () => {
+  it("adds stdio, HTTP and project servers, and refuses bad ones", async () => {
+    const stdio = await opta(["mcp", "add", "fix", "--", process.execPath, TEST_SERVER]);
+    expect(stdio.stderr).toBe("");
+    expect(stdio).toMatchObject({ code: 0 });
+    expect(stdio.stdout).toContain("Added fix");
+    const web = await opta(["mcp", "add", "web", "--url", httpUrl]);
+    expect(web.code).toBe(0);
+    const local = await opta(["mcp", "add", "proj", "--project", "--", process.execPath, TEST_SERVER]);
+    expect(local.code).toBe(0);
+
+    const config = YAML.parse(await readFile(join(home, "config.yaml"), "utf8"));
+    expect(config.mcp.servers).toEqual({ fix: { command: [process.execPath, TEST_SERVER] }, web: { url: httpUrl } });
+    const projectFile = YAML.parse(await readFile(join(project, ".opta", "mcp.yaml"), "utf8"));
+    expect(projectFile.servers.proj.command).toEqual([process.execPath, TEST_SERVER]);
+
+    expect((await opta(["mcp", "add", "bad__name", "--", "x"])).code).toBe(2);
+    expect((await opta(["mcp", "add", "nothing"])).code).toBe(2);
+    const again = await opta(["mcp", "add", "fix", "--", "x"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already exists");
+  });
+
+  it("lists status and tool counts, tests a server, and removes servers without a daemon restart", async () => {
+    const listed = await opta(["mcp", "list"]);
+    expect(listed.code).toBe(0);
+    const rows = listed.stdout.split("\n").map((line) => line.split(/\s{2,}/));
+    expect(rows.find((row) => row[0] === "fix")).toEqual(["fix", "user", "ready", "5", expect.any(String)]);
+    expect(rows.find((row) => row[0] === "web")).toEqual(["web", "user", "ready", "5", httpUrl]);
+    expect(rows.find((row) => row[0] === "proj")?.slice(0, 4)).toEqual(["proj", "project", "ready", "5"]);
+
+    const tested = await opta(["mcp", "test", "fix"]);
+    expect(tested.code).toBe(0);
+    expect(tested.stdout).toMatch(/✓ fix \(opta-test-server 1\.0\.0\) · 5 tools/);
+    expect(tested.stdout).toContain("fix__echo");
+    const missing = await opta(["mcp", "test", "nope"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("No MCP server 'nope'");
+
+    expect((await opta(["mcp", "remove", "fix"])).code).toBe(0);
+    const wrongScope = await opta(["mcp", "remove", "proj"]);
+    expect(wrongScope.code).toBe(1);
+    expect(wrongScope.stderr).toContain("--project");
+    expect((await opta(["mcp", "remove", "proj", "--project"])).code).toBe(0);
+
+    const after = JSON.parse((await opta(["mcp", "list", "--json"])).stdout) as Array<{ name: string }>;
+    expect(after.map((server) => server.name)).toEqual(["web"]);
+  });
+});
