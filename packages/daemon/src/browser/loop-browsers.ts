@@ -32,6 +32,8 @@ export interface LoopBrowser {
  */
 export class LoopBrowsers {
   private readonly browsers = new Map<string, Promise<LoopBrowser>>();
+  /** Closes in progress, so a shutdown waits for their profiles to be deleted. */
+  private readonly closing = new Set<Promise<boolean>>();
   private readonly reaper: NodeJS.Timeout;
 
   constructor(private readonly options: { executablePath: string; idleMs: number; actionTimeoutMs: number }) {
@@ -63,17 +65,26 @@ export class LoopBrowsers {
     const pending = this.browsers.get(loopId);
     if (!pending) return false;
     this.browsers.delete(loopId);
-    const browser = await pending.catch(() => undefined);
-    if (!browser) return false;
-    await browser.context.close().catch(() => {});
-    await rm(browser.profileDir, { recursive: true, force: true }).catch(() => {});
-    return true;
+    const done = (async () => {
+      const browser = await pending.catch(() => undefined);
+      if (!browser) return false;
+      await browser.context.close().catch(() => {});
+      await rm(browser.profileDir, { recursive: true, force: true }).catch(() => {});
+      return true;
+    })();
+    this.closing.add(done);
+    try {
+      return await done;
+    } finally {
+      this.closing.delete(done);
+    }
   }
 
   /** Closes every browser (server shutdown). */
   async closeAll(): Promise<void> {
     clearInterval(this.reaper);
     await Promise.all([...this.browsers.keys()].map((loopId) => this.close(loopId)));
+    await Promise.all(this.closing);
   }
 
   private async launch(loopId: string): Promise<LoopBrowser> {
