@@ -5,6 +5,7 @@ import {
   APICallError,
   type LanguageModelV3,
   type LanguageModelV3FinishReason,
+  type LanguageModelV3ReasoningPart,
   type LanguageModelV3StreamPart,
   type SharedV3ProviderOptions,
 } from "@ai-sdk/provider";
@@ -43,6 +44,8 @@ const ANTHROPIC_VERSION = "2023-06-01";
 const THINKING_BUDGET_TOKENS = 4096;
 /** Model listing never waits longer than this, whatever the stream timeouts. */
 const LIST_TIMEOUT_MS = 5000;
+/** Tool calls whose signed reasoning is kept for the next request of the loop. */
+const SIGNED_REASONING_KEPT = 256;
 
 /**
  * One provider behind the AI SDK's provider packages (`@ai-sdk/openai-compatible`,
@@ -57,6 +60,12 @@ export class AiSdkProvider implements ChatProvider {
   readonly baseUrl: string;
   readonly configuredModels: readonly string[] | undefined;
   readonly requiresKey: boolean;
+  /**
+   * Anthropic's signed thinking, by the tool call it led to (name and arguments: the agent loop
+   * gives calls its own ids). With thinking on, the API wants it back in the next request of the
+   * tool loop, and the session log keeps only its text.
+   */
+  private readonly signedReasoning = new Map<string, LanguageModelV3ReasoningPart[]>();
 
   constructor(private readonly options: AiSdkProviderOptions) {
     this.name = options.name;
@@ -140,7 +149,7 @@ export class AiSdkProvider implements ChatProvider {
         const tools = toTools(request.tools);
         const providerOptions = this.providerOptions();
         ({ stream } = await model.doStream({
-          prompt: toPrompt(request.messages),
+          prompt: toPrompt(request.messages, (name, input) => this.signedReasoning.get(toolCallKey(name, input))),
           ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
           ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
           ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
@@ -152,6 +161,7 @@ export class AiSdkProvider implements ChatProvider {
       }
       resetIdle();
       const reader = stream.getReader();
+      const reasoning = new Map<string, { text: string; signature?: string }>();
       try {
         for (;;) {
           let next: Awaited<ReturnType<typeof reader.read>>;
@@ -169,13 +179,22 @@ export class AiSdkProvider implements ChatProvider {
               firstTokenSent = true;
               yield { type: "text", delta: part.delta };
               break;
-            case "reasoning-delta":
+            case "reasoning-delta": {
+              const signature = part.providerMetadata?.anthropic?.signature;
+              if (this.type === "anthropic") {
+                const block = reasoning.get(part.id) ?? { text: "" };
+                block.text += part.delta;
+                if (typeof signature === "string") block.signature = signature;
+                reasoning.set(part.id, block);
+              }
               if (!part.delta) break;
               firstTokenSent = true;
               yield { type: "reasoning", delta: part.delta };
               break;
+            }
             case "tool-call":
               firstTokenSent = true;
+              this.keepSignedReasoning(toolCallKey(part.toolName, part.input), reasoning);
               yield { type: "tool-call", id: part.toolCallId, name: part.toolName, arguments: part.input };
               break;
             case "finish": {
@@ -199,6 +218,23 @@ export class AiSdkProvider implements ChatProvider {
     } finally {
       clearTimeout(timer);
       request.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private keepSignedReasoning(key: string, blocks: Map<string, { text: string; signature?: string }>): void {
+    const parts: LanguageModelV3ReasoningPart[] = [];
+    for (const block of blocks.values()) {
+      if (!block.signature) continue;
+      parts.push({
+        type: "reasoning",
+        text: block.text,
+        providerOptions: { anthropic: { signature: block.signature } },
+      });
+    }
+    if (parts.length === 0) return;
+    this.signedReasoning.set(key, parts);
+    if (this.signedReasoning.size > SIGNED_REASONING_KEPT) {
+      this.signedReasoning.delete(this.signedReasoning.keys().next().value!);
     }
   }
 
@@ -256,6 +292,15 @@ export class AiSdkProvider implements ChatProvider {
     }
     if (error instanceof ProviderError) return error;
     if (APICallError.isInstance(error)) {
+      if (error.statusCode !== undefined && error.statusCode < 300) {
+        // The server said yes, then the stream broke before the SDK could read it.
+        const cause = messageOf(error.cause ?? error);
+        return new ProviderError(
+          "PROVIDER_ERROR",
+          redactSecrets(`${this.name} at ${url} broke off its answer: ${cause}`, [state.key]),
+          { endpoint: url, retryable: true, beforeFirstToken: !state.afterFirstToken },
+        );
+      }
       if (error.statusCode === undefined) {
         const unreachable = this.unreachable(url, error.cause ?? error);
         return state.afterFirstToken
@@ -330,6 +375,15 @@ function messageOf(error: unknown): string {
     return JSON.stringify(error).slice(0, 300);
   }
   return String(error);
+}
+
+/** Identifies a tool call by what it asks for: its name and its arguments in canonical JSON. */
+function toolCallKey(name: string, input: string): string {
+  try {
+    return `${name}\u0000${JSON.stringify(JSON.parse(input))}`;
+  } catch {
+    return `${name}\u0000${input}`;
+  }
 }
 
 /** The SDK's unified finish reason in the OpenAI spelling the agent loop and the log use. */

@@ -2,6 +2,7 @@ import type {
   LanguageModelV3FunctionTool,
   LanguageModelV3Message,
   LanguageModelV3Prompt,
+  LanguageModelV3ReasoningPart,
   LanguageModelV3ToolCallPart,
   LanguageModelV3ToolChoice,
   LanguageModelV3ToolResultPart,
@@ -12,7 +13,11 @@ import type { ChatMessage, ChatRequest, ToolSpec } from "./types.js";
  * Converts the agent loop's conversation (OpenAI chat shape, which the session log rebuilds) into
  * the AI SDK's provider-neutral prompt; each provider package turns that into its own wire format.
  */
-export function toPrompt(messages: readonly ChatMessage[]): LanguageModelV3Prompt {
+export function toPrompt(
+  messages: readonly ChatMessage[],
+  /** Signed reasoning that preceded a tool call, which Anthropic wants back with the call. */
+  reasoningFor?: (toolName: string, input: string) => LanguageModelV3ReasoningPart[] | undefined,
+): LanguageModelV3Prompt {
   const prompt: LanguageModelV3Prompt = [];
   const toolNames = new Map<string, string>();
   for (const message of messages) {
@@ -25,6 +30,10 @@ export function toPrompt(messages: readonly ChatMessage[]): LanguageModelV3Promp
         break;
       case "assistant": {
         const content: Extract<LanguageModelV3Message, { role: "assistant" }>["content"] = [];
+        const firstCall = message.tool_calls?.[0];
+        if (firstCall && reasoningFor) {
+          content.push(...(reasoningFor(firstCall.function.name, firstCall.function.arguments) ?? []));
+        }
         if (message.content) content.push({ type: "text", text: message.content });
         for (const call of message.tool_calls ?? []) {
           toolNames.set(call.id, call.function.name);

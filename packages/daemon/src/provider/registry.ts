@@ -190,7 +190,10 @@ export class ProviderRegistry implements RouteHost {
     let listed = this.cachedModels(provider);
     if (wanted && (configured.includes(wanted) || listed.includes(wanted))) return wanted;
     if (configured[0]) return configured[0];
-    if (listed.length === 0 && !signal?.aborted) listed = (await this.check(provider)).models;
+    if (listed.length === 0 && !signal?.aborted) {
+      listed = (await this.check(provider)).models;
+      if (wanted && listed.includes(wanted)) return wanted;
+    }
     return listed[0];
   }
 
