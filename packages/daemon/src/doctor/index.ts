@@ -315,7 +315,9 @@ function checkConfigValues(config: OptaConfig, path: string): CheckResult {
   const count = Object.keys(config).length;
   return {
     status: "ok",
-    detail: count ? `${path} is valid (${count} key${count === 1 ? "" : "s"})` : `no settings in ${path} (defaults apply)`,
+    detail: count
+      ? `${path} is valid (${count} key${count === 1 ? "" : "s"})`
+      : `no settings in ${path} (defaults apply)`,
   };
 }
 

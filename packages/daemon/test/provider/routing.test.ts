@@ -119,9 +119,8 @@ describe("provider routing", () => {
     expect(events.at(-1)).toMatchObject({ event: "turn.done", steps: 2 });
     const [first, second] = anthropic.requests.slice(before);
     expect(first?.body.thinking).toMatchObject({ type: "enabled" });
-    const assistant = (second?.body.messages as Array<{ role: string; content: Array<Record<string, unknown>> }>).find(
-      (message) => message.role === "assistant",
-    );
+    const messages = (second?.body.messages ?? []) as Array<{ role: string; content: Array<Record<string, unknown>> }>;
+    const assistant = messages.find((message) => message.role === "assistant");
     expect(assistant?.content[0]).toMatchObject({ type: "thinking", thinking: "The user wants the note." });
     expect(assistant?.content[0]?.signature).toMatch(/^sig-/);
   });
