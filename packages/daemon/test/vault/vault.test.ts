@@ -1,0 +1,174 @@
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FileVault, maskSecret, openVault, redactSecrets } from "../../src/vault/index.js";
+import { tempHome, waitFor } from "../fixtures/daemon-harness.js";
+import { type KeyGate, startKeyGate } from "../fixtures/key-gate.js";
+import { type ScriptedAnthropicServer, startScriptedAnthropicServer } from "../fixtures/scripted-anthropic-server.js";
+import { type ScriptedServer, startScriptedServer } from "../fixtures/scripted-openai-server.js";
+import { type Event, type ProviderRig, startRig } from "../provider/setup.js";
+
+describe("the file vault", () => {
+  let home: { home: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    home = await tempHome("opta-vault-");
+  });
+  afterAll(async () => {
+    await home.cleanup();
+  });
+
+  it("adds, lists, rotates and removes keys in a 0600 file", async () => {
+    const vault = await openVault({ home: home.home, env: { OPTA_VAULT: "file" } });
+    expect(vault).toBeInstanceOf(FileVault);
+    expect(vault.note).toContain("OPTA_VAULT=file");
+    expect(await vault.list()).toEqual([]);
+    await vault.set("anthropic", "sk-ant-api03-first-key-aaaa3f2a");
+    await vault.set("openai", "sk-proj-second-key-bbbb9c1d");
+    expect(await vault.list()).toEqual(["anthropic", "openai"]);
+    expect((await stat(vault.location)).mode & 0o777).toBe(0o600);
+    await vault.set("anthropic", "sk-ant-api03-rotated-key-cccc7e4b");
+    expect(await vault.get("anthropic")).toBe("sk-ant-api03-rotated-key-cccc7e4b");
+    expect((await stat(vault.location)).mode & 0o777).toBe(0o600);
+    expect(await vault.delete("openai")).toBe(true);
+    expect(await vault.delete("openai")).toBe(false);
+    expect(await vault.list()).toEqual(["anthropic"]);
+    expect(await vault.get("openai")).toBeUndefined();
+  });
+
+  it("reports a corrupt file without echoing it", async () => {
+    const path = join(home.home, "broken.json");
+    await writeFile(path, '{"keys": {"x": "sk-ant-secret-value-123456"', { mode: 0o600 });
+    const error = await new FileVault(path).get("x").catch((caught: Error) => caught);
+    expect(String(error)).toContain("not valid JSON");
+    expect(String(error)).not.toContain("sk-ant-secret");
+  });
+
+  it("opens the keychain when one answers, else the file vault with the reason", async () => {
+    const vault = await openVault({ home: home.home, env: {} });
+    if (vault.backend === "file") expect(vault.note).toMatch(/keychain/);
+    else expect(vault.location).toContain("service opta");
+  });
+});
+
+describe("masking", () => {
+  it("shows a recognisable prefix and the last four characters", () => {
+    expect(maskSecret("sk-ant-api03-AbCdEfGhIjKlMnOp3f2a")).toBe("sk-ant-••••3f2a");
+    expect(maskSecret("sk-proj-AbCdEfGhIjKlMnOp9c1d")).toBe("sk-proj-••••9c1d");
+    expect(maskSecret("sk-AbCdEfGhIjKlMnOpQrSt77aa")).toBe("sk-••••77aa");
+    expect(maskSecret("short")).toBe("••••");
+    expect(maskSecret("abcdefghijklmnopqrstuvwxyz")).toBe("••••wxyz");
+  });
+
+  it("redacts known secrets and anything shaped like a key", () => {
+    const text = "key gsk_live_0123456789abcdef failed; also sk-ant-api03-zzzzzzzzzzzz1234 and Bearer abcdefghijkl";
+    const redacted = redactSecrets(text, ["gsk_live_0123456789abcdef"]);
+    expect(redacted).not.toContain("gsk_live_0123456789abcdef");
+    expect(redacted).not.toContain("zzzzzzzzzzzz");
+    expect(redacted).not.toContain("abcdefghijkl");
+    expect(redacted).toContain("••••cdef");
+  });
+});
+
+describe("keys in a session", () => {
+  const FIRST = "sk-ant-api03-first-leaktest-key-0001";
+  const SECOND = "sk-ant-api03-rotated-leaktest-key-0002";
+  const WRONG_OPENAI = "sk-proj-wrong-leaktest-key-0003";
+  let expected = FIRST;
+  let anthropic: ScriptedAnthropicServer;
+  let upstream: ScriptedServer;
+  let gate: KeyGate;
+  let rig: ProviderRig;
+
+  beforeAll(async () => {
+    anthropic = await startScriptedAnthropicServer({ models: ["claude-scripted"], apiKey: () => expected });
+    upstream = await startScriptedServer({ models: ["gpt-scripted"] });
+    gate = await startKeyGate({ target: upstream.host, apiKey: () => "sk-proj-the-right-key-nobody-has" });
+    const lmx = await startScriptedServer({ models: ["m1"] });
+    rig = await startRig({
+      env: { OPTA_LMX_HOST: lmx.host, OPTA_PROVIDER_TIMEOUT_MS: "2000" },
+      config: {
+        providers: {
+          anthropic: { type: "anthropic", baseUrl: anthropic.url },
+          openai: { type: "openai", baseUrl: gate.url },
+        },
+      },
+    });
+    await lmx.close();
+    await rig.vault.set("anthropic", FIRST);
+    await rig.vault.set("openai", WRONG_OPENAI);
+  });
+  afterAll(async () => {
+    await rig?.close();
+    await Promise.all([anthropic?.close(), gate?.close(), upstream?.close()]);
+  });
+
+  it("rotates a key without interrupting a running turn; the next request uses the new key", async () => {
+    anthropic.setReplies([
+      {
+        chunks: ["Reading", " the", " note", " now."],
+        delayMs: 60,
+        toolCalls: [{ name: "read_file", arguments: { path: "note.txt" } }],
+      },
+      { chunks: ["Done."] },
+    ]);
+    const id = await rig.session();
+    await rig.call(`/v3/sessions/${id}/turns`, {
+      method: "POST",
+      json: { text: "read it", model: "anthropic/claude-scripted" },
+    });
+    await waitFor(async () => (await rig.events(id)).some((event) => event.event === "turn.token"));
+    // What `opta account rotate anthropic` does: the vault changes, and the provider accepts only the new key.
+    await rig.vault.set("anthropic", SECOND);
+    expected = SECOND;
+    const events = await waitFor(async () => {
+      const all = await rig.events(id);
+      return all.some((event) => event.event === "turn.done" || event.event === "turn.error") ? all : undefined;
+    });
+    expect(events.at(-1)).toMatchObject({ event: "turn.done", steps: 2 });
+    expect(anthropic.requests.slice(-2).map((request) => request.apiKey)).toEqual([FIRST, SECOND]);
+  });
+
+  it("keeps keys out of config, logs, session files, errors and API responses", async () => {
+    // Keys rejected by the provider, whose error messages echo them.
+    const rejected = await rig.run(await rig.session(), { text: "hi", model: "openai/gpt-scripted" });
+    expect(rejected.at(-1)).toMatchObject({ event: "turn.error", code: "PROVIDER_ERROR" });
+    expect(String(rejected.at(-1)?.message)).toContain("Incorrect API key provided: sk-proj-••••0003");
+    expected = "sk-ant-something-else-entirely";
+    const stale = await rig.run(await rig.session(), { text: "hi", model: "anthropic/claude-scripted" });
+    expect(String(stale.at(-1)?.message)).toContain("invalid x-api-key");
+    expected = SECOND;
+
+    const secrets = [FIRST, SECOND, WRONG_OPENAI];
+    const leaks: string[] = [];
+    const scan = (where: string, text: string) => {
+      for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} contains ${secret}`);
+    };
+    // Every file in the home except the vault itself.
+    const files = (await readdir(rig.home, { recursive: true, withFileTypes: true })).filter(
+      (entry) => entry.isFile() && entry.name !== "vault.json",
+    );
+    expect(files.map((entry) => entry.name)).toEqual(expect.arrayContaining(["config.yaml", "daemon.log"]));
+    expect(files.some((entry) => entry.name.endsWith(".jsonl"))).toBe(true);
+    for (const entry of files) {
+      const path = join(entry.parentPath, entry.name);
+      scan(path, await readFile(path, "utf8"));
+    }
+    // Every API response that could carry provider detail.
+    const sessions = (await (await rig.call("/v3/sessions")).json()) as { sessions: Array<{ id: string }> };
+    const paths = ["/v3/models", "/v3/daemon", "/v3/daemon/logs?limit=2000&level=debug", "/v3/sessions"];
+    for (const session of sessions.sessions) {
+      paths.push(
+        `/v3/sessions/${session.id}`,
+        `/v3/sessions/${session.id}/events`,
+        `/v3/sessions/${session.id}/export?format=json`,
+        `/v3/sessions/${session.id}/export?format=md`,
+      );
+    }
+    for (const path of paths) scan(path, await (await rig.call(path)).text());
+    // The events themselves, as every client sees them.
+    const all: Event[] = [];
+    for (const session of sessions.sessions) all.push(...(await rig.events(session.id)));
+    scan("events", JSON.stringify(all));
+    expect(leaks).toEqual([]);
+  });
+});
