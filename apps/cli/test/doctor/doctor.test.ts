@@ -1,0 +1,242 @@
+import { spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
+import { type DaemonProcess, spawnDaemon } from "../../../../packages/daemon/test/fixtures/daemon-harness.js";
+import {
+  type ScriptedAnthropicServer,
+  startScriptedAnthropicServer,
+} from "../../../../packages/daemon/test/fixtures/scripted-anthropic-server.js";
+import {
+  type ScriptedServer,
+  startScriptedServer,
+} from "../../../../packages/daemon/test/fixtures/scripted-openai-server.js";
+
+/** The built `opta` command. */
+const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
+const KEY = "sk-ant-api03-doctor-test-key-3f2a";
+
+interface Check {
+  id: string;
+  status: "ok" | "warn" | "fail";
+  detail: string;
+  fix?: string;
+  problems?: string[];
+  latencyMs?: number;
+}
+interface Report {
+  ok: boolean;
+  checks: Check[];
+}
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let root: string;
+let project: string;
+let lmx: ScriptedServer;
+let anthropic: ScriptedAnthropicServer;
+let deadHost: string;
+let daemon: DaemonProcess | undefined;
+
+function opta(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: project,
+      env: { ...process.env, OPTA_HOME: home, OPTA_VAULT: "file", OPTA_LMX_HOST: lmx.host, NO_COLOR: "1", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end();
+  });
+}
+
+/** A home set up as a user would: config with a provider, its key in the vault, a user policy. */
+async function makeHome(
+  name: string,
+  options: { config?: Record<string, unknown>; key?: string | null; policy?: string } = {},
+): Promise<string> {
+  const home = join(root, name);
+  await mkdir(join(home, "policies"), { recursive: true, mode: 0o700 });
+  await chmod(home, 0o700);
+  const config = options.config ?? { providers: { anthropic: { type: "anthropic", baseUrl: anthropic.url } } };
+  await writeFile(join(home, "config.yaml"), YAML.stringify(config), { mode: 0o600 });
+  if (options.key !== null) {
+    await writeFile(join(home, "vault.json"), JSON.stringify({ version: 1, keys: { anthropic: options.key ?? KEY } }), {
+      mode: 0o600,
+    });
+  }
+  await writeFile(join(home, "policies", "team.yaml"), options.policy ?? "allow:\n  - run_command(npm test)\n");
+  return home;
+}
+
+async function doctor(home: string, env: Record<string, string> = {}, args: string[] = []) {
+  const result = await opta(home, ["doctor", "--json", ...args], env);
+  const report = JSON.parse(result.stdout) as Report;
+  const byId = Object.fromEntries(report.checks.map((check) => [check.id, check]));
+  return { code: result.code, report, byId, stderr: result.stderr };
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "opta-doctor-"));
+  project = join(root, "project");
+  await mkdir(join(project, ".git"), { recursive: true });
+  lmx = await startScriptedServer({ models: ["m1", "m2"] });
+  anthropic = await startScriptedAnthropicServer({ models: ["claude-scripted"], apiKey: KEY });
+  deadHost = `127.0.0.1:${await closedPort()}`;
+});
+afterAll(async () => {
+  await daemon?.stop();
+  await Promise.all([lmx?.close(), anthropic?.close()]);
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("opta doctor", () => {
+  it("passes a healthy setup (the file vault is only a warning) and prints each check", async () => {
+    const home = await makeHome("healthy");
+    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file" });
+    const { code, report, byId } = await doctor(home);
+    expect(code).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((check) => check.id)).toEqual([
+      "daemon",
+      "lmx",
+      "provider:anthropic",
+      "vault",
+      "config",
+      "policy",
+      "home",
+    ]);
+    expect(byId.daemon).toMatchObject({ status: "ok" });
+    expect(byId.daemon?.latencyMs).toBeGreaterThan(0);
+    expect(byId.lmx).toMatchObject({ status: "ok" });
+    expect(byId.lmx?.detail).toContain("models: m1, m2");
+    expect(byId["provider:anthropic"]).toMatchObject({ status: "ok" });
+    expect(byId["provider:anthropic"]?.detail).toContain("sk-ant-••••3f2a");
+    expect(byId.vault).toMatchObject({ status: "warn" });
+    expect(byId.vault?.fix).toContain("Secret Service");
+    expect(byId.policy?.detail).toContain("team.yaml");
+    expect(byId.home).toMatchObject({ status: "ok" });
+
+    const text = await opta(home, ["doctor"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/✓ ok\s+daemon\s+running on http:\/\/127\.0\.0\.1:\d+/);
+    expect(text.stdout).toMatch(/! warn\s+key vault/);
+    expect(text.stdout).toContain("fix: on Linux, install and unlock a Secret Service keyring");
+    expect(text.stdout).toContain("6 ok · 1 warning · 0 failed");
+    expect(text.stdout + text.stderr).not.toContain(KEY);
+    await daemon.stop();
+    daemon = undefined;
+  });
+
+  it("fails a daemon whose state names a process that is gone", async () => {
+    const home = await makeHome("stale-daemon");
+    const exited = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => exited.on("exit", resolve));
+    await mkdir(join(home, "daemon"), { recursive: true, mode: 0o700 });
+    const port = Number(deadHost.split(":")[1]);
+    const state = { pid: exited.pid, port, host: "127.0.0.1", startedAt: new Date().toISOString(), version: "0" };
+    await writeFile(join(home, "daemon", "state.json"), JSON.stringify(state));
+    await writeFile(join(home, "daemon", "token"), "token\n", { mode: 0o600 });
+    const { code, byId } = await doctor(home);
+    expect(code).toBe(1);
+    expect(byId.daemon).toMatchObject({ status: "fail" });
+    expect(byId.daemon?.detail).toContain("not running");
+    expect(byId.daemon?.fix).toContain("opta daemon start");
+  });
+
+  it("fails LMX when it is down and nothing else answers; warns when another provider does", async () => {
+    const alone = await doctor(await makeHome("lmx-alone", { config: {} }), { OPTA_LMX_HOST: deadHost });
+    expect(alone.code).toBe(1);
+    expect(alone.byId.lmx).toMatchObject({ status: "fail" });
+    expect(alone.byId.lmx?.detail).toContain("ECONNREFUSED");
+    expect(alone.byId.lmx?.fix).toContain("opta lmx start");
+    const covered = await doctor(await makeHome("lmx-covered"), { OPTA_LMX_HOST: deadHost });
+    expect(covered.code).toBe(0);
+    expect(covered.byId.lmx).toMatchObject({ status: "warn" });
+    expect(covered.byId.lmx?.detail).toContain("fall back");
+  });
+
+  it("fails a provider without a key, with a rejected key, or unreachable", async () => {
+    const missing = await doctor(await makeHome("no-key", { key: null }));
+    expect(missing.code).toBe(1);
+    expect(missing.byId["provider:anthropic"]).toMatchObject({
+      status: "fail",
+      fix: "add one with 'opta account add anthropic'",
+    });
+    const rejected = await doctor(await makeHome("bad-key", { key: "sk-ant-api03-not-the-right-one-0000" }));
+    expect(rejected.code).toBe(1);
+    expect(rejected.byId["provider:anthropic"]?.detail).toContain("401");
+    expect(rejected.byId["provider:anthropic"]?.fix).toContain("opta account rotate anthropic");
+    const unreachable = await doctor(
+      await makeHome("unreachable", {
+        config: { providers: { anthropic: { type: "anthropic", baseUrl: `http://${deadHost}/v1` } } },
+      }),
+    );
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.byId["provider:anthropic"]).toMatchObject({ status: "fail" });
+    expect(unreachable.byId["provider:anthropic"]?.detail).toContain("ECONNREFUSED");
+  });
+
+  it("fails an invalid config file and still runs the other checks", async () => {
+    const home = await makeHome("bad-config");
+    await writeFile(join(home, "config.yaml"), "max-steps: lots\n");
+    const { code, byId, report } = await doctor(home);
+    expect(code).toBe(1);
+    expect(byId.config).toMatchObject({ status: "fail" });
+    expect(byId.config?.detail).toContain("max-steps");
+    expect(report.checks).toHaveLength(6);
+  });
+
+  it("fails an invalid policy file naming the line; --policy checks only policies", async () => {
+    const home = await makeHome("bad-policy", { policy: "allow:\n  - read_file\n  - run_comand(npm test)\n" });
+    const full = await doctor(home);
+    expect(full.code).toBe(1);
+    expect(full.byId.policy).toMatchObject({ status: "fail" });
+    expect(full.byId.policy?.problems?.[0]).toMatch(/team\.yaml:3: .*run_comand/);
+    const only = await doctor(home, {}, ["--policy"]);
+    expect(only.code).toBe(1);
+    expect(only.report.checks.map((check) => check.id)).toEqual(["policy"]);
+    const text = await opta(home, ["doctor", "--policy"]);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/team\.yaml:3: /);
+    const fine = await opta(await makeHome("good-policy"), ["doctor", "--policy"]);
+    expect(fine.code).toBe(0);
+  });
+
+  it("fails a token or vault that others can read", async () => {
+    const home = await makeHome("loose");
+    await mkdir(join(home, "daemon"), { recursive: true, mode: 0o700 });
+    await writeFile(join(home, "daemon", "token"), "token\n", { mode: 0o644 });
+    await chmod(join(home, "daemon", "token"), 0o644);
+    await chmod(join(home, "vault.json"), 0o644);
+    const { code, byId } = await doctor(home);
+    expect(code).toBe(1);
+    expect(byId.home).toMatchObject({ status: "fail" });
+    expect(byId.home?.detail).toContain("token");
+    expect(byId.home?.detail).toContain("644");
+    expect(byId.vault).toMatchObject({ status: "fail", fix: `chmod 600 ${join(home, "vault.json")}` });
+  });
+});
