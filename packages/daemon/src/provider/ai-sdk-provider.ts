@@ -123,6 +123,12 @@ export class AiSdkProvider implements ChatProvider {
 
     // One controller for the whole call: user cancel, header timeout and idle timeout all abort it.
     const controller = new AbortController();
+    // Settles when the call is aborted, so a read never waits for the abort to travel through the
+    // SDK's stream pipeline (a cancel must end the turn within milliseconds).
+    const aborted = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+    });
+    aborted.catch(() => {});
     let timedOut: "connect" | "idle" | undefined;
     const onAbort = () => controller.abort(request.signal.reason);
     request.signal.addEventListener("abort", onAbort, { once: true });
@@ -166,7 +172,7 @@ export class AiSdkProvider implements ChatProvider {
         for (;;) {
           let next: Awaited<ReturnType<typeof reader.read>>;
           try {
-            next = await reader.read();
+            next = await Promise.race([reader.read(), aborted]);
           } catch (error) {
             throw fail(error);
           }
