@@ -1,6 +1,3 @@
-import { createAnthropic } from "@ai-sdk/anthropic";
-import { createOpenAI } from "@ai-sdk/openai";
-import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import {
   APICallError,
   type LanguageModelV3,
@@ -119,7 +116,7 @@ export class AiSdkProvider implements ChatProvider {
   async *stream(request: ChatRequest): AsyncIterable<ProviderChunk> {
     if (request.signal.aborted) throw request.signal.reason;
     const key = await this.readKey(this.chatUrl);
-    const model = this.languageModel(request.model, key);
+    const model = await this.languageModel(request.model, key);
 
     // One controller for the whole call: user cancel, header timeout and idle timeout all abort it.
     const controller = new AbortController();
@@ -244,21 +241,30 @@ export class AiSdkProvider implements ChatProvider {
     }
   }
 
-  /** A LanguageModelV3 for one request, built with the key as it is now. */
-  private languageModel(modelId: string, key: string | undefined): LanguageModelV3 {
+  /**
+   * A LanguageModelV3 for one request, built with the key as it is now. The provider packages load
+   * on first use, so a daemon that never calls a cloud provider does not pay for them at start.
+   */
+  private async languageModel(modelId: string, key: string | undefined): Promise<LanguageModelV3> {
     switch (this.type) {
-      case "anthropic":
+      case "anthropic": {
+        const { createAnthropic } = await import("@ai-sdk/anthropic");
         return createAnthropic({ baseURL: this.baseUrl, apiKey: key ?? "" }).languageModel(modelId);
-      case "openai":
+      }
+      case "openai": {
         // Chat Completions: the format every OpenAI-compatible server shares, tools and usage included.
+        const { createOpenAI } = await import("@ai-sdk/openai");
         return createOpenAI({ baseURL: this.baseUrl, apiKey: key ?? "" }).chat(modelId);
-      default:
+      }
+      default: {
+        const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
         return createOpenAICompatible({
           name: this.name,
           baseURL: this.baseUrl,
           ...(key ? { apiKey: key } : {}),
           includeUsage: true,
         }).chatModel(modelId);
+      }
     }
   }
 
