@@ -3,8 +3,8 @@ import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
 
 /** The built `opta` launcher, run as users run it, against a temporary home. */
 const BIN = fileURLToPath(new URL("../../bin/opta.js", import.meta.url));
