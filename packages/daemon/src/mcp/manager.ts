@@ -195,8 +195,10 @@ export class McpManager {
     try {
       this.applyConfig(await loadConfig(this.paths.config));
     } catch (error) {
-      // A broken config.yaml keeps the servers that are running; the daemon logs the error itself.
-      if (!(error instanceof ConfigError)) throw error;
+      // A broken config.yaml keeps the servers that are running; the daemon logs a ConfigError itself.
+      if (!(error instanceof ConfigError)) {
+        this.options.logger.warn("mcp", `Could not read ${this.paths.config}: ${(error as Error).message}`);
+      }
     }
   }
 
