@@ -59,7 +59,7 @@ afterAll(async () => {
   await rm(project, { recursive: true, force: true });
 });
 
-describe("opta mcp", () => {
+describe("opta mcp", { timeout: 60_000 }, () => {
   it("adds stdio, HTTP and project servers, and refuses bad ones", async () => {
     const stdio = await opta(["mcp", "add", "fix", "--", process.execPath, TEST_SERVER]);
     expect(stdio.stderr).toBe("");

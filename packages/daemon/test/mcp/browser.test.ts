@@ -24,7 +24,7 @@ const PAGE = (cookie: string) => `<!doctype html>
 <label>Name <input id="name"></label>
 </body></html>`;
 
-describe.skipIf(!hasChromium)("browser automation (peekaboo on the system Chromium)", () => {
+describe.skipIf(!hasChromium)("browser automation (peekaboo on the system Chromium)", { timeout: 90_000 }, () => {
   let model: ScriptedServer;
   let site: Server;
   let siteUrl: string;
