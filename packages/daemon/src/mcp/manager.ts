@@ -310,7 +310,12 @@ export class McpManager {
       name: spec.name,
       scope: spec.scope,
       transport: spec.transport,
-      target: spec.transport === "http" ? spec.url! : (spec.command ?? []).map(quoteWord).join(" "),
+      target:
+        spec.transport === "http"
+          ? spec.url!
+          : spec.scope === "builtin"
+            ? `headless ${spec.command?.[3] || "browser"}`
+            : (spec.command ?? []).map(quoteWord).join(" "),
       status: connection.status,
       toolCount: connection.status === "ready" ? visible.length : 0,
       tools:
