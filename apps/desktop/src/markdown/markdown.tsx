@@ -9,8 +9,25 @@ import { highlight } from "./highlight.js";
  */
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
   const tokens = useMemo(() => lex(text), [text]);
-  return <div className="markdown">{renderBlocks(tokens, "b")}</div>;
+  return (
+    <div className="markdown">
+      {keyed(tokens, "b").map(([key, token]) => (
+        <Block key={key} token={token} blockKey={key} />
+      ))}
+    </div>
+  );
 });
+
+/**
+ * One top-level block, re-rendered only when its source changes: while a long answer streams, only
+ * the last paragraph is new each frame; the others are skipped.
+ */
+const Block = memo(
+  function Block({ token, blockKey }: { token: Token; blockKey: string }) {
+    return renderBlock(token, blockKey);
+  },
+  (previous, next) => previous.token.raw === next.token.raw && previous.blockKey === next.blockKey,
+);
 
 function lex(text: string): Token[] {
   try {

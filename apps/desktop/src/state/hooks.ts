@@ -28,3 +28,14 @@ export function useSessionView(): { store: SessionStore | undefined; view: Sessi
   const view = useSyncExternalStore(store?.subscribe ?? noSubscription, store?.getSnapshot ?? noView);
   return { store, view };
 }
+
+/**
+ * One slice of the selected session's view. The component re-renders only when the slice changes
+ * (compared with Object.is), so a header that shows the title does not re-render on every token.
+ * The selector must return a primitive or a reference held by the view.
+ */
+export function useSessionSelector<T>(selector: (view: SessionView | undefined) => T): T {
+  const controller = useController();
+  const store = useSyncExternalStore(controller.subscribeSessionStore, controller.getSessionStore);
+  return useSyncExternalStore(store?.subscribe ?? noSubscription, () => selector(store?.getSnapshot()));
+}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { formatKeys, matchShortcut } from "../keyboard.js";
 import type { ConnectionState } from "../state/app-controller.js";
-import { useAppState, useController, useSessionView } from "../state/hooks.js";
+import { useAppState, useController, useSessionSelector, useSessionView } from "../state/hooks.js";
 import { ApprovalsDock, Composer, type ComposerSettings } from "./composer.js";
 import { AuthPrompt, HelpOverlay } from "./overlays.js";
 import { DaemonPanel, TelemetryPanel } from "./panels.js";
@@ -27,11 +27,34 @@ function ConnectionBadge() {
   );
 }
 
+/** The timeline of the selected session: re-renders once per frame while a turn streams. */
+function SessionTimeline({ virtualize }: { virtualize: boolean }) {
+  const { view } = useSessionView();
+  return view ? <Timeline view={view} virtualize={virtualize} /> : null;
+}
+
+function SessionApprovals() {
+  const sessionId = useSessionSelector((view) => view?.sessionId);
+  const approvals = useSessionSelector((view) => view?.approvals);
+  return sessionId && approvals ? <ApprovalsDock sessionId={sessionId} approvals={approvals} /> : null;
+}
+
+function SessionTelemetry() {
+  const { view } = useSessionView();
+  return <TelemetryPanel view={view} />;
+}
+
 /** The whole window: header, session rail, timeline with composer, and the side panel. */
 export function App({ virtualize = true }: { virtualize?: boolean }) {
   const controller = useController();
   const state = useAppState();
-  const { view } = useSessionView();
+  // Slices, not the whole view: the frame's token updates re-render the timeline and the telemetry,
+  // not the header, rail and composer.
+  const sessionId = useSessionSelector((view) => view?.sessionId);
+  const title = useSessionSelector((view) => view?.title);
+  const cwd = useSessionSelector((view) => view?.cwd);
+  const sessionModel = useSessionSelector((view) => view?.model);
+  const activeTurnId = useSessionSelector((view) => view?.activeTurnId);
   const [panel, setPanel] = useState<"telemetry" | "daemon">("telemetry");
   const [help, setHelp] = useState(false);
   const [settings, setSettings] = useState<ComposerSettings>({ mode: "chat", model: "", permission: "safe" });
@@ -40,12 +63,12 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const platform = controller.shell.platform;
   const modKey = platform === "mac" ? "⌘" : "Ctrl";
   const shortcut = (key: string) => formatKeys(`Alt+${key}`, platform);
-  const running = view?.activeTurnId !== undefined;
+  const running = activeTurnId !== undefined;
   const selected = state.sessions.find((session) => session.id === state.selectedId);
 
   useEffect(() => {
-    controller.shell.setTitle(view?.title ? `${view.title} · Opta Code` : "Opta Code Desktop");
-  }, [controller, view?.title]);
+    controller.shell.setTitle(title ? `${title} · Opta Code` : "Opta Code Desktop");
+  }, [controller, title]);
 
   // Opens the newest session on first load so the window is never blank when there is history.
   const autoSelected = useRef(false);
@@ -124,18 +147,18 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
           <span className="logo" aria-hidden="true" />
           <span>Opta Code</span>
         </div>
-        <div className="header-title" title={view?.sessionId}>
-          {view ? (
+        <div className="header-title" title={sessionId}>
+          {sessionId ? (
             <>
-              <h1>{view.title || selected?.title || view.sessionId}</h1>
-              <span className="muted small">{view.cwd}</span>
+              <h1>{title || selected?.title || sessionId}</h1>
+              <span className="muted small">{cwd}</span>
             </>
           ) : (
             <h1>Code Desktop</h1>
           )}
         </div>
         <div className="header-actions">
-          {view ? (
+          {sessionId ? (
             <fieldset className="export" aria-label="Export session">
               <button
                 type="button"
@@ -186,8 +209,8 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
       <div className="layout">
         <SessionRail ref={searchRef} shortcut={shortcut} />
         <main className="main" aria-label="Session">
-          {view ? (
-            <Timeline view={view} virtualize={virtualize} />
+          {sessionId ? (
+            <SessionTimeline virtualize={virtualize} />
           ) : (
             <div className="timeline empty">
               <div className="empty-state">
@@ -196,13 +219,13 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
               </div>
             </div>
           )}
-          {view ? <ApprovalsDock sessionId={view.sessionId} approvals={view.approvals} /> : null}
+          {sessionId ? <SessionApprovals /> : null}
           <Composer
             ref={composerRef}
             settings={settings}
             onSettings={setSettings}
             running={running}
-            {...(view?.model ? { sessionModel: view.model } : {})}
+            {...(sessionModel ? { sessionModel } : {})}
             shortcut={shortcut}
             modKey={modKey}
           />
@@ -232,7 +255,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
             </button>
           </div>
           <div role="tabpanel" aria-label={panel === "daemon" ? "Daemon" : "Telemetry"}>
-            {panel === "telemetry" ? <TelemetryPanel view={view} /> : <DaemonPanel />}
+            {panel === "telemetry" ? <SessionTelemetry /> : <DaemonPanel />}
           </div>
         </aside>
       </div>

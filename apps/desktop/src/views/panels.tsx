@@ -95,7 +95,10 @@ export function TelemetryPanel({ view }: { view: SessionView | undefined }) {
       <ul className="providers">
         {providers.map((provider) => (
           <li key={provider.name}>
-            <span className={`status-dot ${provider.healthy ? "status-active" : "status-error"}`} aria-hidden="true" />
+            <span
+              className={`status-dot ${provider.healthy ? "status-active" : provider.checkedAt ? "status-error" : ""}`}
+              aria-hidden="true"
+            />
             <strong>{provider.name}</strong> <span className="muted">{provider.type}</span>
             {provider.latencyMs !== undefined ? <span className="muted"> · {provider.latencyMs} ms</span> : null}
             {provider.error ? <div className="muted small">{provider.error}</div> : null}

@@ -39,7 +39,7 @@ const STATUS_LABEL: Record<ToolView["status"], string> = {
 
 const STATUS_ICON: Record<ToolView["status"], string> = {
   pending: "◌",
-  awaiting: "⏸",
+  awaiting: "!",
   ok: "✓",
   error: "✕",
   denied: "⊘",
