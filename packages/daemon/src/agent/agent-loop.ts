@@ -204,6 +204,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     /** Gate, maybe ask, execute, and record one call's result. */
     async function runCall(call: PendingCall): Promise<ToolOutcome> {
       const started = performance.now();
+      let allowedBy: "policy" | "user" | undefined;
+      let rule: string | undefined;
       const finish = (outcome: ToolOutcome): ToolOutcome => {
         store.append(sessionId, {
           event: "tool.result",
@@ -211,8 +213,12 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           callId: call.callId,
           name: call.name,
           ok: outcome.ok,
-          ...(outcome.ok ? { result: outcome.result, summary: outcome.summary } : { error: outcome.error }),
+          ...(outcome.ok
+            ? { result: outcome.result, summary: outcome.summary }
+            : { error: outcome.error, code: outcome.code }),
           elapsedMs: round(performance.now() - started, 1),
+          ...(allowedBy ? { allowedBy } : {}),
+          ...(rule ? { rule } : {}),
         });
         return outcome;
       };
@@ -244,6 +250,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         level: turn.permission,
       };
       const gate: GateResult = evaluatePermission(query, policies);
+      if (gate.rule) rule = `${gate.rule.source}${gate.rule.line ? `:${gate.rule.line}` : ""}: ${gate.rule.text}`;
       if (gate.decision === "deny") {
         return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}` });
       }
@@ -273,6 +280,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         if (decision === "deny") {
           return finish({ ok: false, code: "PERMISSION_DENIED", error: "the user denied this call" });
         }
+        allowedBy = "user";
         if (decision === "always") {
           try {
             const written = await persistAlwaysRule({ home: deps.home, query });
@@ -283,6 +291,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           }
         }
       }
+      allowedBy ??= "policy";
       const executed = await executeTool(tool as ToolDefinition, call.rawArgs, {
         cwd: session!.cwd,
         signal,

@@ -76,6 +76,7 @@ describe("the agent loop", () => {
     await turn(id, { text: "add a --verbose flag to cli.ts and check it", permission: "unrestricted" });
     const all = await untilEnd(id);
     expect(all.at(-1)).toMatchObject({ event: "turn.done", steps: 4, toolCalls: 3, stopReason: "stop" });
+    expect(results(all)[0]).toMatchObject({ allowedBy: "policy", rule: expect.any(String) });
     expect(results(all).map((event) => [event.name, event.ok])).toEqual([
       ["read_file", true],
       ["edit_file", true],
@@ -108,7 +109,7 @@ describe("the agent loop", () => {
     expect(answered.status).toBe(200);
     const all = await untilEnd(id);
     expect(all.find((event) => event.event === "permission.resolved")).toMatchObject({ decision: "allow", by: "user" });
-    expect(results(all)[0]).toMatchObject({ ok: true, name: "write_file" });
+    expect(results(all)[0]).toMatchObject({ ok: true, name: "write_file", allowedBy: "user" });
     expect(await readFile(join(workspace, "notes.md"), "utf8")).toBe("hello\n");
 
     model.setReplies([
@@ -143,7 +144,7 @@ describe("the agent loop", () => {
     const all = await untilEnd(id);
     expect(all.some((event) => event.event === "permission.request")).toBe(false);
     const result = results(all)[0]!;
-    expect(result.ok).toBe(false);
+    expect(result).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
     expect(String(result.error)).toMatch(/policy/);
     expect(String(result.error)).toContain("edit_file");
   });
