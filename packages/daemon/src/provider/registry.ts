@@ -240,8 +240,11 @@ export class ProviderRegistry implements RouteHost {
       return { provider, model: chosen };
     }
     if (!health.healthy) {
-      // Nothing else can answer: surface LMX's own error (it names the endpoint and what to do).
-      await lmx.listModels(signal);
+      // Nothing else can answer: ask LMX itself, past the cache (a recent failure may be over); its
+      // error names the endpoint and what to do.
+      const listed = await lmx.listModels(signal);
+      const configured = lmx.configuredModels?.[0];
+      if (configured ?? listed[0]) return { provider: lmx, model: (configured ?? listed[0])! };
     }
     throw new Error(
       `No model to use: ${lmx.name} at ${lmx.baseUrl} lists no models. Add one with 'opta lmx pull <hf:…|https://…>', or choose one with 'opta config set default-model <id>'.`,
