@@ -132,7 +132,11 @@ export class Daemon {
       stopping: () => this.isStopping,
       config: () => this.config(),
       requestStop: (reason) => void this.stop(reason),
-      requestRestart: () => void this.restart(),
+      requestRestart: () => {
+        const token = this.rotateToken();
+        setImmediate(() => void this.finishRestart());
+        return token;
+      },
       publishDaemonEvent: (event) => this.publish(event),
       compact: (sessionId) => compactSession(this, sessionId),
       resolvePermission: (sessionId, requestId, decision, by) =>
@@ -193,10 +197,24 @@ export class Daemon {
 
   /** Rotates the token and closes every WebSocket; sessions and running turns carry on. */
   async restart(): Promise<void> {
-    this.logger.info("daemon", "Restarting: rotating the token and dropping connections");
+    this.rotateToken();
+    await this.finishRestart();
+  }
+
+  /**
+   * First half of a restart, synchronous: the new token is in force (and on disk) when this returns,
+   * so the API can hand it to the client that asked for the restart — it held the old one, so it
+   * learns nothing it could not read itself — and Code Desktop reconnects without a re-auth prompt.
+   */
+  private rotateToken(): string {
+    this.logger.info("daemon", "Restarting: rotating the token and closing WebSockets");
     this.writeToken();
     this.startedAt = new Date().toISOString();
     this.writeState();
+    return this.currentToken;
+  }
+
+  private async finishRestart(): Promise<void> {
     // WebSockets authenticated with the old token: close them so clients reconnect with the new one.
     // HTTP connections carry no auth state (every request is checked), so they stay.
     this.streams.closeAll(CloseCode.restarting, "daemon restarting");

@@ -110,7 +110,12 @@ export const DaemonStatusResponse = z.object({
 export type DaemonStatusResponse = z.infer<typeof DaemonStatusResponse>;
 
 /** `POST /v3/daemon/stop` and `/restart` response. */
-export const DaemonLifecycleResponse = z.object({ ok: z.literal(true), action: z.enum(["stop", "restart"]) });
+export const DaemonLifecycleResponse = z.object({
+  ok: z.literal(true),
+  action: z.enum(["stop", "restart"]),
+  /** After a restart: the new token, for the client that asked (it held the old one). */
+  token: z.string().optional(),
+});
 export type DaemonLifecycleResponse = z.infer<typeof DaemonLifecycleResponse>;
 
 /** One structured daemon log line (also one line of daemon.log). */

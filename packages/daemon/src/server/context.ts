@@ -21,7 +21,8 @@ export interface DaemonContext {
   stopping(): boolean;
   config(): OptaConfig;
   requestStop(reason: string): void;
-  requestRestart(): void;
+  /** Rotates the token at once (returned) and closes WebSockets right after. */
+  requestRestart(): string;
   publishDaemonEvent(event: DaemonEvent): void;
   /** Resolves a pending permission request; false when there is none with that id. */
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;

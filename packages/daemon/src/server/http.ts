@@ -104,8 +104,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
   });
 
   router.post("/daemon/restart", (_request, response) => {
-    response.json({ ok: true, action: "restart" });
-    response.on("finish", () => context.requestRestart());
+    response.json({ ok: true, action: "restart", token: context.requestRestart() });
   });
 
   router.get("/daemon/logs", (request, response) => {

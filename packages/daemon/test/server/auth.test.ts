@@ -150,10 +150,10 @@ describe("authentication and origin checks", () => {
     const oldToken = daemon.token;
     const restarted = await api(daemon)("/v3/daemon/restart", { method: "POST" });
     expect(restarted.status).toBe(200);
-    const newToken = await waitFor(async () => {
-      const token = await daemon.readToken().catch(() => undefined);
-      return token && token !== oldToken ? token : undefined;
-    });
+    const body = (await restarted.json()) as { ok: boolean; token: string };
+    const newToken = await daemon.readToken();
+    expect(newToken).not.toBe(oldToken);
+    expect(body).toEqual({ ok: true, action: "restart", token: newToken });
     for (const [method, path] of ROUTES.filter(([, path]) => !path.startsWith("/v3/daemon/"))) {
       const response = await fetch(`${daemon.url}${path}`, {
         method,
