@@ -206,7 +206,7 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     expect(await lastTurn().locator(".markdown").last().textContent()).toContain("Wrote a.txt for you.");
   });
 
-  it("restarts the daemon from the panel, re-authenticates through opta app and resumes without duplicates", async () => {
+  it("restarts the daemon from the panel and resumes the stream by itself, without duplicates", async () => {
     const composer = page.getByLabel("Message", { exact: true });
     await composer.fill("tell me a long story");
     await composer.press("Control+Enter");
@@ -214,22 +214,14 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
 
     await page.getByTestId("daemon-tab").click();
     await page.getByTestId("log-view").locator(".log-line").first().waitFor();
+    const oldToken = await daemon.readToken();
     await page.getByRole("button", { name: /Restart/ }).click();
-    const prompt = page.getByTestId("auth-prompt");
-    await prompt.waitFor();
-    expect(await prompt.textContent()).toContain("rotated its token");
-    await shot("reconnect");
-
-    // `opta app` hands the new token to this tab through the URL fragment.
+    // The restart hands this tab the new token: no prompt, the streams reconnect and resume.
     const deadline = Date.now() + 10_000;
-    while ((await daemon.readToken()) === daemon.token && Date.now() < deadline) await sleep(50);
-    const url = await appUrl();
-    expect(url).not.toContain(daemon.token);
-    await page.evaluate((hash) => {
-      window.location.hash = hash;
-    }, new URL(url).hash);
-    await prompt.waitFor({ state: "detached" });
+    while ((await daemon.readToken()) === oldToken && Date.now() < deadline) await sleep(50);
+    expect(await daemon.readToken()).not.toBe(oldToken);
     await page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
+    expect(await page.getByTestId("auth-prompt").count()).toBe(0);
 
     await lastTurn().getByTestId("turn-stats").waitFor({ timeout: 20_000 });
     const text = await lastTurn().locator(".markdown").last().textContent();
@@ -237,6 +229,27 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     expect(page.url()).not.toContain("token");
     await page.getByTestId("log-view").locator(".log-line", { hasText: "Restarting" }).waitFor();
     await shot("daemon-panel");
+  });
+
+  it("asks for the new token after a restart by another client, and takes it from opta app", async () => {
+    const oldToken = await daemon.readToken();
+    const restarted = await fetch(`${daemon.url}/v3/daemon/restart`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${oldToken}` },
+    });
+    expect(restarted.status).toBe(200);
+    const prompt = page.getByTestId("auth-prompt");
+    await prompt.waitFor({ timeout: 15_000 });
+    await shot("reconnect");
+    // `opta app` hands the new token to this tab through the URL fragment.
+    const url = await appUrl();
+    expect(url).not.toContain(oldToken);
+    await page.evaluate((hash) => {
+      window.location.hash = hash;
+    }, new URL(url).hash);
+    await prompt.waitFor({ state: "detached" });
+    await page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
+    expect(page.url()).not.toContain("token");
   });
 
   it("exports the session as JSON and Markdown", async () => {

@@ -421,13 +421,19 @@ export class AppController {
   }
 
   /**
-   * Restarts the daemon. It rotates its token, so the streams drop and stay down until the new token
-   * arrives (a new `opta app` URL, another tab, or pasted); the app says so instead of failing quietly.
+   * Restarts the daemon. It rotates its token and hands the new one back to us (we held the old one),
+   * so the streams reconnect by themselves and resume from their last seq. A daemon that does not
+   * return a token leaves the app waiting for one (a new `opta app` URL, another tab, or pasted), and
+   * the app says so instead of failing quietly.
    */
   async restartDaemon(): Promise<void> {
     try {
       this.#set({ restarting: true });
-      await this.#client.restartDaemon();
+      const result = await this.#client.restartDaemon();
+      if (result.token) {
+        this.setToken(result.token);
+        return;
+      }
       this.#set({
         auth: "rejected",
         authMessage: "The daemon restarted and rotated its token.",
