@@ -49,7 +49,16 @@ function opta(home: string, args: string[], env: Record<string, string> = {}): P
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: project,
-      env: { ...process.env, OPTA_HOME: home, OPTA_VAULT: "file", OPTA_LMX_HOST: lmx.host, NO_COLOR: "1", ...env },
+      // OPTA_BROWSER: a known executable, so the browser check does not depend on this machine's Chromium.
+      env: {
+        ...process.env,
+        OPTA_HOME: home,
+        OPTA_VAULT: "file",
+        OPTA_LMX_HOST: lmx.host,
+        OPTA_BROWSER: process.execPath,
+        NO_COLOR: "1",
+        ...env,
+      },
     });
     let stdout = "";
     let stderr = "";
@@ -128,6 +137,7 @@ describe("opta doctor", () => {
       "config",
       "policy",
       "home",
+      "browser",
     ]);
     expect(byId.daemon).toMatchObject({ status: "ok" });
     expect(byId.daemon?.latencyMs).toBeGreaterThan(0);
@@ -138,6 +148,8 @@ describe("opta doctor", () => {
     expect(byId.vault).toMatchObject({ status: "warn" });
     expect(byId.vault?.fix).toContain("Secret Service");
     expect(byId.policy?.detail).toContain("team.yaml");
+    expect(byId.browser).toMatchObject({ status: "ok" });
+    expect(byId.browser?.detail).toContain(process.execPath);
     expect(byId.home).toMatchObject({ status: "ok" });
 
     const text = await opta(home, ["doctor"]);
@@ -145,7 +157,7 @@ describe("opta doctor", () => {
     expect(text.stdout).toMatch(/✓ ok\s+daemon\s+running on http:\/\/127\.0\.0\.1:\d+/);
     expect(text.stdout).toMatch(/! warn\s+key vault/);
     expect(text.stdout).toContain("fix: on Linux, install and unlock a Secret Service keyring");
-    expect(text.stdout).toContain("6 ok · 1 warning · 0 failed");
+    expect(text.stdout).toContain("7 ok · 1 warning · 0 failed");
     expect(text.stdout + text.stderr).not.toContain(KEY);
     await daemon.stop();
     daemon = undefined;
@@ -207,7 +219,7 @@ describe("opta doctor", () => {
     expect(code).toBe(1);
     expect(byId.config).toMatchObject({ status: "fail" });
     expect(byId.config?.detail).toContain("max-steps");
-    expect(report.checks).toHaveLength(6);
+    expect(report.checks).toHaveLength(7);
   });
 
   it("fails an invalid policy file naming the line; --policy checks only policies", async () => {
@@ -238,5 +250,16 @@ describe("opta doctor", () => {
     expect(byId.home?.detail).toContain("token");
     expect(byId.home?.detail).toContain("644");
     expect(byId.vault).toMatchObject({ status: "fail", fix: `chmod 600 ${join(home, "vault.json")}` });
+  });
+
+  it("fails the browser check only when browser tools are on and no browser is found", async () => {
+    const off = await doctor(await makeHome("no-browser"), { OPTA_BROWSER: "/nonexistent/chromium" });
+    expect(off.byId.browser).toMatchObject({ status: "warn" });
+    expect(off.byId.browser?.fix).toContain("OPTA_BROWSER");
+    const on = await doctor(await makeHome("browser-on", { config: { mcp: { peekaboo: true } } }), {
+      OPTA_BROWSER: "/nonexistent/chromium",
+    });
+    expect(on.code).toBe(1);
+    expect(on.byId.browser).toMatchObject({ status: "fail" });
   });
 });

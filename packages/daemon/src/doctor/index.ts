@@ -1,5 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { DaemonState, type OptaConfig } from "@opta/protocol";
+import { checkBrowser } from "../browser/index.js";
 import { loadConfig, optaPaths } from "../config/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
@@ -103,8 +104,26 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     configCheck,
     await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)),
     await guarded("home", "Opta home permissions", () => checkHome(options.home)),
+    await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
   );
   return report(checks);
+}
+
+/** Browser tools need a Chromium: a fail only when `mcp.peekaboo` is on, else a warn (nothing uses it yet). */
+async function checkBrowserAutomation(config: OptaConfig, env: NodeJS.ProcessEnv): Promise<CheckResult> {
+  const enabled = config.mcp?.peekaboo === true;
+  const found = await checkBrowser({ env, version: true });
+  if (found.available) {
+    return {
+      status: "ok",
+      detail: `${found.version ?? "browser"} at ${found.path}${enabled ? "" : " (browser tools off: 'opta config set mcp.peekaboo true')"}`,
+    };
+  }
+  return {
+    status: enabled ? "fail" : "warn",
+    detail: enabled ? "browser tools are on but no browser was found" : "no browser found (browser tools are off)",
+    fix: found.hint ?? "install Chromium or set OPTA_BROWSER",
+  };
 }
 
 type CheckResult = Omit<DoctorCheck, "id" | "title">;
