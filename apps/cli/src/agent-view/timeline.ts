@@ -71,6 +71,9 @@ export class Timeline {
       case "tool.result":
         this.toolResult(event);
         return;
+      case "provider.fallback":
+        this.line(dim(`↪ ${event.from} failed (${event.reason}); continuing with ${event.to}`, process.stderr));
+        return;
       default:
         return;
     }

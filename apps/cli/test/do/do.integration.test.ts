@@ -338,3 +338,23 @@ describe.skipIf(!hasScript)("approvals on a terminal", () => {
     await expect(readFile(join(repo, "notes.txt"))).rejects.toThrow();
   });
 });
+
+describe("opta do when LMX is down", () => {
+  it("says the turn fell back to the next provider and finishes there", async () => {
+    const home = join(root, "home-fallback");
+    await mkdir(home);
+    await writeFile(
+      join(home, "config.yaml"),
+      `providers:\n  backup:\n    type: openai-compatible\n    baseUrl: ${model.url}\n`,
+    );
+    const env = { OPTA_LMX_HOST: "127.0.0.1:9" };
+    try {
+      const result = await opta(["do", "peek at greet.txt"], { home, env });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/↪ lmx\S* failed \(.*\); continuing with backup\//);
+      expect(result.stdout).toContain("peeked");
+    } finally {
+      await opta(["daemon", "stop"], { home, env });
+    }
+  });
+});
