@@ -35,10 +35,13 @@ const MUTED: Style = { dim: true };
 /** Most rows the composer grows to before it scrolls. */
 const COMPOSER_MAX_ROWS = 6;
 
-/** Terminal size, following resizes (fixed when the caller passes one). */
+/**
+ * Size to draw at, following resizes (fixed when the caller passes one). One row short of the
+ * terminal: Ink clears the whole screen before every frame that fills it, which would flicker.
+ */
 export function useTerminalSize(fixed?: { columns: number; rows: number }): { columns: number; rows: number } {
   const { stdout } = useStdout();
-  const read = () => ({ columns: stdout.columns || 100, rows: stdout.rows || 30 });
+  const read = () => ({ columns: stdout.columns || 100, rows: (stdout.rows || 31) - 1 });
   const [size, setSize] = useState(read);
   useEffect(() => {
     if (fixed) return;

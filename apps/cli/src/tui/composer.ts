@@ -73,7 +73,7 @@ export function deleteToLineStart(buffer: Buffer): Buffer {
 /** Deletes the word before the cursor (Ctrl+W). */
 export function deleteWord(buffer: Buffer): Buffer {
   const before = buffer.text.slice(0, buffer.cursor);
-  const match = /\s*\S*$/.exec(before);
+  const match = /\S*\s*$/.exec(before);
   const start = buffer.cursor - (match?.[0].length ?? 0);
   return { text: buffer.text.slice(0, start) + buffer.text.slice(buffer.cursor), cursor: start };
 }

@@ -191,6 +191,17 @@ export class TuiController {
   /** Follows the session from its first event (the full history), then live. */
   start(): void {
     this.#follow(this.session.id);
+    // For the header before the first turn: the model the daemon would use when none is named.
+    this.#client
+      .models()
+      .then((response) => {
+        this.defaultModel =
+          response.defaultModel ?? response.models.find((model) => model.provider === "lmx")?.id ?? undefined;
+        this.#changed();
+      })
+      .catch(() => {
+        // The picker reports it when it matters.
+      });
   }
 
   /** Stops following and cancels timers (the process is leaving). */
@@ -667,7 +678,6 @@ export class TuiController {
     this.#client
       .models()
       .then((response) => {
-        this.defaultModel = response.defaultModel;
         overlay.models = orderModels(response, this.recent.state.models);
         const current = overlay.models.findIndex((m) => m.ref === this.model || m.id === this.currentModel);
         if (current >= 0 && overlay.query === "") overlay.selected = current;

@@ -1,6 +1,6 @@
 /**
- * Mounts the TUI on the terminal: alternate screen, Ink at most 30 frames a second with
- * incremental line updates, the controller following the session. Resolves with the exit code.
+ * Mounts the TUI on the terminal: alternate screen, Ink at most 30 frames a second, the
+ * controller following the session. Resolves with the exit code.
  */
 import { render } from "ink";
 import { App } from "./app.js";
@@ -14,9 +14,10 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
   const stdout = process.stdout;
   return new Promise<number>((resolve) => {
     let finished = false;
-    const restore = () => {
+    /** Leaves the alternate screen; `done` runs once that is on the terminal (stdout may queue). */
+    const restore = (done: () => void) => {
       stdout.off("resize", onResize);
-      stdout.write(LEAVE_ALT_SCREEN);
+      stdout.write(LEAVE_ALT_SCREEN, () => done());
     };
     const controller = new TuiController({
       ...options,
@@ -24,8 +25,9 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
         if (finished) return;
         finished = true;
         instance.unmount();
-        restore();
-        resolve(code);
+        // Resolve only after the screen is restored, so what the caller prints next lands on the
+        // normal screen, not on the alternate one that is about to disappear.
+        restore(() => resolve(code));
       },
     });
     stdout.write(ENTER_ALT_SCREEN);
@@ -33,7 +35,10 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
       exitOnCtrlC: false,
       patchConsole: true,
       maxFps: 30,
-      incrementalRendering: true,
+      // Ink 6.8's incremental mode loses a row when the frame ends on the screen's last line
+      // (its cursor bookkeeping is off by one after the trailing newline), so frames are written
+      // whole, inside a synchronized-output block (DEC 2026) where the terminal supports it.
+      incrementalRendering: false,
       kittyKeyboard: { mode: "auto" },
     });
     // After a resize, start from a clean screen: Ink's line diff assumes the old layout is there.

@@ -128,7 +128,11 @@ export class Timeline {
         const last = turn.parts.at(-1);
         if (last?.kind === "text") last.text += event.delta;
         else turn.parts.push({ kind: "text", text: event.delta });
-        if (event.model) turn.model = event.model;
+        if (event.model && event.model !== turn.model) {
+          // The model that actually answers ("auto" resolves to a real one).
+          turn.model = event.model;
+          this.lastTurnModel = event.model;
+        }
         turn.revision++;
         break;
       }
