@@ -43,14 +43,16 @@ export function useTerminalSize(fixed?: { columns: number; rows: number }): { co
   const { stdout } = useStdout();
   const read = () => ({ columns: stdout.columns || 100, rows: (stdout.rows || 31) - 1 });
   const [size, setSize] = useState(read);
+  const isFixed = fixed !== undefined;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: read() only uses stdout
   useEffect(() => {
-    if (fixed) return;
+    if (isFixed) return;
     const onResize = () => setSize(read());
     stdout.on("resize", onResize);
     return () => {
       stdout.off("resize", onResize);
     };
-  });
+  }, [isFixed, stdout]);
   return fixed ?? size;
 }
 
