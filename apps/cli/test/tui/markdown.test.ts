@@ -5,10 +5,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { expandCustomCommand, loadCustomCommands, parseSlash } from "../../src/tui/commands.js";
 import * as composer from "../../src/tui/composer.js";
 import { orderModels } from "../../src/tui/controller.js";
-import { formatToolCall } from "../../src/tui/entry-lines.js";
+import { EntryLayout, formatToolCall } from "../../src/tui/entry-lines.js";
 import { fuzzyFilter } from "../../src/tui/fuzzy.js";
 import { IncrementalMarkdown, renderMarkdown } from "../../src/tui/markdown.js";
 import { paint, plain, setColor, width } from "../../src/tui/text.js";
+import { Timeline } from "../../src/tui/timeline.js";
 import { MODELS } from "./fake-client.js";
 
 const text = (markdown: string, columns = 60) => renderMarkdown(markdown, columns).map(plain);
@@ -171,5 +172,65 @@ describe("pieces", () => {
     } finally {
       await rm(home, { recursive: true, force: true });
     }
+  });
+});
+
+describe("long sessions", () => {
+  it("lays out a finished turn once, and only the running turn on each frame", () => {
+    const timeline = new Timeline();
+    let seq = 0;
+    const base = { ts: "2026-03-06T14:23:14.556Z", sessionId: "s-1" };
+    const apply = (event: Record<string, unknown>) =>
+      timeline.apply({ ...base, seq: ++seq, ...event } as Parameters<Timeline["apply"]>[0]);
+    for (let turn = 0; turn < 500; turn++) {
+      const turnId = `t-${turn}`;
+      apply({
+        event: "turn.start",
+        turnId,
+        role: "user",
+        text: `question ${turn}`,
+        mode: "chat",
+        model: "m",
+        permission: "safe",
+      });
+      apply({
+        event: "turn.token",
+        turnId,
+        delta: `## Answer ${turn}\n\n| a | b |\n|--|--|\n| 1 | 2 |\n\n\`\`\`ts\nconst x = ${turn};\n\`\`\``,
+        model: "m",
+      });
+      apply({
+        event: "turn.done",
+        turnId,
+        tokens: 10,
+        thinkingTokens: 0,
+        elapsed: 1,
+        tokensPerSec: 10,
+        toolCalls: 0,
+        steps: 1,
+        stopReason: "stop",
+      });
+    }
+    apply({
+      event: "turn.start",
+      turnId: "t-live",
+      role: "user",
+      text: "live",
+      mode: "chat",
+      model: "m",
+      permission: "safe",
+    });
+    const layout = new EntryLayout();
+    const options = { thinkingExpanded: true, toolsExpanded: false };
+    const first = timeline.entries.map((entry) => layout.lines(entry, 100, options));
+    const started = performance.now();
+    for (let frame = 0; frame < 100; frame++) {
+      apply({ event: "turn.token", turnId: "t-live", delta: `token ${frame} `, model: "m" });
+      const lines = timeline.entries.map((entry) => layout.lines(entry, 100, options));
+      expect(lines[0]).toBe(first[0]); // the same cached array: not laid out again
+    }
+    const perFrame = (performance.now() - started) / 100;
+    expect(perFrame).toBeLessThan(15); // a frame of a 500-turn session stays cheap
+    expect(layout.lines(timeline.entries.at(-1)!, 100, options).map(plain).join("\n")).toContain("token 99");
   });
 });
