@@ -233,7 +233,7 @@ function Composer({ controller, width }: { controller: TuiController; width: num
       {flash ? <Row line={[{ text: `  ${flash.text}`, style: flashStyle }]} width={width} /> : null}
       <Row line={[{ text: "─".repeat(width), style: { ...ACCENT, dim: true } }]} width={width} />
       <Text>{lines.map((line) => paint(truncateLine(line, width))).join("\n")}</Text>
-      <Row line={split(hint, hintRight, width)} width={width} />
+      <Row line={lineWidth(hint) + lineWidth(hintRight) < width ? split(hint, hintRight, width) : hint} width={width} />
     </Box>
   );
 }
