@@ -1,4 +1,5 @@
 import {
+  CompactResponse,
   type CreateSessionRequest,
   DaemonLifecycleResponse,
   DaemonStatusResponse,
@@ -153,6 +154,15 @@ export class DaemonClient {
       method: "POST",
       body: request,
       schema: SubmitTurnResponse,
+    });
+  }
+
+  /** Summarises the session's history through its model: `POST /v3/sessions/:id/compact` (409 while a turn runs). */
+  compact(sessionId: string, options?: RequestOptions): Promise<CompactResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/compact`, {
+      ...options,
+      method: "POST",
+      schema: CompactResponse,
     });
   }
 

@@ -50,6 +50,21 @@ afterAll(async () => {
 });
 
 describe("SDK against the real daemon", () => {
+  it("compacts a session through the model, and reports an empty one as nothing to compact", async () => {
+    const empty = await client.createSession({ title: "nothing yet" });
+    expect(await client.compact(empty.id)).toEqual({ compacted: false });
+    const session = await client.createSession({ title: "to compact" });
+    model.setReplies([{ chunks: ["an answer"] }, { chunks: ["- a summary"] }]);
+    await client.submitTurn(session.id, { text: "a question" });
+    for (let tries = 0; tries < 200 && (await client.getSession(session.id)).status !== "done"; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await client.compact(session.id)).toEqual({ compacted: true, summary: "- a summary" });
+    const { events } = await client.events(session.id);
+    expect(events.at(-1)).toMatchObject({ event: "session.compacted", summary: "- a summary" });
+    model.setReplies([{ chunks: Array.from({ length: 40 }, (_, i) => `w${i} `), delayMs: 10 }]);
+  });
+
   it("reuses a running daemon instead of starting another", async () => {
     const again = await ensureDaemon({ home });
     expect(again).toMatchObject({ started: false, pid });

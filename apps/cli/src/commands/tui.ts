@@ -1,9 +1,8 @@
 import type { DaemonClient } from "@opta/daemon-client";
-import { CompactResponse } from "@opta/protocol";
 import { connect, optaHome } from "../connection.js";
 import { CliError } from "../output/errors.js";
 
-/** The daemon calls the TUI needs, from the SDK client (compaction is not in the SDK yet). */
+/** The daemon calls the TUI needs, from the SDK client. */
 function adapt(client: DaemonClient) {
   return {
     createSession: client.createSession.bind(client),
@@ -13,18 +12,7 @@ function adapt(client: DaemonClient) {
     models: client.models.bind(client),
     exportMarkdown: (sessionId: string) => client.exportSession(sessionId, { format: "md" }),
     subscribe: client.subscribe.bind(client),
-    async compact(sessionId: string) {
-      const send = async (refresh: boolean) =>
-        fetch(`${client.baseUrl}/v3/sessions/${encodeURIComponent(sessionId)}/compact`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${await client.getToken(refresh)}` },
-        });
-      let response = await send(false);
-      if (response.status === 401) response = await send(true);
-      const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
-      if (!response.ok) throw new CliError(body.error?.message ?? `compaction failed (HTTP ${response.status})`);
-      return CompactResponse.parse(body);
-    },
+    compact: (sessionId: string) => client.compact(sessionId),
   };
 }
 
