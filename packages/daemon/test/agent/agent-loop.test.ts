@@ -169,7 +169,7 @@ describe("the agent loop", () => {
     expect(found).toHaveLength(4);
     expect(found.every((event) => event.ok === false)).toBe(true);
     expect(String(found[0]!.error)).toContain("denied");
-    for (const escape of found.slice(1)) expect(String(escape.error)).toMatch(/outside/i);
+    for (const refused of found.slice(1)) expect(String(refused.error)).toMatch(/outside/i);
     expect(JSON.stringify(all)).not.toContain("top secret");
   });
 

@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { api, type DaemonProcess, spawnDaemon, tempHome, waitFor } from "../fixtures/daemon-harness.js";
+import { api, type DaemonProcess, spawnDaemon, tempHome } from "../fixtures/daemon-harness.js";
 
 /** Every route in the contract, with a method and a path that would otherwise be valid-looking. */
 const ROUTES: Array<[string, string]> = [
