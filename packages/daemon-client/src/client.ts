@@ -309,7 +309,12 @@ export class DaemonClient {
       {
         WebSocket: this.#webSocket(),
         label: "event stream",
-        url: async (cursor, refresh) => this.#wsUrl("/v3/events", { cursor }, refresh),
+        url: async (cursor, refresh) =>
+          this.#wsUrl(
+            "/v3/events",
+            { cursor, events: options.events?.length ? options.events.join(",") : undefined },
+            refresh,
+          ),
       },
     );
   }

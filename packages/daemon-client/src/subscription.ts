@@ -56,6 +56,8 @@ export interface GlobalSubscription {
 export interface SubscribeAllOptions {
   /** Resume after this cursor; without one the stream is live-only. */
   cursor?: string;
+  /** Only these event names (e.g. `["turn.start", "turn.done"]`); default every event. */
+  events?: readonly string[];
   /** Called once per frame; session events are deduplicated by (sessionId, seq). */
   onFrame: (frame: GlobalFrame) => void;
   onStatus?: (status: SubscriptionStatus) => void;

@@ -84,6 +84,20 @@ export interface ControllerOptions {
  * Owns the daemon client, both streams and the app state. Views read state through
  * `useSyncExternalStore` and call the methods; nothing in here knows about React.
  */
+/** Events the app needs from the daemon-wide stream (the open session has its own full stream). */
+const GLOBAL_EVENTS = [
+  "session.created",
+  "session.start",
+  "turn.start",
+  "turn.done",
+  "turn.error",
+  "session.cancelled",
+  "permission.request",
+  "permission.resolved",
+  "daemon.start",
+  "daemon.stop",
+] as const;
+
 export class AppController {
   #state: AppState;
   #listeners = new Set<() => void>();
@@ -181,6 +195,8 @@ export class AppController {
     this.#global?.close();
     this.#global = this.#client.subscribeAll({
       ...(cursor ? { cursor } : {}),
+      // The rail needs turn boundaries, approvals and daemon events, not every token of every session.
+      events: GLOBAL_EVENTS,
       onFrame: (frame) => this.#onGlobalFrame(frame),
       onStatus: (status) => this.#onGlobalStatus(status),
     });
@@ -200,6 +216,7 @@ export class AppController {
   }
 
   #onGlobalFrame(frame: GlobalFrame): void {
+    // Every case below must be in GLOBAL_EVENTS, or the daemon never sends it.
     switch (frame.event) {
       case "session.created":
       case "turn.start":

@@ -84,8 +84,13 @@ export class StreamServer {
     }
     if (url.pathname === "/v3/events") {
       const cursor = url.searchParams.get("cursor") ?? undefined;
+      const filter = parseEventFilter(url.searchParams.get("events"));
+      if (filter === null) {
+        reject("VALIDATION_FAILED", "events must be a comma-separated list of event names, e.g. turn.start,turn.done");
+        return;
+      }
       this.wss.handleUpgrade(request, socket, head, (ws) => {
-        void this.streamAll(ws, cursor);
+        void this.streamAll(ws, cursor, filter);
       });
       return;
     }
@@ -160,12 +165,17 @@ export class StreamServer {
   }
 
   /** The daemon-wide stream: exact resume from memory when possible, else a superset by time. */
-  private async streamAll(ws: WebSocket, cursor: string | undefined): Promise<void> {
+  private async streamAll(
+    ws: WebSocket,
+    cursor: string | undefined,
+    filter: ReadonlySet<string> | undefined,
+  ): Promise<void> {
     const { feed, store, logger } = this.context;
     let live = false;
     const buffered: string[] = [];
     const send = (frame: string) => {
       if (ws.readyState !== ws.OPEN) return;
+      if (filter && !filter.has(eventNameOf(frame))) return;
       if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
         ws.close(CloseCode.tooSlow, "client too slow; reconnect with your last cursor");
         return;
@@ -210,11 +220,28 @@ export class StreamServer {
       for (const frame of buffered) send(frame);
       buffered.length = 0;
       live = true;
-      if (cursor) send(JSON.stringify({ control: "replayed", cursor: feed.currentCursor() }));
+      if (cursor) sendCorked(ws, JSON.stringify({ control: "replayed", cursor: feed.currentCursor() }));
     } catch (error) {
       logger.error("stream", `Global replay failed: ${(error as Error).message}`);
       unsubscribe();
       ws.close(1011, "replay failed");
     }
   }
+}
+
+/**
+ * `?events=a,b`: only those event names on the daemon-wide stream (a rail needs turn and session
+ * events, not every token). Undefined = everything; null = malformed.
+ */
+function parseEventFilter(value: string | null): ReadonlySet<string> | undefined | null {
+  if (value === null || value.trim() === "") return undefined;
+  const names = value.split(",").map((name) => name.trim());
+  if (names.some((name) => !/^[a-z]+(\.[a-z_]+)+$/.test(name))) return null;
+  return new Set(names);
+}
+
+/** The `event` of a serialised frame; frames are our own JSON, so the name is the second field. */
+function eventNameOf(frame: string): string {
+  const match = /"event":"([^"]+)"/.exec(frame);
+  return match?.[1] ?? "";
 }

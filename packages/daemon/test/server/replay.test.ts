@@ -136,4 +136,24 @@ describe("replay and resume", () => {
     // Everything from the pivot on is there (a superset: clients dedupe by sessionId + seq).
     for (let seq = pivot.seq + 1; seq <= lastSeq; seq += 1) expect(mine).toContain(seq);
   });
+
+  it("filters the daemon-wide stream by event name, and refuses a malformed filter", async () => {
+    const call = api(daemon);
+    model.setReplies([{ chunks: ["x", "y", "z"] }]);
+    const base = `ws://127.0.0.1:${daemon.port}/v3/events?token=${daemon.token}`;
+    const filtered = new WebSocket(`${base}&events=turn.start,turn.done`);
+    await new Promise((resolve) => filtered.once("open", resolve));
+    const frames: Frame[] = [];
+    filtered.on("message", (data) => frames.push(JSON.parse(String(data)) as Frame));
+    await call(`/v3/sessions/${sessionId}/turns`, { method: "POST", json: { text: "filtered" } });
+    await waitFor(() => (frames.some((frame) => frame.event === "turn.done") ? true : undefined));
+    filtered.close();
+    expect(frames.map((frame) => frame.event)).toEqual(["turn.start", "turn.done"]);
+    const bad = await new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${base}&events=${encodeURIComponent("<script>")}`);
+      socket.on("unexpected-response", (_request, response) => resolve(response.statusCode ?? 0));
+      socket.on("open", () => resolve(101));
+    });
+    expect(bad).toBe(400);
+  });
 });
