@@ -14,7 +14,7 @@ export {
 export { defaultThreads, physicalCoreCount } from "./engine/threads.js";
 export { type InspectedModel, inspectModelFile } from "./gguf/inspect.js";
 export { TEST_MODEL_PRESETS, type TestModelOptions, type TestModelSize, writeTestModel } from "./gguf/test-model.js";
-export { type PulledModel, type PullOptions, pullModel } from "./models/pull.js";
+export { PullError, type PulledModel, type PullOptions, pullModel } from "./models/pull.js";
 export { listModelFiles, type ModelFile } from "./models/registry.js";
 export type { ModelStatus } from "./models/routes.js";
 export { LMX_ERRORS, LmxError, type LmxErrorBody, type LmxErrorCode } from "./server/errors.js";

@@ -209,7 +209,7 @@ async function unload(model: string, options: ServerFlags): Promise<void> {
   print(result.unloaded ? `unloaded ${result.model.id}` : `${result.model.id} was not loaded`);
 }
 
-async function pull(source: string, options: { models?: string }): Promise<void> {
+async function pull(source: string, options: { models?: string; force?: boolean }): Promise<void> {
   const { pullModel } = await import("@opta/lmx");
   const modelsDir = options.models ?? (await defaultModelsDir());
   const controller = new AbortController();
@@ -218,10 +218,13 @@ async function pull(source: string, options: { models?: string }): Promise<void>
   try {
     const pulled = await pullModel(source, {
       modelsDir,
+      force: options.force === true,
       showProgressBar: Boolean(process.stdout.isTTY),
       signal: controller.signal,
     });
-    print(`pulled ${pulled.id} (${formatBytes(pulled.sizeBytes)}) into ${modelsDir}`);
+    print(
+      `${pulled.replaced ? "pulled and replaced" : "pulled"} ${pulled.id} (${formatBytes(pulled.sizeBytes)}) into ${modelsDir}`,
+    );
   } catch (error) {
     throw new CliError(controller.signal.aborted ? "pull cancelled" : `pull failed: ${(error as Error).message}`);
   } finally {
@@ -299,7 +302,8 @@ export function registerLmxCommands(program: Command): void {
     .description("download a GGUF into the models directory")
     .argument("<source>", "hf:<user>/<repo>/<file.gguf>, hf:<user>/<repo>:<quant>, or an https:// URL")
     .option("--models <dir>", "models directory (default $OPTA_HOME/lmx/models)")
-    .action(done((source: string, options: { models?: string }) => pull(source, options)));
+    .option("--force", "replace a model file that already exists under the same name")
+    .action(done((source: string, options: { models?: string; force?: boolean }) => pull(source, options)));
   lmx
     .command("test-model")
     .description("write a small random-weight Llama GGUF (deterministic for a seed) for tests and benchmarks")

@@ -1,13 +1,14 @@
 import type { GbnfJsonSchema, Llama, LlamaGrammar } from "node-llama-cpp";
 import { LmxError } from "../server/errors.js";
-import { sanitizeSchema } from "./messages.js";
+import { normalizeJsonSchema } from "./json-schema.js";
 
 const MAX_CACHED = 128;
 const INTEGER_EXPONENT = /^(integer-number-rule ::= .*?)\s*\(\[eE\] [^\n]*\)\?$/m;
 
 /**
- * Grammars for `response_format` and tool parameters, built once per distinct schema. Building one
- * is also how a schema is validated: an unsupported schema is a 400 before any sequence is taken.
+ * Grammars for `response_format` and tool parameters, built once per distinct schema. The schema is
+ * checked first ({@link normalizeJsonSchema}): an unsupported one is a 400 naming the keyword,
+ * before any sequence is taken, rather than a grammar that silently means something else.
  */
 export class GrammarCache {
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
@@ -19,12 +20,11 @@ export class GrammarCache {
     return this.cached("json", () => this.llama.getGrammarFor("json"), "response_format");
   }
 
-  /** JSON matching `schema`; `param` names the request field for errors. */
-  forSchema(schema: unknown, param: string): Promise<LlamaGrammar> {
-    const clean = sanitizeSchema(schema);
+  /** JSON matching `schema`; `param` names the request field in errors. */
+  async forSchema(schema: unknown, param: string): Promise<LlamaGrammar> {
+    const clean = normalizeJsonSchema(schema, param);
     return this.cached(
       `schema:${JSON.stringify(clean)}`,
-      // The schema is the client's, checked by the grammar builder itself (which throws on what it cannot express).
       async () => {
         const generated = await this.llama.createGrammarForJsonSchema(clean as GbnfJsonSchema as never);
         // node-llama-cpp's integer rule allows an exponent ("1e-5"), which is not an integer; drop it.

@@ -1,5 +1,6 @@
 import type { ChatHistoryItem, ChatModelFunctions } from "node-llama-cpp";
 import { LmxError } from "../server/errors.js";
+import { normalizeJsonSchema } from "./json-schema.js";
 import type { ChatMessage, ChatTool } from "./schemas.js";
 
 type ModelResponse = Extract<ChatHistoryItem, { type: "model" }>["response"];
@@ -117,7 +118,9 @@ export function toChatFunctions(tools: readonly ChatTool[]): ChatModelFunctions 
     }
     functions[name] = {
       ...(description ? { description } : {}),
-      ...(parameters && hasProperties(parameters) ? { params: sanitizeSchema(parameters) } : {}),
+      ...(parameters && hasProperties(parameters)
+        ? { params: normalizeJsonSchema(parameters, `tools[${index}].function.parameters`) }
+        : {}),
     };
   }
   return functions as ChatModelFunctions;
@@ -127,22 +130,4 @@ function hasProperties(schema: Record<string, unknown>): boolean {
   if (schema.type !== "object") return true;
   const properties = schema.properties;
   return typeof properties === "object" && properties !== null && Object.keys(properties).length > 0;
-}
-
-/** Drops JSON-schema annotations that carry no constraint and that the grammar builder rejects. */
-export function sanitizeSchema(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(sanitizeSchema);
-  if (typeof schema !== "object" || schema === null) return schema;
-  const result: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === "$schema" || key === "title" || key === "examples" || key === "default" || key === "strict") continue;
-    result[key] =
-      key === "properties" || key === "$defs" || key === "definitions" ? sanitizeMap(value) : sanitizeSchema(value);
-  }
-  return result;
-}
-
-function sanitizeMap(value: unknown): unknown {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, sanitizeSchema(child)]));
 }

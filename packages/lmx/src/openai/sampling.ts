@@ -1,3 +1,4 @@
+import { randomInt } from "node:crypto";
 import { type LLamaContextualRepeatPenalty, TokenBias, type Tokenizer } from "node-llama-cpp";
 import { LmxError } from "../server/errors.js";
 
@@ -21,7 +22,7 @@ export type SamplingOptions = {
   topP: number;
   topK: number;
   minP: number;
-  seed?: number;
+  seed: number;
   customStopTriggers?: string[];
   repeatPenalty: false | LLamaContextualRepeatPenalty;
 };
@@ -33,11 +34,15 @@ export function samplingOptions(request: SamplingRequest): SamplingOptions {
     topP: request.top_p ?? 0.95,
     topK: request.top_k ?? 40,
     minP: request.min_p ?? 0.05,
+    // llama.cpp seeds are uint32; any safe integer maps onto one deterministically. Without a
+    // seed, node-llama-cpp would use the current second, so unseeded requests within one second
+    // would sample identically: draw a fresh random seed instead.
+    seed:
+      request.seed !== undefined && request.seed !== null
+        ? ((request.seed % 2 ** 32) + 2 ** 32) % 2 ** 32
+        : randomInt(0, 2 ** 32),
     repeatPenalty: false,
   };
-  // llama.cpp seeds are uint32; any safe integer maps onto one deterministically.
-  if (request.seed !== undefined && request.seed !== null)
-    options.seed = ((request.seed % 2 ** 32) + 2 ** 32) % 2 ** 32;
   if (request.stop) options.customStopTriggers = typeof request.stop === "string" ? [request.stop] : request.stop;
   if (
     request.presence_penalty != null ||

@@ -79,8 +79,16 @@ function matchRoute(method: string, path: string): { route: Route; rest: string 
   );
   const route = candidates.find((candidate) => candidate.method === method);
   if (route) {
-    const rest = route.path.endsWith("/") ? decodeURIComponent(path.slice(route.path.length)) : "";
-    return { route, rest };
+    if (!route.path.endsWith("/")) return { route, rest: "" };
+    const encoded = path.slice(route.path.length);
+    try {
+      return { route, rest: decodeURIComponent(encoded) };
+    } catch {
+      return new LmxError(
+        "invalid_request",
+        `the path segment '${encoded}' is not valid percent-encoding (a '%' must start a UTF-8 escape such as %2F); encode the model id with encodeURIComponent`,
+      );
+    }
   }
   if (candidates.length > 0) {
     return new LmxError("method_not_allowed", `${method} is not supported on ${path}; use ${candidates[0]!.method}`);
