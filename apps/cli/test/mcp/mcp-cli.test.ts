@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ interface Result {
   stdout: string;
   stderr: string;
 }
+
+const CHROMIUM = "/usr/bin/chromium";
 
 function opta(args: string[]): Promise<Result> {
   return new Promise((resolve, reject) => {
@@ -107,4 +110,49 @@ describe("opta mcp", { timeout: 60_000 }, () => {
     const after = JSON.parse((await opta(["mcp", "list", "--json"])).stdout) as Array<{ name: string }>;
     expect(after.map((server) => server.name)).toEqual(["web"]);
   });
+
+  it("test connects and lists tools but calls none (a server that records every request)", async () => {
+    const record = join(home, "counted-requests.txt");
+    expect((await opta(["mcp", "add", "counted", "--", process.execPath, TEST_SERVER, "--record", record])).code).toBe(
+      0,
+    );
+    const tested = await opta(["mcp", "test", "counted"]);
+    expect(tested.code).toBe(0);
+    expect(tested.stdout).toMatch(/✓ counted .*· 5 tools/);
+    const requests = (await readFile(record, "utf8")).trim().split("\n");
+    // The daemon's own connection and the test's fresh one each initialize and list…
+    expect(requests.filter((method) => method === "initialize").length).toBeGreaterThanOrEqual(1);
+    expect(requests).toContain("tools/list");
+    // …and nothing ever calls a tool.
+    expect(requests.filter((method) => method.startsWith("tools/call"))).toEqual([]);
+    expect((await opta(["mcp", "remove", "counted"])).code).toBe(0);
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))(
+    "test peekaboo shows the same tools as list (never the hidden browser_close)",
+    async () => {
+      expect((await opta(["config", "set", "mcp.peekaboo", "true"])).code).toBe(0);
+      try {
+        const tested = await opta(["mcp", "test", "peekaboo"]);
+        expect(tested.code).toBe(0);
+        const listed = JSON.parse((await opta(["mcp", "list", "--json"])).stdout) as Array<{
+          name: string;
+          tools: string[];
+        }>;
+        const peekaboo = listed.find((server) => server.name === "peekaboo");
+        expect(peekaboo?.tools).toContain("browser_navigate");
+        expect(peekaboo?.tools).not.toContain("browser_close");
+        const shown = tested.stdout
+          .split("\n")
+          .slice(1)
+          .map((line) => line.trim().split(/\s+/)[0])
+          .filter(Boolean);
+        expect(tested.stdout).toMatch(new RegExp(`· ${peekaboo!.tools.length} tools`));
+        expect(shown.sort()).toEqual([...peekaboo!.tools].sort());
+        expect(tested.stdout).not.toContain("browser_close");
+      } finally {
+        await opta(["config", "unset", "mcp.peekaboo"]);
+      }
+    },
+  );
 });

@@ -2,17 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-
-/** Flags every peekaboo Chromium starts with: headless, no sandbox (containers), nothing phoning home. */
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-] as const;
+import { chromiumLaunchArgs, noSandboxReason } from "./sandbox.js";
 
 /** One agent loop's browser: its own Chromium on its own fresh profile directory. */
 export interface LoopBrowser {
@@ -36,7 +26,15 @@ export class LoopBrowsers {
   private readonly closing = new Set<Promise<boolean>>();
   private readonly reaper: NodeJS.Timeout;
 
-  constructor(private readonly options: { executablePath: string; idleMs: number; actionTimeoutMs: number }) {
+  constructor(
+    private readonly options: {
+      executablePath: string;
+      idleMs: number;
+      actionTimeoutMs: number;
+      /** Run Chromium without its sandbox (default: `noSandboxReason()` of this process). */
+      noSandbox?: boolean;
+    },
+  ) {
     this.reaper = setInterval(() => void this.reapIdle(), Math.min(options.idleMs, 60_000));
     this.reaper.unref();
   }
@@ -89,11 +87,12 @@ export class LoopBrowsers {
 
   private async launch(loopId: string): Promise<LoopBrowser> {
     const profileDir = await mkdtemp(join(tmpdir(), "opta-peekaboo-"));
+    const noSandbox = this.options.noSandbox ?? noSandboxReason() !== undefined;
     try {
       const context = await chromium.launchPersistentContext(profileDir, {
         executablePath: this.options.executablePath,
         headless: true,
-        args: [...CHROMIUM_ARGS],
+        ...chromiumLaunchArgs(noSandbox),
         viewport: { width: 1280, height: 800 },
         acceptDownloads: false,
         timeout: 30_000,
@@ -104,7 +103,12 @@ export class LoopBrowsers {
       return { loopId, context, page, profileDir, lastUsed: Date.now(), screenshots: 0 };
     } catch (error) {
       await rm(profileDir, { recursive: true, force: true }).catch(() => {});
-      throw new Error(`could not start ${this.options.executablePath}: ${firstLine((error as Error).message)}`);
+      const message = firstLine((error as Error).message);
+      const hint =
+        !noSandbox && /sandbox/i.test((error as Error).message)
+          ? " (Chromium's sandbox could not start here; if this machine cannot provide one, set OPTA_BROWSER_NO_SANDBOX=1)"
+          : "";
+      throw new Error(`could not start ${this.options.executablePath}: ${message}${hint}`);
     }
   }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * Peekaboo over stdio: `node peekaboo-main.js --browser /usr/bin/chromium --output-dir DIR`.
+ * Peekaboo over stdio: `node peekaboo-main.js --browser /usr/bin/chromium --output-dir DIR [--no-sandbox]`.
+ * Chromium keeps its sandbox unless this runs as root, `--no-sandbox` is given or
+ * OPTA_BROWSER_NO_SANDBOX=1 is set.
  * The daemon starts it when `mcp.peekaboo` is true; any other MCP client can start it the same way.
  * It exits when its stdin closes (the client went away), closing every browser first.
  */
@@ -22,7 +24,11 @@ async function main(): Promise<void> {
     executablePath = found.path;
   }
   const outputDir = flag("--output-dir") ?? `${resolveOptaHome()}/browser-snapshots`;
-  const { server, close } = createPeekabooServer({ executablePath, outputDir });
+  const { server, close } = createPeekabooServer({
+    executablePath,
+    outputDir,
+    ...(args.includes("--no-sandbox") ? { noSandbox: true } : {}),
+  });
   const transport = new StdioServerTransport();
   let closing = false;
   const shutdown = async () => {

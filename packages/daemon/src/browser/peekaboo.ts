@@ -20,6 +20,8 @@ export interface PeekabooOptions {
   idleMs?: number;
   /** Timeout of a click or fill (default 10 s). */
   actionTimeoutMs?: number;
+  /** Run Chromium without its sandbox (default: only as root or with OPTA_BROWSER_NO_SANDBOX=1). */
+  noSandbox?: boolean;
 }
 
 /**
@@ -32,6 +34,7 @@ export function createPeekabooServer(options: PeekabooOptions): { server: McpSer
     executablePath: options.executablePath,
     idleMs: options.idleMs ?? 10 * 60_000,
     actionTimeoutMs: options.actionTimeoutMs ?? 10_000,
+    ...(options.noSandbox !== undefined ? { noSandbox: options.noSandbox } : {}),
   });
   const server = new McpServer(
     { name: "peekaboo", version: DAEMON_VERSION },

@@ -4,7 +4,7 @@ import type { Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServerInfo, McpTestResponse, OptaConfig, Risk } from "@opta/protocol";
 import type { AgentTool } from "../agent/agent-loop.js";
 import { findBrowser } from "../browser/check-browser.js";
-import { PEEKABOO_MAIN } from "../browser/index.js";
+import { noSandboxReason, PEEKABOO_MAIN } from "../browser/index.js";
 import { LOOP_META_KEY, SESSION_META_KEY } from "../browser/meta.js";
 import { ConfigError, loadConfig, optaPaths } from "../config/index.js";
 import type { Logger } from "../log/logger.js";
@@ -35,7 +35,7 @@ export interface McpManagerOptions {
   /** The Opta home: config.yaml, browser-snapshots/, mcp-media/. */
   home: string;
   logger: Logger;
-  /** Reads OPTA_MCP_STARTUP_TIMEOUT_MS, OPTA_MCP_BACKOFF_MS and OPTA_BROWSER. */
+  /** Reads OPTA_MCP_STARTUP_TIMEOUT_MS, OPTA_MCP_BACKOFF_MS, OPTA_BROWSER and OPTA_BROWSER_NO_SANDBOX. */
   env?: NodeJS.ProcessEnv;
   timings?: Partial<McpTimings>;
 }
@@ -94,8 +94,7 @@ export class McpManager {
     const taken = new Set<string>();
     for (const connection of connections) {
       if (connection.status !== "ready") continue;
-      for (const tool of connection.tools) {
-        if (connection.spec.hiddenTools?.includes(tool.name)) continue;
+      for (const tool of visibleTools(connection.spec, connection.tools)) {
         const name = exposedToolName(connection.spec.prefixTools ? connection.spec.name : undefined, tool.name);
         if (taken.has(name)) continue;
         taken.add(name);
@@ -138,7 +137,7 @@ export class McpManager {
       name,
       scope: spec.scope,
       ok: probe.ok,
-      tools: probe.tools.map((tool) => ({
+      tools: visibleTools(spec, probe.tools).map((tool) => ({
         name: tool.name,
         exposedAs: exposedToolName(spec.prefixTools ? spec.name : undefined, tool.name),
         ...(tool.description ? { description: tool.description } : {}),
@@ -258,14 +257,7 @@ export class McpManager {
       name: PEEKABOO,
       scope: "builtin",
       transport: "stdio",
-      command: [
-        process.execPath,
-        PEEKABOO_MAIN,
-        "--browser",
-        browser.path ?? "",
-        "--output-dir",
-        this.paths.browserSnapshots,
-      ],
+      command: peekabooCommand({ browser: browser.path ?? "", outputDir: this.paths.browserSnapshots, env: this.env }),
       enabled: true,
       callTimeoutMs: DEFAULT_CALL_TIMEOUT_SECONDS * 1000,
       file: this.paths.config,
@@ -305,7 +297,7 @@ export class McpManager {
 
   private info(connection: McpConnection): McpServerInfo {
     const { spec } = connection;
-    const visible = connection.tools.filter((tool) => !spec.hiddenTools?.includes(tool.name));
+    const visible = visibleTools(spec, connection.tools);
     return {
       name: spec.name,
       scope: spec.scope,
@@ -330,6 +322,28 @@ export class McpManager {
       ...(spec.scope === "project" ? { file: spec.file } : {}),
     };
   }
+}
+
+/**
+ * How the daemon starts peekaboo. Stdio servers do not inherit the daemon's environment, so
+ * OPTA_BROWSER_NO_SANDBOX travels as `--no-sandbox`; running as root peekaboo detects itself (it
+ * runs as the daemon's user).
+ */
+export function peekabooCommand(options: { browser: string; outputDir: string; env: NodeJS.ProcessEnv }): string[] {
+  return [
+    process.execPath,
+    PEEKABOO_MAIN,
+    "--browser",
+    options.browser,
+    "--output-dir",
+    options.outputDir,
+    ...(noSandboxReason({ uid: undefined, env: options.env }) ? ["--no-sandbox"] : []),
+  ];
+}
+
+/** The tools a server offers to the model and shows in `list` and `test`: all but its hidden ones. */
+function visibleTools(spec: McpServerSpec, tools: readonly Tool[]): Tool[] {
+  return tools.filter((tool) => !spec.hiddenTools?.includes(tool.name));
 }
 
 function loopMeta(turn: { sessionId: string; turnId: string }): Record<string, unknown> {
