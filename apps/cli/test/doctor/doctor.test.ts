@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -261,5 +262,52 @@ describe("opta doctor", () => {
     });
     expect(on.code).toBe(1);
     expect(on.byId.browser).toMatchObject({ status: "fail" });
+  });
+
+  it("asks a keyed LMX with the key a turn would send, for its models and its loaded models", async () => {
+    const LMX_KEY = "c0ffee7a1b2c3d4e5f60718293a4b5c6d7e8f90112233445";
+    const seen: Array<{ path: string; key: string | undefined }> = [];
+    // An LMX started with --api-key: every route but /health wants the bearer key.
+    const keyed = createHttpServer((request, response) => {
+      const header = request.headers.authorization;
+      const key = header?.startsWith("Bearer ") ? header.slice(7) : undefined;
+      seen.push({ path: request.url ?? "", key });
+      response.setHeader("content-type", "application/json");
+      if (key !== LMX_KEY) {
+        response.writeHead(401).end(JSON.stringify({ error: { message: "invalid API key", code: "invalid_api_key" } }));
+      } else if (request.url === "/v1/models") {
+        response.end(JSON.stringify({ object: "list", data: [{ id: "keyed-model", object: "model" }] }));
+      } else if (request.url === "/api/v1/models") {
+        response.end(JSON.stringify({ models: [{ id: "keyed-model", state: "loaded" }] }));
+      } else response.writeHead(404).end("{}");
+    });
+    await new Promise<void>((resolve) => keyed.listen(0, "127.0.0.1", resolve));
+    const host = `127.0.0.1:${(keyed.address() as { port: number }).port}`;
+    try {
+      const home = await makeHome("keyed-lmx", { config: {}, key: null });
+      const fromEnv = await doctor(home, { OPTA_LMX_HOST: host, OPTA_LMX_API_KEY: LMX_KEY });
+      expect(fromEnv.byId.lmx).toMatchObject({ status: "ok" });
+      expect(fromEnv.byId.lmx?.detail).toContain("models: keyed-model · loaded: keyed-model");
+      expect(seen.map((each) => each.path)).toEqual(expect.arrayContaining(["/v1/models", "/api/v1/models"]));
+      expect(seen.every((each) => each.key === LMX_KEY)).toBe(true);
+
+      const missing = await doctor(home, { OPTA_LMX_HOST: host });
+      expect(missing.code).toBe(1);
+      expect(missing.byId.lmx).toMatchObject({ status: "fail" });
+      expect(missing.byId.lmx?.detail).toContain("401");
+      expect(missing.byId.lmx?.fix).toContain("opta account add lmx");
+
+      await writeFile(join(home, "vault.json"), JSON.stringify({ version: 1, keys: { lmx: LMX_KEY } }), {
+        mode: 0o600,
+      });
+      seen.length = 0;
+      const fromVault = await opta(home, ["doctor"], { OPTA_LMX_HOST: host });
+      expect(fromVault.stdout).toMatch(/✓ ok\s+LMX\s+.*loaded: keyed-model/);
+      expect(seen.map((each) => each.path)).toContain("/api/v1/models");
+      expect(seen.every((each) => each.key === LMX_KEY)).toBe(true);
+      expect(fromVault.stdout + fromVault.stderr).not.toContain(LMX_KEY);
+    } finally {
+      await new Promise<void>((resolve) => keyed.close(() => resolve()));
+    }
   });
 });

@@ -12,7 +12,7 @@ export type CheckStatus = "ok" | "warn" | "fail";
 
 /** One line of `opta doctor`. */
 export interface DoctorCheck {
-  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `home`. */
+  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `home`, `browser`. */
   id: string;
   /** What was checked, for people. */
   title: string;
@@ -223,14 +223,24 @@ async function checkLmx(
   const origin = { env: "OPTA_LMX_HOST", config: "lmx.host", default: "default address", mdns: "found by mDNS" }[
     registry.lmxOrigin()
   ];
+  const key = await registry.keyFor(lmx);
   if (!status.healthy) {
+    const error = status.error ?? "no answer";
+    const rejected = / answered 40[13]\b/.test(error);
+    const fix = !rejected
+      ? "start it with 'opta lmx start', or point at a running server with 'opta config set lmx.host HOST:PORT' (or OPTA_LMX_HOST)"
+      : key
+        ? "the LMX rejected the key; replace it with 'opta account rotate lmx' (the key 'opta lmx start --api-key' was given)"
+        : registry.lmxOrigin() === "mdns"
+          ? "the LMX wants a key, which is never sent to a host found by mDNS on another machine: pin it with 'opta config set lmx.host HOST:PORT' (or 'opta config set lmx.trust-discovered true'), and store the key with 'opta account add lmx'"
+          : "the LMX wants a key: store it with 'opta account add lmx' (or set OPTA_LMX_API_KEY for the daemon)";
     return {
       status: anotherAnswers ? "warn" : "fail",
-      detail: `${lmx.baseUrl} (${origin}) is not reachable: ${status.error ?? "no answer"}${anotherAnswers ? "; turns fall back to the next provider" : ""}`,
-      fix: "start it with 'opta lmx start', or point at a running server with 'opta config set lmx.host HOST:PORT' (or OPTA_LMX_HOST)",
+      detail: `${lmx.baseUrl} (${origin}) is not ${rejected ? "usable" : "reachable"}: ${error}${anotherAnswers ? "; turns fall back to the next provider" : ""}`,
+      fix,
     };
   }
-  const loaded = await loadedModels(lmx.baseUrl ?? "", timeoutMs);
+  const loaded = await loadedModels(lmx.baseUrl ?? "", timeoutMs, key);
   const models = status.models.length ? status.models.join(", ") : "none";
   const detail = `${lmx.baseUrl} (${origin}) · ${status.latencyMs ?? 0} ms · models: ${models}${loaded ? ` · loaded: ${loaded.length ? loaded.join(", ") : "none"}` : ""}`;
   if (status.models.length === 0) {
@@ -244,11 +254,21 @@ async function checkLmx(
   return { status: "ok", detail, ...(status.latencyMs !== undefined ? { latencyMs: status.latencyMs } : {}) };
 }
 
-/** LMX's `/api/v1/models` load states; undefined for servers without it (Ollama, LM Studio…). */
-async function loadedModels(baseUrl: string, timeoutMs: number): Promise<string[] | undefined> {
+/**
+ * LMX's `/api/v1/models` load states, asked with the key a turn would send (an LMX started with
+ * `--api-key` guards this route too); undefined for servers without it (Ollama, LM Studio…).
+ */
+async function loadedModels(
+  baseUrl: string,
+  timeoutMs: number,
+  key: string | undefined,
+): Promise<string[] | undefined> {
   try {
     const root = baseUrl.replace(/\/v1$/, "");
-    const response = await fetch(`${root}/api/v1/models`, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(`${root}/api/v1/models`, {
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     if (!response.ok) return undefined;
     const body = (await response.json()) as { models?: Array<{ id?: string; state?: string }> };
     if (!Array.isArray(body.models)) return undefined;

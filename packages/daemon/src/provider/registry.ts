@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import type { OptaConfig, ProviderHealth } from "@opta/protocol";
 import { AiSdkProvider, type ProviderType } from "./ai-sdk-provider.js";
 import { browseLmx, chooseLmx, type DiscoveredLmx, type LmxBrowser } from "./discovery.js";
@@ -38,8 +39,10 @@ export type ProviderStatus = ProviderHealth & { models: string[] };
 const HEALTH_TTL_MS = 10_000;
 const LMX_HINT =
   "start it with 'opta lmx start', or point the daemon at another OpenAI-compatible server with OPTA_LMX_HOST or 'opta config set lmx.host HOST:PORT'";
-/** Environment variables read as a last resort for cloud keys (CI). */
+/** Environment variables read as a last resort for cloud keys (CI), by provider type. */
 const KEY_ENV: Partial<Record<ProviderType, string>> = { anthropic: "ANTHROPIC_API_KEY", openai: "OPENAI_API_KEY" };
+/** The `lmx` provider's key from the environment: the variable `opta lmx start` reads its key from. */
+export const LMX_KEY_ENV = "OPTA_LMX_API_KEY";
 
 /**
  * The providers a turn can be routed to, built from env and config: `lmx` (OPTA_LMX_HOST →
@@ -53,6 +56,8 @@ export class ProviderRegistry implements RouteHost {
   private lmxSource: "env" | "config" | "default" = "default";
   private discovered: DiscoveredLmx | undefined;
   private discovery: { at: number; running?: Promise<DiscoveredLmx | undefined> } = { at: 0 };
+  /** LMX providers pointed at a discovered host that may not receive the `lmx` key (see `mayReceiveKey`). */
+  private readonly keyWithheld = new WeakSet<ChatProvider>();
 
   constructor(
     private readonly timeouts: ProviderTimeouts,
@@ -158,12 +163,27 @@ export class ProviderRegistry implements RouteHost {
     return this.discovered ? "mdns" : this.lmxSource;
   }
 
-  /** The API key a provider would use now (vault, then ANTHROPIC_API_KEY / OPENAI_API_KEY). */
+  /**
+   * The API key a provider would use now: the vault, then the environment (ANTHROPIC_API_KEY /
+   * OPENAI_API_KEY by type, OPTA_LMX_API_KEY for `lmx`). None for an LMX found by mDNS on another
+   * machine unless the user trusts discovered hosts: anyone on the LAN can advertise one.
+   */
   async keyFor(provider: ChatProvider): Promise<string | undefined> {
+    if (this.keyWithheld.has(provider)) return undefined;
+    return this.storedKey(provider);
+  }
+
+  /** Whether a key exists for the provider (vault or environment), whether or not it may be sent. */
+  private async storedKey(provider: Pick<ChatProvider, "name" | "type">): Promise<string | undefined> {
     const stored = await this.deps.keys?.(provider.name);
     if (stored) return stored;
-    const variable = KEY_ENV[provider.type as ProviderType];
-    return variable ? this.env[variable] || undefined : undefined;
+    const variable = provider.name === "lmx" ? LMX_KEY_ENV : KEY_ENV[provider.type as ProviderType];
+    return variable ? this.env[variable]?.trim() || undefined : undefined;
+  }
+
+  /** Whether the `lmx` key may go to a discovered LMX: only on this machine, or with `lmx.trust-discovered: true`. */
+  mayReceiveKey(found: Pick<DiscoveredLmx, "address">): boolean {
+    return this.config.lmx?.["trust-discovered"] === true || isLoopback(found.address);
   }
 
   // RouteHost
@@ -310,12 +330,22 @@ export class ProviderRegistry implements RouteHost {
           timeoutMs: this.deps.discoveryTimeoutMs ?? 1500,
           ...(mdnsInterface ? { interface: mdnsInterface } : {}),
         });
-        const haveKey = Boolean(await this.deps.keys?.("lmx"));
-        const chosen = chooseLmx(found, { haveKey });
+        const haveKey = Boolean(await this.storedKey({ name: "lmx", type: "lmx" }));
+        // An answer we can authenticate to counts as open; one whose key we hold but may not send does not.
+        const view = found.map((entry) => ({
+          ...entry,
+          auth: entry.auth && !(haveKey && this.mayReceiveKey(entry)),
+        }));
+        const picked = chooseLmx(view, { haveKey: false });
+        const chosen = picked ? found[view.indexOf(picked)] : undefined;
         if (chosen && this.discoveryAllowed()) {
           this.discovered = chosen;
           this.replaceLmx();
-          this.deps.onDiscovery?.(`Found LMX '${chosen.name}' at ${chosen.baseUrl} by mDNS`);
+          const withheld =
+            chosen.auth && !this.mayReceiveKey(chosen)
+              ? `; it wants a key, which is not sent to a host found by mDNS on another machine: pin it with 'opta config set lmx.host ${chosen.address.includes(":") ? `[${chosen.address}]` : chosen.address}:${chosen.port}' or trust discovered hosts with 'opta config set lmx.trust-discovered true'`
+              : "";
+          this.deps.onDiscovery?.(`Found LMX '${chosen.name}' at ${chosen.baseUrl} by mDNS${withheld}`);
         }
         return chosen;
       } catch (error) {
@@ -340,7 +370,11 @@ export class ProviderRegistry implements RouteHost {
         : this.lmxSource === "config"
           ? this.config.lmx!.host!.trim()
           : (this.discovered?.baseUrl ?? this.deps.defaultLmxHost ?? DEFAULT_LMX_HOST);
-    return this.build("lmx", "lmx", lmxBaseUrl(host), this.config.providers?.lmx?.models, LMX_HINT);
+    const lmx = this.build("lmx", "lmx", lmxBaseUrl(host), this.config.providers?.lmx?.models, LMX_HINT);
+    if (this.lmxSource === "default" && this.discovered && !this.mayReceiveKey(this.discovered)) {
+      this.keyWithheld.add(lmx);
+    }
+    return lmx;
   }
 
   private build(
@@ -362,4 +396,11 @@ export class ProviderRegistry implements RouteHost {
     });
     return provider;
   }
+}
+
+/** 127.0.0.0/8 or ::1 (also IPv4-mapped): an address on this machine. */
+function isLoopback(address: string): boolean {
+  const plain = address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+  if (isIP(plain) === 4) return plain.startsWith("127.");
+  return plain === "::1";
 }

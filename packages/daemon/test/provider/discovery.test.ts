@@ -3,6 +3,7 @@ import { Bonjour } from "bonjour-service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { browseLmx, chooseLmx, type DiscoveredLmx, LMX_SERVICE_TYPE } from "../../src/provider/discovery.js";
 import { ProviderRegistry } from "../../src/provider/registry.js";
+import { type KeyGate, startKeyGate } from "../fixtures/key-gate.js";
 import { type ScriptedServer, startScriptedServer } from "../fixtures/scripted-openai-server.js";
 
 const TIMEOUTS = { connectTimeoutMs: 1000, idleTimeoutMs: 1000 };
@@ -131,5 +132,123 @@ describe("LMX discovery in the registry", () => {
     } finally {
       await new Promise<void>((resolve) => advertiser.unpublishAll(() => advertiser.destroy(() => resolve())));
     }
+  });
+});
+
+describe("the lmx key and discovered hosts", () => {
+  const KEY = "lmx-discovery-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  let lmx: ScriptedServer;
+  let gate: KeyGate;
+  let dead: string;
+
+  beforeAll(async () => {
+    lmx = await startScriptedServer({ models: ["keyed-model"] });
+    gate = await startKeyGate({ target: lmx.host, apiKey: () => KEY });
+    dead = `127.0.0.1:${await closedPort()}`;
+  });
+  afterAll(async () => {
+    await Promise.all([gate?.close(), lmx?.close()]);
+  });
+
+  /**
+   * A registry whose mDNS browse "finds" the keyed gate as if it answered from `address`. Every
+   * request still goes to 127.0.0.1 (the base URL): only the address the answer came from differs.
+   */
+  function discovering(address: string, options: { env?: NodeJS.ProcessEnv; vaultKey?: string } = {}) {
+    const messages: string[] = [];
+    const port = Number(gate.url.split(":")[2]!.split("/")[0]);
+    const registry = new ProviderRegistry(TIMEOUTS, options.env ?? {}, {
+      defaultLmxHost: dead,
+      discoveryTimeoutMs: 10,
+      keys: async (name) => (name === "lmx" ? options.vaultKey : undefined),
+      browse: async () => [{ name: "office-lmx", address, port, baseUrl: gate.url, auth: true }],
+      onDiscovery: (message) => messages.push(message),
+    });
+    return { registry, messages };
+  }
+
+  it("never sends the vault key to a discovered LMX on another machine", async () => {
+    gate.keys.length = 0;
+    const { registry, messages } = discovering("192.168.1.50", { vaultKey: KEY });
+    registry.configure({});
+    const health = await registry.check(registry.list()[0]!);
+    expect(registry.lmxOrigin()).toBe("mdns");
+    expect(registry.list()[0]!.baseUrl).toBe(gate.url);
+    expect(health).toMatchObject({ healthy: false });
+    expect(health.error).toContain("401");
+    expect(gate.keys).toEqual([undefined]);
+    expect(await registry.keyFor(registry.list()[0]!)).toBeUndefined();
+    expect(messages.join("\n")).toContain("lmx.trust-discovered");
+    expect(messages.join("\n")).toContain("opta config set lmx.host 192.168.1.50:");
+  });
+
+  it("nor the OPTA_LMX_API_KEY one", async () => {
+    gate.keys.length = 0;
+    const { registry } = discovering("10.1.2.3", { env: { OPTA_LMX_API_KEY: KEY } });
+    registry.configure({});
+    expect((await registry.check(registry.list()[0]!)).healthy).toBe(false);
+    expect(gate.keys).toEqual([undefined]);
+  });
+
+  it("sends it with lmx.trust-discovered: true, and to an LMX on this machine", async () => {
+    gate.keys.length = 0;
+    const trusted = discovering("192.168.1.50", { vaultKey: KEY });
+    trusted.registry.configure({ lmx: { "trust-discovered": true } });
+    const health = await trusted.registry.check(trusted.registry.list()[0]!);
+    expect(health).toMatchObject({ healthy: true, models: ["keyed-model"] });
+    expect(trusted.messages.join("\n")).not.toContain("trust-discovered");
+
+    const local = discovering("127.0.0.1", { vaultKey: KEY });
+    local.registry.configure({});
+    expect((await local.registry.check(local.registry.list()[0]!)).healthy).toBe(true);
+    const mapped = discovering("::ffff:127.0.0.1", { env: { OPTA_LMX_API_KEY: KEY } });
+    mapped.registry.configure({});
+    expect((await mapped.registry.check(mapped.registry.list()[0]!)).healthy).toBe(true);
+    expect(gate.keys).toEqual([KEY, KEY, KEY]);
+  });
+
+  it("withdraws the key when the opt-in is removed (config reload)", async () => {
+    const { registry } = discovering("192.168.1.50", { vaultKey: KEY });
+    registry.configure({ lmx: { "trust-discovered": true } });
+    expect((await registry.check(registry.list()[0]!)).healthy).toBe(true);
+    registry.configure({});
+    // Still pointed at the discovered host, but now without the key.
+    expect(registry.lmxOrigin()).toBe("mdns");
+    expect(await registry.keyFor(registry.list()[0]!)).toBeUndefined();
+    registry.configure({ lmx: { "trust-discovered": "yes" } });
+    expect(await registry.keyFor(registry.list()[0]!)).toBeUndefined();
+  });
+
+  it("a configured host (the user pinned it) gets the key wherever it is", async () => {
+    gate.keys.length = 0;
+    const { registry } = discovering("192.168.1.50", { vaultKey: KEY });
+    registry.configure({ lmx: { host: gate.url } });
+    expect(await registry.check(registry.list()[0]!)).toMatchObject({ healthy: true });
+    expect(registry.lmxOrigin()).toBe("config");
+    expect(gate.keys).toEqual([KEY]);
+  });
+
+  it("prefers an open LMX over a keyed one it may not send the key to", async () => {
+    const open = { ...found("b-open", "192.168.1.61"), baseUrl: lmx.url };
+    const locked = { ...found("a-locked", "192.168.1.60", { auth: true }), baseUrl: gate.url };
+    const pick = async (config: Parameters<ProviderRegistry["configure"]>[0]) => {
+      const registry = new ProviderRegistry(
+        TIMEOUTS,
+        {},
+        {
+          defaultLmxHost: dead,
+          discoveryTimeoutMs: 10,
+          keys: async () => KEY,
+          browse: async () => [locked, open],
+        },
+      );
+      registry.configure(config);
+      await registry.check(registry.list()[0]!);
+      return registry.list()[0]!.baseUrl;
+    };
+    // Without trust the key cannot be used there, so the open one wins despite its name…
+    expect(await pick({})).toBe(lmx.url);
+    // …with trust, both are usable and the choice falls back to the name.
+    expect(await pick({ lmx: { "trust-discovered": true } })).toBe(gate.url);
   });
 });
