@@ -73,33 +73,43 @@ describe("keys in a session", () => {
   const FIRST = "sk-ant-api03-first-leaktest-key-0001";
   const SECOND = "sk-ant-api03-rotated-leaktest-key-0002";
   const WRONG_OPENAI = "sk-proj-wrong-leaktest-key-0003";
+  // Keys of other shapes, which no generic pattern recognises: only exact-key redaction hides them.
+  /** A long hex key for an OpenAI-compatible provider (stored with `opta account add together`). */
+  const HEX_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  /** A base64 key for a keyed LMX, given to the daemon as OPTA_LMX_API_KEY. */
+  const BASE64_LMX_KEY = "q7Zr+u3/Lk9XbT2wYc8Vn0Pf4Hs6Jd1Ea5Gm==";
   let expected = FIRST;
   let anthropic: ScriptedAnthropicServer;
   let upstream: ScriptedServer;
   let gate: KeyGate;
+  let hexGate: KeyGate;
+  let lmxGate: KeyGate;
   let rig: ProviderRig;
 
   beforeAll(async () => {
     anthropic = await startScriptedAnthropicServer({ models: ["claude-scripted"], apiKey: () => expected });
     upstream = await startScriptedServer({ models: ["gpt-scripted"] });
     gate = await startKeyGate({ target: upstream.host, apiKey: () => "sk-proj-the-right-key-nobody-has" });
-    const lmx = await startScriptedServer({ models: ["m1"] });
+    // Both echo the rejected key in their 401, as OpenAI does.
+    hexGate = await startKeyGate({ target: upstream.host, apiKey: () => "a-different-key-this-provider-wants" });
+    lmxGate = await startKeyGate({ target: upstream.host, apiKey: () => "the-lmx-wants-another-key" });
     rig = await startRig({
-      env: { OPTA_LMX_HOST: lmx.host, OPTA_PROVIDER_TIMEOUT_MS: "2000" },
+      env: { OPTA_LMX_HOST: lmxGate.url, OPTA_LMX_API_KEY: BASE64_LMX_KEY, OPTA_PROVIDER_TIMEOUT_MS: "2000" },
       config: {
         providers: {
           anthropic: { type: "anthropic", baseUrl: anthropic.url },
           openai: { type: "openai", baseUrl: gate.url },
+          together: { type: "openai-compatible", baseUrl: hexGate.url, models: ["hex-model"] },
         },
       },
     });
-    await lmx.close();
     await rig.vault.set("anthropic", FIRST);
     await rig.vault.set("openai", WRONG_OPENAI);
+    await rig.vault.set("together", HEX_KEY);
   });
   afterAll(async () => {
     await rig?.close();
-    await Promise.all([anthropic?.close(), gate?.close(), upstream?.close()]);
+    await Promise.all([anthropic?.close(), gate?.close(), hexGate?.close(), lmxGate?.close(), upstream?.close()]);
   });
 
   it("rotates a key without interrupting a running turn; the next request uses the new key", async () => {
@@ -137,8 +147,23 @@ describe("keys in a session", () => {
     const stale = await rig.run(await rig.session(), { text: "hi", model: "anthropic/claude-scripted" });
     expect(String(stale.at(-1)?.message)).toContain("invalid x-api-key");
     expected = SECOND;
+    // Keys no pattern would catch: a hex key from the vault and a base64 LMX key from the environment.
+    for (const key of [HEX_KEY, BASE64_LMX_KEY]) expect(redactSecrets(`provided: ${key}.`)).toContain(key);
+    const hex = await rig.run(await rig.session(), { text: "hi", model: "together/hex-model" });
+    expect(hexGate.keys).toContain(HEX_KEY);
+    expect(hex.at(-1)).toMatchObject({ event: "turn.error" });
+    expect(String(hex.at(-1)?.message)).toContain(`Incorrect API key provided: ${maskSecret(HEX_KEY)}`);
+    // LMX's preflight is rejected, so the turn falls back to Anthropic; the reason carries the echo.
+    const keyedLmx = await rig.run(await rig.session(), { text: "hi", model: "lmx/m1" });
+    expect(lmxGate.keys).toContain(BASE64_LMX_KEY);
+    const fallback = keyedLmx.find((event) => event.event === "provider.fallback");
+    expect(fallback).toMatchObject({ from: "lmx/m1" });
+    expect(String(fallback?.reason)).toContain(`Incorrect API key provided: ${maskSecret(BASE64_LMX_KEY)}`);
+    // /v3/models lists every provider, so its health errors carry both echoes too.
+    const models = await (await rig.call("/v3/models")).text();
+    expect(models).toContain(maskSecret(HEX_KEY));
 
-    const secrets = [FIRST, SECOND, WRONG_OPENAI];
+    const secrets = [FIRST, SECOND, WRONG_OPENAI, HEX_KEY, BASE64_LMX_KEY];
     const leaks: string[] = [];
     const scan = (where: string, text: string) => {
       for (const secret of secrets) if (text.includes(secret)) leaks.push(`${where} contains ${secret}`);
@@ -149,9 +174,17 @@ describe("keys in a session", () => {
     );
     expect(files.map((entry) => entry.name)).toEqual(expect.arrayContaining(["config.yaml", "daemon.log"]));
     expect(files.some((entry) => entry.name.endsWith(".jsonl"))).toBe(true);
+    const seenMasked = new Map<string, string[]>();
+    const noteMasks = (where: string, text: string) => {
+      for (const key of [HEX_KEY, BASE64_LMX_KEY]) {
+        if (text.includes(maskSecret(key))) seenMasked.set(key, [...(seenMasked.get(key) ?? []), where]);
+      }
+    };
     for (const entry of files) {
       const path = join(entry.parentPath, entry.name);
-      scan(path, await readFile(path, "utf8"));
+      const text = await readFile(path, "utf8");
+      scan(path, text);
+      noteMasks(entry.name.endsWith(".jsonl") ? "session file" : entry.name, text);
     }
     // Every API response that could carry provider detail.
     const sessions = (await (await rig.call("/v3/sessions")).json()) as { sessions: Array<{ id: string }> };
@@ -164,11 +197,23 @@ describe("keys in a session", () => {
         `/v3/sessions/${session.id}/export?format=md`,
       );
     }
-    for (const path of paths) scan(path, await (await rig.call(path)).text());
+    for (const path of paths) {
+      const text = await (await rig.call(path)).text();
+      scan(path, text);
+      noteMasks(path, text);
+    }
     // The events themselves, as every client sees them.
     const all: Event[] = [];
     for (const session of sessions.sessions) all.push(...(await rig.events(session.id)));
     scan("events", JSON.stringify(all));
     expect(leaks).toEqual([]);
+    // …and the echoes did travel through each of them, masked: the scan above is not vacuous.
+    const reached = (key: string) => [...new Set(seenMasked.get(key)?.map((where) => where.replace(/s-[^/]+/, "…")))];
+    expect(reached(HEX_KEY)).toEqual(
+      expect.arrayContaining(["daemon.log", "session file", "/v3/models", "/v3/sessions/…/events"]),
+    );
+    expect(reached(BASE64_LMX_KEY)).toEqual(
+      expect.arrayContaining(["session file", "/v3/models", "/v3/sessions/…/events"]),
+    );
   });
 });
