@@ -1,4 +1,6 @@
 import {
+  AuthCodeResponse,
+  AuthExchangeResponse,
   CompactResponse,
   type CreateSessionRequest,
   DaemonLifecycleResponse,
@@ -155,6 +157,11 @@ export class DaemonClient {
       body: request,
       schema: SubmitTurnResponse,
     });
+  }
+
+  /** A single-use sign-in code (60 s) for a URL that must not carry the token: `POST /v3/auth/codes`. */
+  createAuthCode(options?: RequestOptions): Promise<AuthCodeResponse> {
+    return this.#call("/v3/auth/codes", { ...options, method: "POST", schema: AuthCodeResponse });
   }
 
   /** Summarises the session's history through its model: `POST /v3/sessions/:id/compact` (409 while a turn runs). */
@@ -415,6 +422,33 @@ export class DaemonClient {
     }
     return parsed.data;
   }
+}
+
+/**
+ * Trades a single-use code from `opta app` (`#code=…`) for the daemon's token: `POST /v3/auth/exchange`,
+ * the one route that takes no token. Browser-safe.
+ */
+export async function exchangeAuthCode(
+  baseUrl: string,
+  code: string,
+  options: { fetch?: typeof fetch } = {},
+): Promise<string> {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const url = `${baseUrl.replace(/\/+$/, "")}/v3/auth/exchange`;
+  let response: Response;
+  try {
+    response = await fetchImpl(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code }),
+    });
+  } catch (error) {
+    throw new DaemonConnectionError(`Could not reach the Opta daemon at ${baseUrl} (${reason(error)}). ${START_HINT}`, {
+      cause: error,
+    });
+  }
+  if (!response.ok) throw await toApiError(response, "POST", "/v3/auth/exchange");
+  return AuthExchangeResponse.parse(await response.json()).token;
 }
 
 /** Why fetch failed, in a few words (`ECONNREFUSED`, `fetch failed`…). */

@@ -5,6 +5,7 @@
 export {
   DaemonClient,
   type DaemonClientOptions,
+  exchangeAuthCode,
   type RequestOptions,
   type StreamOptions,
   type TokenSource,

@@ -11,6 +11,7 @@ import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
 import { McpManager } from "./mcp/index.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
+import { AuthCodes } from "./server/auth-codes.js";
 import type { DaemonContext } from "./server/context.js";
 import { createHttpApp } from "./server/http.js";
 import { mountDesktopApp } from "./server/static.js";
@@ -58,6 +59,7 @@ export class Daemon {
   /** MCP servers and the built-in browser; their tools join the built-ins. */
   readonly mcp: McpManager;
   readonly feed = new GlobalFeed();
+  private readonly authCodes = new AuthCodes();
   private readonly server: Server;
   private readonly streams: StreamServer;
   private currentToken = "";
@@ -139,6 +141,7 @@ export class Daemon {
       },
       publishDaemonEvent: (event) => this.publish(event),
       compact: (sessionId) => compactSession(this, sessionId),
+      authCodes: this.authCodes,
       resolvePermission: (sessionId, requestId, decision, by) =>
         this.approvals.resolve(sessionId, requestId, decision, by),
       mountStatic: options.mountStatic ?? ((app) => mountDesktopApp(app, env)),
@@ -292,6 +295,7 @@ export class Daemon {
   }
 
   private writeToken(): void {
+    this.authCodes.clear();
     this.currentToken = randomBytes(32).toString("base64url");
     writeFileAtomic(this.paths.token, `${this.currentToken}\n`);
   }

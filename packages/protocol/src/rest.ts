@@ -197,3 +197,15 @@ export const DaemonState = z.object({
   version: z.string(),
 });
 export type DaemonState = z.infer<typeof DaemonState>;
+
+/** `POST /v3/auth/codes` response: a single-use code that `POST /v3/auth/exchange` trades for the token. */
+export const AuthCodeResponse = z.object({ code: z.string(), expiresAt: z.string() });
+export type AuthCodeResponse = z.infer<typeof AuthCodeResponse>;
+
+/** `POST /v3/auth/exchange` body (no bearer token: the code is the credential). */
+export const AuthExchangeRequest = z.object({ code: z.string().min(16).max(200) }).strict();
+export type AuthExchangeRequest = z.infer<typeof AuthExchangeRequest>;
+
+/** `POST /v3/auth/exchange` response. */
+export const AuthExchangeResponse = z.object({ token: z.string() });
+export type AuthExchangeResponse = z.infer<typeof AuthExchangeResponse>;

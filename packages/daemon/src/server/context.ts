@@ -6,6 +6,7 @@ import type { McpManager } from "../mcp/manager.js";
 import type { ProviderRegistry } from "../provider/registry.js";
 import type { GlobalFeed } from "../session/global-feed.js";
 import type { SessionStore } from "../session/store.js";
+import type { AuthCodes } from "./auth-codes.js";
 
 /** What the HTTP and WebSocket layers need from the daemon; they hold no state of their own. */
 export interface DaemonContext {
@@ -30,6 +31,8 @@ export interface DaemonContext {
   compact(sessionId: string): Promise<string | undefined>;
   /** MCP servers: status for `opta mcp list`, one-off connections for `opta mcp test`. */
   mcp: McpManager;
+  /** Single-use sign-in codes for `opta app` URLs. */
+  authCodes: AuthCodes;
   /** Mounts Code Desktop's static files, when they are built. */
   mountStatic?: (app: Express) => void;
 }

@@ -1,6 +1,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import {
+  AuthExchangeRequest,
   CreateSessionRequest,
   EventsQuery,
   ExportQuery,
@@ -55,6 +56,19 @@ export function createHttpApp(context: DaemonContext): express.Express {
   // Static assets (Code Desktop) are public; everything under /v3 needs the token.
   context.mountStatic?.(app);
 
+  // The one route that takes no bearer token: a single-use code from `opta app` is the credential.
+  app.post("/v3/auth/exchange", express.json({ limit: "4kb" }), (request, response) => {
+    const body = validate(AuthExchangeRequest, request.body ?? {}, "body");
+    if (!context.authCodes.redeem(body.code)) {
+      throw new ApiError(
+        "INVALID_AUTH_CODE",
+        "This sign-in code is unknown, expired or already used; run 'opta app' again for a new one.",
+      );
+    }
+    response.setHeader("cache-control", "no-store");
+    response.json({ token: context.token() });
+  });
+
   app.use("/v3", (request, _response, next) => {
     if (!tokenMatches(bearerToken(request.headers.authorization), context.token())) {
       throw new ApiError(
@@ -105,6 +119,11 @@ export function createHttpApp(context: DaemonContext): express.Express {
 
   router.post("/daemon/restart", (_request, response) => {
     response.json({ ok: true, action: "restart", token: context.requestRestart() });
+  });
+
+  router.post("/auth/codes", (_request, response) => {
+    response.setHeader("cache-control", "no-store");
+    response.status(201).json(context.authCodes.issue());
   });
 
   router.get("/daemon/logs", (request, response) => {

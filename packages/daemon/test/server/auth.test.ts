@@ -175,3 +175,50 @@ describe("authentication and origin checks", () => {
     expect(info.mode & 0o777).toBe(0o600);
   });
 });
+
+describe("single-use sign-in codes", () => {
+  it("expire, work once, and are forgotten when the token rotates", async () => {
+    const { AuthCodes } = await import("../../src/server/auth-codes.js");
+    const codes = new AuthCodes();
+    const first = codes.issue(1_000);
+    expect(codes.redeem(first.code, 2_000)).toBe(true);
+    expect(codes.redeem(first.code, 2_000)).toBe(false);
+    const late = codes.issue(1_000);
+    expect(codes.redeem(late.code, 1_000 + 60_001)).toBe(false);
+    const cleared = codes.issue(1_000);
+    codes.clear();
+    expect(codes.redeem(cleared.code, 1_001)).toBe(false);
+  });
+
+  it("trade a code from POST /v3/auth/codes for the token, once, without a bearer token", async () => {
+    const home = await tempHome();
+    const daemon = await spawnDaemon(home.home, { OPTA_LMX_HOST: "127.0.0.1:9" });
+    try {
+      const minted = await api(daemon)("/v3/auth/codes", { method: "POST" });
+      expect(minted.status).toBe(201);
+      const { code } = (await minted.json()) as { code: string };
+      expect((await fetch(`${daemon.url}/v3/auth/codes`, { method: "POST" })).status).toBe(401);
+      const exchange = () =>
+        fetch(`${daemon.url}/v3/auth/exchange`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ code }),
+        });
+      const traded = await exchange();
+      expect(traded.status).toBe(200);
+      expect(await traded.json()).toEqual({ token: daemon.token });
+      const again = await exchange();
+      expect(again.status).toBe(401);
+      expect(((await again.json()) as { error: { code: string } }).error.code).toBe("INVALID_AUTH_CODE");
+      const malformed = await fetch(`${daemon.url}/v3/auth/exchange`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(malformed.status).toBe(400);
+    } finally {
+      await daemon.stop();
+      await home.cleanup();
+    }
+  });
+});
