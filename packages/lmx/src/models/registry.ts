@@ -157,6 +157,8 @@ export type Lease = {
 };
 
 const GIB = 1024 ** 3;
+/** How long a directory listing serves requests before it is read again (a miss always re-reads). */
+export const LISTING_TTL_MS = 1000;
 
 /**
  * The models directory and the models loaded from it: listing, loading on first use (JIT),
@@ -167,6 +169,10 @@ export class ModelRegistry {
   private readonly loading = new Map<string, Promise<LoadedModel>>();
   private readonly unloading = new Map<string, Promise<void>>();
   private closed = false;
+  /** The last directory listing and when it was read (`performance.now()`). */
+  private listed: { files: ModelFile[]; at: number } | undefined;
+  /** A listing being read; concurrent callers share it. */
+  private listing: Promise<ModelFile[]> | undefined;
 
   constructor(private readonly options: ModelRegistryOptions) {}
 
@@ -180,14 +186,54 @@ export class ModelRegistry {
     return [...this.loaded.values()];
   }
 
-  /** Every GGUF under the models directory, sorted by id. */
+  /** Every GGUF under the models directory, sorted by id (read now; refreshes the cached listing). */
   list(): Promise<ModelFile[]> {
-    return listModelFiles(this.options.modelsDir);
+    this.listing ??= listModelFiles(this.options.modelsDir)
+      .then((files) => {
+        this.listed = { files, at: performance.now() };
+        return files;
+      })
+      .finally(() => {
+        this.listing = undefined;
+      });
+    return this.listing;
+  }
+
+  /**
+   * The listing requests resolve against: read at most once per {@link LISTING_TTL_MS} instead of
+   * on every request (a readdir and a stat per file on the path to the first token).
+   */
+  private async cachedList(): Promise<{ files: ModelFile[]; fresh: boolean }> {
+    if (this.listed && performance.now() - this.listed.at < LISTING_TTL_MS)
+      return { files: this.listed.files, fresh: false };
+    return { files: await this.list(), fresh: true };
   }
 
   /** Finds a model by id (also accepting `.gguf`, a different case, or just the file name). */
   async resolve(requested: string | undefined): Promise<ModelFile> {
-    const models = await this.list();
+    const cached = await this.cachedList();
+    const found = this.match(cached.files, requested);
+    if (found || cached.fresh) return this.resolved(cached.files, requested, found);
+    // A miss against a cached listing: the file may have just been added.
+    const files = await this.list();
+    return this.resolved(files, requested, this.match(files, requested));
+  }
+
+  private match(models: ModelFile[], requested: string | undefined): ModelFile | undefined {
+    if (requested === undefined || requested === "") {
+      const firstLoaded = this.loadedModels()[0];
+      return models.find((model) => model.id === firstLoaded?.id) ?? models[0];
+    }
+    const wanted = requested.replace(/\.gguf$/i, "");
+    return (
+      models.find((model) => model.id === wanted) ??
+      models.find((model) => model.id.toLowerCase() === wanted.toLowerCase()) ??
+      models.find((model) => model.id.split("/").at(-1)?.toLowerCase() === wanted.toLowerCase())
+    );
+  }
+
+  private resolved(models: ModelFile[], requested: string | undefined, match: ModelFile | undefined): ModelFile {
+    if (match) return match;
     if (models.length === 0) {
       throw new LmxError(
         "no_models",
@@ -195,24 +241,12 @@ export class ModelRegistry {
         { param: "model" },
       );
     }
-    if (requested === undefined || requested === "") {
-      const firstLoaded = this.loadedModels()[0];
-      return models.find((model) => model.id === firstLoaded?.id) ?? models[0]!;
-    }
-    const wanted = requested.replace(/\.gguf$/i, "");
-    const match =
-      models.find((model) => model.id === wanted) ??
-      models.find((model) => model.id.toLowerCase() === wanted.toLowerCase()) ??
-      models.find((model) => model.id.split("/").at(-1)?.toLowerCase() === wanted.toLowerCase());
-    if (!match) {
-      const names = models.slice(0, 10).map((model) => model.id);
-      throw new LmxError(
-        "model_not_found",
-        `model '${requested}' is not in ${this.options.modelsDir}; available: ${names.join(", ")}${models.length > 10 ? ", …" : ""}`,
-        { param: "model" },
-      );
-    }
-    return match;
+    const names = models.slice(0, 10).map((model) => model.id);
+    throw new LmxError(
+      "model_not_found",
+      `model '${requested}' is not in ${this.options.modelsDir}; available: ${names.join(", ")}${models.length > 10 ? ", …" : ""}`,
+      { param: "model" },
+    );
   }
 
   /** Loads a model if it is not loaded yet; concurrent callers share one load. */

@@ -6,6 +6,7 @@ import {
   type LlamaGrammar,
   LlamaJsonSchemaValidationError,
   LlamaText,
+  SpecialTokensText,
   type Token,
   TokenMeter,
 } from "node-llama-cpp";
@@ -62,6 +63,42 @@ function callPrefixTokens(lease: Lease): Token[] {
 }
 
 /**
+ * An upper bound on the tokens `text` becomes, without tokenizing: a token covers at least one
+ * byte of text, a special token is one token, and a tokenizer may add a leading-space piece per
+ * segment (SentencePiece).
+ */
+export function promptTokenBound(text: LlamaText): number {
+  let bound = 0;
+  for (const value of text.values) {
+    if (typeof value === "string") bound += Buffer.byteLength(value) + 1;
+    else if (value instanceof SpecialTokensText) bound += Buffer.byteLength(value.value) + 1;
+    else bound += 1;
+  }
+  return bound;
+}
+
+/**
+ * The prompt's token count, read off the sequence after generation instead of tokenizing it a
+ * second time. Each sampling step decodes one token with logits (the meter's output tokens): the
+ * prompt's last token, then every generated token fed back except the last. So the sequence holds
+ * prompt + (output − 1) tokens. That holds while LlamaChat feeds only sampled tokens; with tools it
+ * may insert call syntax itself, and a context shift drops tokens, so then (or when the figure is
+ * implausible) the prompt is tokenized after all, once the answer is complete.
+ */
+function promptTokensFromSequence(
+  lease: Lease,
+  outputTokens: number,
+  withFunctions: boolean,
+  contextText: LlamaText,
+): number {
+  const derived = lease.sequence.nextTokenIndex - Math.max(0, outputTokens - 1);
+  // A context shift can only happen once the sequence is full.
+  const couldShift = promptTokenBound(contextText) + outputTokens >= lease.model.contextSize - 1;
+  if (!withFunctions && !couldShift && outputTokens > 0 && derived > 0) return derived;
+  return contextText.tokenize(lease.model.model.tokenizer).length;
+}
+
+/**
  * `POST /v1/chat/completions`: validates everything before taking a sequence, then generates with
  * node-llama-cpp's LlamaChat (function calling through the model's own chat template), streaming
  * OpenAI chunks as tokens arrive or answering once at the end.
@@ -110,15 +147,24 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
         { param: "max_tokens" },
       );
     }
-    const promptTokens = lease.model.chatWrapper
-      .generateContextState({ chatHistory: history, availableFunctions: tools.functions, documentFunctionParams: true })
-      .contextText.tokenize(model.model.tokenizer).length;
-    if (promptTokens >= model.contextSize) {
-      throw new LmxError(
-        "context_length_exceeded",
-        `the prompt is ${promptTokens} tokens but '${model.id}' holds ${model.contextSize} tokens per sequence`,
-        { param: "messages" },
-      );
+    // LlamaChat tokenizes the prompt itself; doing it here too cost ~0.2–0.5 ms before the first
+    // token. A bound from the rendered text is enough to know the prompt fits; only a prompt that
+    // might not fit is tokenized here, and then the count is exact.
+    const contextText = lease.model.chatWrapper.generateContextState({
+      chatHistory: history,
+      availableFunctions: tools.functions,
+      documentFunctionParams: true,
+    }).contextText;
+    let promptTokens: number | undefined;
+    if (promptTokenBound(contextText) >= model.contextSize) {
+      promptTokens = contextText.tokenize(model.model.tokenizer).length;
+      if (promptTokens >= model.contextSize) {
+        throw new LmxError(
+          "context_length_exceeded",
+          `the prompt is ${promptTokens} tokens but '${model.id}' holds ${model.contextSize} tokens per sequence`,
+          { param: "messages" },
+        );
+      }
     }
     const tokenBias = tokenBiasFor(
       model.model.tokenizer,
@@ -218,6 +264,7 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
 
     const finishedAt = performance.now();
     const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
+    promptTokens ??= promptTokensFromSequence(lease, completionTokens, tools.functions !== undefined, contextText);
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
