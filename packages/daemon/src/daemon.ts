@@ -87,6 +87,7 @@ export class Daemon {
         this.currentToken,
         ...this.secrets.secrets(),
         keyEnv.ANTHROPIC_API_KEY ?? "",
+        keyEnv.OPTA_LMX_API_KEY ?? "",
         keyEnv.OPENAI_API_KEY ?? "",
       ],
     });

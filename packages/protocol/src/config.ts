@@ -50,6 +50,8 @@ export const OptaConfig = z
         host: z.string().optional(),
         /** Browse mDNS for `_opta-lmx._tcp` when nothing answers locally. */
         discovery: z.boolean().optional(),
+        /** Send the `lmx` key to an LMX found by mDNS on another machine (default: only to this machine). */
+        "trust-discovered": z.boolean().optional(),
       })
       .catchall(z.unknown())
       .optional(),
