@@ -175,8 +175,12 @@ export const ModelInfo = z.object({
   provider: z.string(),
   /** `provider/id`, unambiguous across providers. */
   ref: z.string(),
+  /** Whether the server has it in memory now (reported by Opta LMX). */
   loaded: z.boolean().optional(),
+  /** Tokens per sequence of the loaded model (reported by Opta LMX). */
   contextLength: z.number().int().optional(),
+  /** Memory the loaded model takes, bytes (reported by Opta LMX). */
+  memoryBytes: z.number().int().nonnegative().optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 

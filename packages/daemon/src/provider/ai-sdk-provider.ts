@@ -8,7 +8,7 @@ import {
 } from "@ai-sdk/provider";
 import { redactSecrets } from "../vault/mask.js";
 import { toPrompt, toToolChoice, toTools } from "./prompt.js";
-import type { ChatProvider, ChatRequest, ProviderChunk } from "./types.js";
+import type { ChatProvider, ChatRequest, ModelDetail, ProviderChunk } from "./types.js";
 import { ProviderError } from "./types.js";
 
 /** The wire formats the daemon speaks, each through its AI SDK provider package. */
@@ -75,6 +75,42 @@ export class AiSdkProvider implements ChatProvider {
   /** Where chat requests go (named in error messages). */
   get chatUrl(): string {
     return this.type === "anthropic" ? `${this.baseUrl}/messages` : `${this.baseUrl}/chat/completions`;
+  }
+
+  /**
+   * Opta LMX's `/api/v1/models` (load state, memory, context size). Only for `lmx` providers; other
+   * OpenAI-compatible servers do not have the route, so they report nothing rather than guess.
+   */
+  async modelDetails(signal?: AbortSignal): Promise<ModelDetail[]> {
+    if (this.type !== "lmx") return [];
+    const url = `${this.baseUrl.replace(/\/v1$/, "")}/api/v1/models`;
+    const key = await this.readKey(url);
+    const timeout = AbortSignal.timeout(Math.min(this.options.connectTimeoutMs, LIST_TIMEOUT_MS));
+    try {
+      const response = await fetch(url, {
+        headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      if (!response.ok) return [];
+      const body = (await response.json()) as {
+        models?: Array<{ id?: unknown; state?: unknown; memory_bytes?: unknown; context_size?: unknown }>;
+      };
+      return (body.models ?? []).flatMap((model) =>
+        typeof model.id === "string"
+          ? [
+              {
+                id: model.id,
+                loaded: model.state === "loaded",
+                ...(typeof model.memory_bytes === "number" ? { memoryBytes: model.memory_bytes } : {}),
+                ...(typeof model.context_size === "number" ? { contextLength: model.context_size } : {}),
+              },
+            ]
+          : [],
+      );
+    } catch {
+      // An LMX too old for the route, or one that stopped answering: the model list still stands.
+      return [];
+    }
   }
 
   async listModels(signal?: AbortSignal): Promise<string[]> {

@@ -48,6 +48,18 @@ export interface ChatProvider {
   stream(request: ChatRequest): AsyncIterable<ProviderChunk>;
   /** Model ids the provider serves, from its API (one request). */
   listModels(signal?: AbortSignal): Promise<string[]>;
+  /** Load state, memory and context size per model, where the server reports them (Opta LMX). */
+  modelDetails?(signal?: AbortSignal): Promise<ModelDetail[]>;
+}
+
+/** What a server says about one of its models beyond its id. */
+export interface ModelDetail {
+  id: string;
+  loaded: boolean;
+  /** Memory the loaded model takes (weights, KV cache), bytes. */
+  memoryBytes?: number;
+  /** Tokens per sequence of the loaded model. */
+  contextLength?: number;
 }
 
 /** Provider failure codes, as they appear in `turn.error`. */

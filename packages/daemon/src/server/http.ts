@@ -13,6 +13,7 @@ import {
 } from "@opta/protocol";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { z } from "zod";
+import type { ModelDetail } from "../provider/types.js";
 import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
@@ -219,8 +220,28 @@ export function createHttpApp(context: DaemonContext): express.Express {
 
   router.get("/models", async (_request, response) => {
     const health = await providers.checkAll();
+    // Load state and memory where a provider reports them (Opta LMX), fetched alongside, never guessed.
+    const details = new Map<string, ModelDetail>();
+    await Promise.all(
+      providers.list().map(async (provider) => {
+        const checked = health.find((entry) => entry.name === provider.name);
+        if (!checked?.healthy || !provider.modelDetails) return;
+        for (const detail of await provider.modelDetails()) details.set(`${provider.name}/${detail.id}`, detail);
+      }),
+    );
     const models = health.flatMap((provider) =>
-      provider.models.map((id) => ({ id, provider: provider.name, ref: `${provider.name}/${id}` })),
+      provider.models.map((id) => {
+        const ref = `${provider.name}/${id}`;
+        const detail = details.get(ref);
+        return {
+          id,
+          provider: provider.name,
+          ref,
+          ...(detail ? { loaded: detail.loaded } : {}),
+          ...(detail?.contextLength !== undefined ? { contextLength: detail.contextLength } : {}),
+          ...(detail?.memoryBytes !== undefined ? { memoryBytes: detail.memoryBytes } : {}),
+        };
+      }),
     );
     const defaultModel = context.config()["default-model"] ?? models[0]?.id;
     response.json({

@@ -62,6 +62,13 @@ describe("daemon against a real Opta LMX", () => {
     expect(done.tokens).toBeGreaterThan(0);
     expect(done.tokens).toBeLessThanOrEqual(24);
     expect(done.promptTokens).toBeGreaterThan(0);
+    // The turn loaded the model: /v3/models now says so, with the memory and context LMX reports.
+    const after = (await (await call("/v3/models")).json()) as {
+      models: Array<{ id: string; loaded?: boolean; memoryBytes?: number; contextLength?: number }>;
+    };
+    const tiny = after.models.find((model) => model.id === "tiny");
+    expect(tiny).toMatchObject({ loaded: true, memoryBytes: expect.any(Number), contextLength: expect.any(Number) });
+    expect(tiny!.memoryBytes).toBeGreaterThan(0);
   }, 120_000);
 
   it("runs a tool the model was forced to call (tool_choice required) through the gate", async () => {
