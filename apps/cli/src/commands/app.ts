@@ -1,12 +1,17 @@
 import { spawn } from "node:child_process";
+import { DaemonClient } from "@opta/daemon-client";
 import { ensureDaemon } from "@opta/daemon-client/node";
 import { daemonEntry, optaHome } from "../connection.js";
 import { findOnPath } from "../output/notify.js";
 import { notice, print } from "../output/terminal.js";
 
-/** The URL that opens Code Desktop already signed in: the token rides in the fragment, which browsers never send. */
-export function appUrl(baseUrl: string, token: string): string {
-  return `${baseUrl}/#token=${encodeURIComponent(token)}`;
+/**
+ * The URL that opens Code Desktop already signed in. It carries a single-use sign-in code (valid
+ * 60 s), never the token: the URL ends up in the browser's command line and history, and the app
+ * trades the code for the token (`POST /v3/auth/exchange`) and removes it from the address bar.
+ */
+export function appUrl(baseUrl: string, code: string): string {
+  return `${baseUrl}/#code=${encodeURIComponent(code)}`;
 }
 
 /** The platform's "open this URL" command, if one is installed. */
@@ -38,14 +43,14 @@ function launch(url: string): Promise<boolean> {
 
 /**
  * `opta app [--print-url]`: starts the daemon if needed and opens Code Desktop at
- * `http://127.0.0.1:<port>/#token=<token>`. An already open tab picks up the new token too (it
- * shares the browser's storage), which is how it recovers after a daemon restart.
+ * `http://127.0.0.1:<port>/#code=<code>`, a single-use code the app trades for the token. An already
+ * open tab picks up the new token too (it shares the browser's storage), which is how it recovers
+ * after a daemon restart by another client.
  */
 export async function app(options: { printUrl?: boolean } = {}): Promise<number> {
   const result = await ensureDaemon({ home: optaHome(), entry: daemonEntry() });
   if (result.started) notice(`Started the Opta daemon on ${result.connection.baseUrl} (pid ${result.pid})`);
   const { baseUrl, token } = result.connection;
-  const url = appUrl(baseUrl, token);
 
   // A daemon whose checkout has no built app answers 503 at `/`: say so rather than open an error page.
   const probe = await fetch(`${baseUrl}/`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
@@ -53,6 +58,15 @@ export async function app(options: { printUrl?: boolean } = {}): Promise<number>
     notice("Code Desktop is not built. Run 'npm run build' in the Opta repository, then 'opta app' again.");
     return 1;
   }
+
+  let code: string;
+  try {
+    ({ code } = await new DaemonClient({ baseUrl, token, timeoutMs: 10_000 }).createAuthCode());
+  } catch (error) {
+    notice(`Could not get a sign-in code from the daemon: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  const url = appUrl(baseUrl, code);
 
   if (options.printUrl) {
     print(url);
@@ -62,7 +76,7 @@ export async function app(options: { printUrl?: boolean } = {}): Promise<number>
     notice(`Opened Code Desktop at ${baseUrl}/`);
     return 0;
   }
-  notice("Could not start a browser on this machine. Open this URL (it holds the daemon token; do not share it):");
+  notice("Could not start a browser on this machine. Open this URL within 60 seconds (it signs in once):");
   print(url);
   return 0;
 }

@@ -13,10 +13,16 @@ export interface Shell {
   /** Forgets the token. */
   clearToken(): void;
   /**
-   * Calls `listener` when a token arrives from outside this view: a new `opta app` URL in this tab
-   * or another tab storing one. Returns an unsubscribe function.
+   * The single-use sign-in code the page was opened with (`#code=…` from `opta app`), already
+   * removed from the address bar. Returned once; the caller trades it for the token.
    */
-  onTokenChange(listener: (token: string) => void): () => void;
+  takeSignInCode(): string | undefined;
+  /**
+   * Calls `listener` when a credential arrives from outside this view: a new `opta app` URL in this
+   * tab (a sign-in code, or a token from an older `opta app`) or another tab storing a token.
+   * Returns an unsubscribe function.
+   */
+  onCredential(listener: (credential: Credential) => void): () => void;
   /** Saves `content` as a file the user downloads. */
   download(fileName: string, content: string, mimeType: string): void;
   /** Sets the window title. */
@@ -25,15 +31,22 @@ export interface Shell {
   readonly platform: "mac" | "other";
 }
 
+/** What can sign this window in: the token itself, or a single-use code to trade for it. */
+export type Credential = { kind: "token"; token: string } | { kind: "code"; code: string };
+
 const TOKEN_KEY = "opta.daemon.token";
 const DAEMON_KEY = "opta.daemon.url";
 
-/** Reads `token` (and, for `vite dev`, `daemon`) from a fragment like `#token=…&daemon=…`. */
-export function parseFragment(hash: string): { token?: string; daemon?: string } {
+/**
+ * Reads a sign-in `code` (what `opta app` sends), a `token` (older `opta app`, or pasted by hand)
+ * and, for `vite dev`, `daemon` from a fragment like `#code=…&daemon=…`.
+ */
+export function parseFragment(hash: string): { code?: string; token?: string; daemon?: string } {
   const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const code = params.get("code")?.trim() || undefined;
   const token = params.get("token")?.trim() || undefined;
   const daemon = params.get("daemon")?.trim() || undefined;
-  return { ...(token ? { token } : {}), ...(daemon ? { daemon } : {}) };
+  return { ...(code ? { code } : {}), ...(token ? { token } : {}), ...(daemon ? { daemon } : {}) };
 }
 
 /** Only loopback daemons: a fragment must not be able to point the app (and its token) elsewhere. */
@@ -50,20 +63,22 @@ export function isLoopbackUrl(value: string): boolean {
 }
 
 /**
- * The browser shell: token in localStorage (per origin, so per daemon port), the fragment removed
- * from the address bar as soon as it has been read, downloads through an object URL.
+ * The browser shell: token in localStorage (per origin, so per daemon port), the fragment (a sign-in
+ * code or a token) removed from the address bar as soon as it has been read, downloads through an
+ * object URL.
  */
 export function createBrowserShell(win: Window = window): Shell {
   const storage = safeStorage(win);
   let memoryToken: string | undefined;
 
-  const takeFragment = (): string | undefined => {
-    const { token, daemon } = parseFragment(win.location.hash);
-    if (!token && !daemon) return undefined;
+  const takeFragment = (): Credential | undefined => {
+    const { code, token, daemon } = parseFragment(win.location.hash);
+    if (!code && !token && !daemon) return undefined;
     if (daemon && isLoopbackUrl(daemon)) storage?.setItem(DAEMON_KEY, daemon.replace(/\/+$/, ""));
-    // Drop the fragment without a navigation, so the token is in neither the address bar nor history.
+    // Drop the fragment without a navigation, so the code or token is in neither the address bar nor history.
     win.history.replaceState(win.history.state, "", win.location.pathname + win.location.search);
-    return token;
+    if (code) return { kind: "code", code };
+    return token ? { kind: "token", token } : undefined;
   };
 
   const write = (token: string) => {
@@ -72,7 +87,8 @@ export function createBrowserShell(win: Window = window): Shell {
   };
 
   const initial = takeFragment();
-  if (initial) write(initial);
+  let initialCode = initial?.kind === "code" ? initial.code : undefined;
+  if (initial?.kind === "token") write(initial.token);
 
   return {
     platform: /Mac|iPhone|iPad/.test(win.navigator.platform || win.navigator.userAgent) ? "mac" : "other",
@@ -89,18 +105,22 @@ export function createBrowserShell(win: Window = window): Shell {
       memoryToken = undefined;
       storage?.removeItem(TOKEN_KEY);
     },
-    onTokenChange(listener) {
+    takeSignInCode() {
+      const code = initialCode;
+      initialCode = undefined;
+      return code;
+    },
+    onCredential(listener) {
       const onHash = () => {
-        const token = takeFragment();
-        if (token) {
-          write(token);
-          listener(token);
-        }
+        const credential = takeFragment();
+        if (!credential) return;
+        if (credential.kind === "token") write(credential.token);
+        listener(credential);
       };
       const onStorage = (event: StorageEvent) => {
         if (event.key === TOKEN_KEY && event.newValue) {
           memoryToken = event.newValue;
-          listener(event.newValue);
+          listener({ kind: "token", token: event.newValue });
         }
       };
       win.addEventListener("hashchange", onHash);

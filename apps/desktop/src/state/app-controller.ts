@@ -3,6 +3,7 @@ import {
   DaemonClient,
   type DaemonClientOptions,
   DaemonConnectionError,
+  exchangeAuthCode,
   type GlobalSubscription,
   type Subscription,
   type SubscriptionStatus,
@@ -15,19 +16,22 @@ import type {
   ModelsResponse,
   PermissionDecision,
   PermissionLevel,
+  SessionEvent,
   SessionInfo,
 } from "@opta/protocol";
-import type { Shell } from "../shell/shell.js";
+import { TurnErrorCode } from "@opta/protocol";
+import type { Credential, Shell } from "../shell/shell.js";
 import { type FrameScheduler, SessionStore } from "./session-store.js";
 
 /** What the header shows. */
 export type ConnectionState = "connecting" | "connected" | "reconnecting" | "disconnected";
 
 /**
- * Whether the app can talk to the daemon: `missing` (no token yet), `rejected` (the daemon said 401,
- * e.g. it restarted and rotated its token), `ok`.
+ * Whether the app can talk to the daemon: `missing` (no token yet), `signing-in` (trading a
+ * single-use code from `opta app` for the token), `rejected` (the daemon said 401, e.g. it
+ * restarted and rotated its token), `ok`.
  */
-export type AuthState = "ok" | "missing" | "rejected";
+export type AuthState = "ok" | "missing" | "signing-in" | "rejected";
 
 /** Daemon heartbeat: the last answer to `GET /v3/daemon`. */
 export interface Heartbeat {
@@ -67,7 +71,8 @@ export interface TurnOptions {
   mode: Mode;
   /** Model ref; undefined uses the session's. */
   model?: string;
-  permission: PermissionLevel;
+  /** Permission level for this turn; undefined sends none, so the daemon's config decides. */
+  permission?: PermissionLevel;
 }
 
 export interface ControllerOptions {
@@ -78,7 +83,17 @@ export interface ControllerOptions {
   /** False disables per-frame batching (benchmark baseline). */
   batched?: boolean;
   heartbeatMs?: number;
+  /** Trades a sign-in code for the token (tests inject fakes); default `exchangeAuthCode`. */
+  exchangeCode?: (baseUrl: string, code: string) => Promise<string>;
 }
+
+/** A session event (it has a seq) from the daemon-wide feed. */
+type SessionFrame = Extract<GlobalFrame, { seq: number }>;
+
+/** Events fetched per page when looking for a running turn's pending approvals. */
+const APPROVAL_SCAN_PAGE = 500;
+/** Pages at most (a turn blocked on an approval has few events after its request). */
+const APPROVAL_SCAN_PAGES = 8;
 
 /**
  * Owns the daemon client, both streams and the app state. Views read state through
@@ -110,14 +125,20 @@ export class AppController {
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #stopTokenWatch: (() => void) | undefined;
   #started = false;
-  #pending = new Map<string, Set<string>>();
+  /** Pending approvals per session: request id → turn id. */
+  #pending = new Map<string, Map<string, string>>();
+  /** An approvals resync in flight: frames that arrive meanwhile are replayed over its result. */
+  #attentionSync: { frames: SessionFrame[] } | undefined;
+  /** The sign-in code the page was opened with, until it is traded for the token. */
+  #signInCode: string | undefined;
   readonly shell: Shell;
 
   constructor(private readonly options: ControllerOptions) {
     this.shell = options.shell;
     this.#client = this.#newClient();
+    this.#signInCode = this.shell.takeSignInCode();
     this.#state = {
-      auth: this.shell.readToken() ? "ok" : "missing",
+      auth: this.#signInCode ? "signing-in" : this.shell.readToken() ? "ok" : "missing",
       connection: "connecting",
       sessions: [],
       sessionsQuery: "",
@@ -151,9 +172,55 @@ export class AppController {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    this.#stopTokenWatch = this.shell.onTokenChange((token) => this.setToken(token));
+    this.#stopTokenWatch = this.shell.onCredential((credential) => this.#onCredential(credential));
+    const code = this.#signInCode;
+    this.#signInCode = undefined;
+    if (code) {
+      void this.signIn(code);
+      return;
+    }
     if (this.#state.auth === "missing") return;
     this.#connect();
+  }
+
+  #onCredential(credential: Credential): void {
+    if (credential.kind === "token") this.setToken(credential.token);
+    else void this.signIn(credential.code);
+  }
+
+  /**
+   * Trades a single-use sign-in code (`#code=` from `opta app`) for the daemon's token, then
+   * connects with it. A code that expired or was used already leaves the app on the token it had,
+   * if any, or asks for a new `opta app` — it never fails in silence.
+   */
+  async signIn(code: string): Promise<void> {
+    if (this.#state.auth !== "ok") this.#set({ auth: "signing-in", authMessage: undefined });
+    const exchange = this.options.exchangeCode ?? exchangeAuthCode;
+    let token: string;
+    try {
+      token = await exchange(this.shell.daemonBaseUrl(), code);
+    } catch (error) {
+      const why =
+        error instanceof DaemonApiError
+          ? error.message
+          : error instanceof Error
+            ? error.message
+            : "The sign-in code could not be used.";
+      if (this.#state.auth === "ok") {
+        this.#set({ error: why });
+        return;
+      }
+      const stored = this.shell.readToken();
+      if (stored) {
+        // Try the token this window already had; a 401 on it brings the re-auth prompt.
+        this.#set({ auth: "ok", error: why });
+        if (this.#started) this.#connect();
+        return;
+      }
+      this.#set({ auth: "missing", authMessage: why });
+      return;
+    }
+    this.setToken(token);
   }
 
   /** Closes every stream and timer. */
@@ -173,7 +240,7 @@ export class AppController {
     if (!trimmed) return;
     if (this.shell.readToken() !== trimmed) this.shell.writeToken(trimmed);
     this.#client = this.#newClient();
-    this.#set({ auth: "ok", authMessage: undefined, restarting: false, error: undefined });
+    this.#set({ auth: "ok", authMessage: undefined, restarting: false });
     if (!this.#started) return;
     this.#connect();
   }
@@ -202,6 +269,7 @@ export class AppController {
     });
     if (this.#state.selectedId && this.#store) this.#openSessionStream(this.#state.selectedId, this.#store);
     void this.refreshSessions();
+    void this.#syncAttention();
     void this.loadModels();
     void this.heartbeat();
     if (this.#timers.length === 0) {
@@ -211,38 +279,109 @@ export class AppController {
 
   #onGlobalStatus(status: SubscriptionStatus): void {
     if (status === "closed") return;
+    const previous = this.#state.connection;
     this.#set({ connection: status });
     if (status === "reconnecting" || status === "disconnected") void this.#probeAuth();
+    // Back after a drop (a crash and a new daemon, a network blip): what waits for approval may
+    // have changed while we were away; ask again rather than trust the badges.
+    if (status === "connected" && (previous === "reconnecting" || previous === "disconnected")) {
+      void this.#syncAttention();
+      this.#scheduleSessionsRefresh();
+    }
   }
 
   #onGlobalFrame(frame: GlobalFrame): void {
     // Every case below must be in GLOBAL_EVENTS, or the daemon never sends it.
     switch (frame.event) {
       case "session.created":
+      case "session.start":
+        this.#scheduleSessionsRefresh();
+        break;
       case "turn.start":
       case "turn.done":
       case "turn.error":
       case "session.cancelled":
-      case "session.start":
+        // The rail changes at once; the refresh that follows brings the daemon's own figures.
+        this.#applyToRail(frame);
+        this.#applyToPending(frame);
         this.#scheduleSessionsRefresh();
         break;
       case "permission.request":
-      case "permission.resolved": {
-        // A set of request ids, not a counter: a replayed frame must not count twice.
-        const pending = this.#pending.get(frame.sessionId) ?? new Set<string>();
-        if (frame.event === "permission.request") pending.add(frame.requestId);
-        else pending.delete(frame.requestId);
-        this.#pending.set(frame.sessionId, pending);
-        const attention = { ...this.#state.attention };
-        if (pending.size > 0) attention[frame.sessionId] = pending.size;
-        else delete attention[frame.sessionId];
-        this.#set({ attention });
+      case "permission.resolved":
+        this.#applyToPending(frame);
         break;
-      }
       case "daemon.start":
+        void this.heartbeat();
+        void this.#syncAttention();
+        break;
       case "daemon.stop":
+        // Stopping cancels every running turn: nothing waits for approval any more.
+        this.#pending.clear();
+        this.#publishAttention();
         void this.heartbeat();
         break;
+    }
+  }
+
+  /** Folds a turn boundary into the rail's copy of the session, like the daemon's index does. */
+  #applyToRail(frame: SessionFrame): void {
+    const index = this.#state.sessions.findIndex((session) => session.id === frame.sessionId);
+    const current = this.#state.sessions[index];
+    // Seqs make this idempotent: a frame the listed figures already include changes nothing.
+    if (!current || frame.seq <= current.lastSeq) return;
+    const next = applyToSessionInfo(current, frame);
+    const sessions = this.#state.sessions.slice();
+    sessions[index] = next;
+    sessions.sort(newestFirst);
+    this.#set({ sessions });
+  }
+
+  #applyToPending(frame: SessionFrame): void {
+    if (this.#attentionSync) this.#attentionSync.frames.push(frame);
+    if (applyToPending(this.#pending, frame)) this.#publishAttention();
+  }
+
+  #publishAttention(): void {
+    const attention: Record<string, number> = {};
+    for (const [sessionId, requests] of this.#pending) if (requests.size > 0) attention[sessionId] = requests.size;
+    this.#set({ attention });
+  }
+
+  /**
+   * Rebuilds the approval badges from the daemon: for every session with a running turn, the
+   * permission requests of that turn nobody has answered (read from the end of its events). Runs
+   * when the app connects (so a badge is right for an approval that was waiting before the app
+   * opened) and after the daemon restarted or came back (so no stale badge survives a crash).
+   */
+  async #syncAttention(): Promise<void> {
+    const sync: { frames: SessionFrame[] } = { frames: [] };
+    this.#attentionSync = sync;
+    try {
+      const client = this.#client;
+      const { sessions } = await client.listSessions({ limit: 500 });
+      const pending = new Map<string, Map<string, string>>();
+      const covered = new Map<string, number>();
+      for (const session of sessions) covered.set(session.id, session.lastSeq);
+      await Promise.all(
+        sessions
+          .filter((session) => session.activeTurnId)
+          .map(async (session) => {
+            const found = await pendingApprovals(client, session);
+            if (found.requests.size > 0) pending.set(session.id, found.requests);
+            covered.set(session.id, found.lastSeq);
+          }),
+      );
+      if (this.#attentionSync !== sync) return; // a newer sync replaced this one
+      this.#attentionSync = undefined;
+      this.#pending = pending;
+      // Frames that arrived while we were asking, and that the answers do not include yet.
+      for (const frame of sync.frames) {
+        if (frame.seq > (covered.get(frame.sessionId) ?? 0)) applyToPending(this.#pending, frame);
+      }
+      this.#publishAttention();
+    } catch (error) {
+      if (this.#attentionSync === sync) this.#attentionSync = undefined;
+      this.#report(error, { quiet: true });
     }
   }
 
@@ -283,7 +422,13 @@ export class AppController {
     try {
       const { sessions } = await this.#client.listSessions({ ...(q ? { q } : {}), limit: 500 });
       if (q !== this.#state.sessionsQuery.trim()) return; // a newer search is under way
-      this.#set({ sessions, sessionsLoaded: true });
+      // A frame folded in while the request was in flight is newer than the answer: keep it.
+      const local = new Map(this.#state.sessions.map((session) => [session.id, session]));
+      const merged = sessions.map((session) => {
+        const mine = local.get(session.id);
+        return mine && mine.lastSeq > session.lastSeq ? mine : session;
+      });
+      this.#set({ sessions: merged, sessionsLoaded: true });
     } catch (error) {
       this.#report(error);
     }
@@ -378,7 +523,7 @@ export class AppController {
       await this.#client.submitTurn(sessionId, {
         text,
         mode: options.mode,
-        permission: options.permission,
+        ...(options.permission ? { permission: options.permission } : {}),
         ...(options.model ? { model: options.model } : {}),
       });
       return true;
@@ -492,4 +637,101 @@ export class AppController {
     this.#state = { ...this.#state, ...patch };
     for (const listener of this.#listeners) listener();
   }
+}
+
+/** The daemon's list order: most recently updated first. */
+function newestFirst(a: SessionInfo, b: SessionInfo): number {
+  return a.updatedAt < b.updatedAt ? 1 : a.updatedAt > b.updatedAt ? -1 : b.id.localeCompare(a.id);
+}
+
+/** A session's listed figures after one more event (the same fold as the daemon's session index). */
+export function applyToSessionInfo(session: SessionInfo, event: SessionEvent): SessionInfo {
+  const next: SessionInfo = { ...session, lastSeq: event.seq, updatedAt: event.ts };
+  switch (event.event) {
+    case "turn.start":
+      next.turnCount += 1;
+      next.status = "active";
+      next.activeTurnId = event.turnId;
+      break;
+    case "turn.done":
+      next.status = "done";
+      delete next.activeTurnId;
+      break;
+    case "turn.error":
+      next.status = event.code === TurnErrorCode.interrupted ? "interrupted" : "error";
+      delete next.activeTurnId;
+      break;
+    case "session.cancelled":
+      next.status = "cancelled";
+      delete next.activeTurnId;
+      break;
+    default:
+      break;
+  }
+  return next;
+}
+
+/**
+ * Folds one event into the pending approvals (session → request id → turn id). A request waits
+ * until its `permission.resolved`, or until its turn ends. Returns whether anything changed.
+ */
+export function applyToPending(pending: Map<string, Map<string, string>>, event: SessionEvent): boolean {
+  const requests = pending.get(event.sessionId);
+  switch (event.event) {
+    case "permission.request": {
+      // Keyed by request id, not counted: a replayed frame must not count twice.
+      if (requests?.has(event.requestId)) return false;
+      const next = requests ?? new Map<string, string>();
+      next.set(event.requestId, event.turnId);
+      pending.set(event.sessionId, next);
+      return true;
+    }
+    case "permission.resolved":
+      if (!requests?.delete(event.requestId)) return false;
+      if (requests.size === 0) pending.delete(event.sessionId);
+      return true;
+    case "turn.done":
+    case "turn.error":
+    case "session.cancelled": {
+      if (!requests) return false;
+      let changed = false;
+      for (const [requestId, turnId] of requests) {
+        if (turnId === event.turnId) changed = requests.delete(requestId) || changed;
+      }
+      if (requests.size === 0) pending.delete(event.sessionId);
+      return changed;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * The unanswered permission requests of a session's running turn, read from the end of its event
+ * log a page at a time until the turn's start is found.
+ */
+async function pendingApprovals(
+  client: DaemonClient,
+  session: SessionInfo,
+): Promise<{ requests: Map<string, string>; lastSeq: number }> {
+  const turnId = session.activeTurnId;
+  let events: SessionEvent[] = [];
+  let after = Math.max(0, session.lastSeq - APPROVAL_SCAN_PAGE);
+  const first = await client.events(session.id, { afterSeq: after });
+  events = first.events;
+  let lastSeq = first.lastSeq;
+  for (let page = 1; page < APPROVAL_SCAN_PAGES && after > 0; page++) {
+    if (events.some((event) => event.event === "turn.start" && event.turnId === turnId)) break;
+    const from = Math.max(0, after - APPROVAL_SCAN_PAGE);
+    const older = await client.events(session.id, { afterSeq: from, limit: after - from });
+    events = [...older.events.filter((event) => event.seq <= after), ...events];
+    after = from;
+  }
+  const pending = new Map<string, Map<string, string>>();
+  for (const event of events) applyToPending(pending, event);
+  const requests = pending.get(session.id) ?? new Map<string, string>();
+  // Only the running turn can still be waiting.
+  for (const [requestId, requestTurn] of requests) if (requestTurn !== turnId) requests.delete(requestId);
+  lastSeq = Math.max(lastSeq, events.at(-1)?.seq ?? 0);
+  return { requests, lastSeq };
 }

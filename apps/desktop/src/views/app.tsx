@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { type KeyboardEvent as ReactKeyboardEvent, useEffect, useRef, useState } from "react";
 import { formatKeys, matchShortcut } from "../keyboard.js";
 import type { ConnectionState } from "../state/app-controller.js";
 import { useAppState, useController, useSessionSelector, useSessionView } from "../state/hooks.js";
@@ -18,7 +18,13 @@ const CONNECTION_LABEL: Record<ConnectionState, string> = {
 function ConnectionBadge() {
   const state = useAppState();
   const connection: ConnectionState =
-    state.auth !== "ok" ? "disconnected" : state.connection === "connecting" ? "connecting" : state.connection;
+    state.auth === "signing-in"
+      ? "connecting"
+      : state.auth !== "ok"
+        ? "disconnected"
+        : state.connection === "connecting"
+          ? "connecting"
+          : state.connection;
   return (
     <output className={`connection connection-${connection}`} aria-live="polite" data-testid="connection">
       <span className="status-dot" aria-hidden="true" />
@@ -44,6 +50,163 @@ function SessionTelemetry() {
   return <TelemetryPanel view={view} />;
 }
 
+type PanelName = "telemetry" | "daemon";
+const PANELS: Array<{ name: PanelName; label: string; key: string }> = [
+  { name: "telemetry", label: "Telemetry", key: "T" },
+  { name: "daemon", label: "Daemon", key: "D" },
+];
+
+/** Below this width the side panel is a drawer over the timeline, opened by its tab shortcuts. */
+const DRAWER_QUERY = "(max-width: 1100px)";
+
+function useMediaQuery(query: string): boolean {
+  const [matches, setMatches] = useState(
+    () => typeof window.matchMedia === "function" && window.matchMedia(query).matches,
+  );
+  useEffect(() => {
+    if (typeof window.matchMedia !== "function") return;
+    const list = window.matchMedia(query);
+    const onChange = () => setMatches(list.matches);
+    onChange();
+    list.addEventListener("change", onChange);
+    return () => list.removeEventListener("change", onChange);
+  }, [query]);
+  return matches;
+}
+
+/**
+ * The side panel: Telemetry and Daemon tabs (arrow keys move between them). On a narrow window it
+ * is a drawer: hidden until a tab shortcut or the header's Panels button opens it; Esc closes it.
+ */
+function SidePanel({
+  panel,
+  onPanel,
+  drawer,
+  open,
+  onClose,
+  shortcut,
+}: {
+  panel: PanelName;
+  onPanel: (panel: PanelName) => void;
+  drawer: boolean;
+  open: boolean;
+  onClose: () => void;
+  shortcut: (key: string) => string;
+}) {
+  const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
+  const hidden = drawer && !open;
+  // Opening the drawer moves focus into it; closing it gives focus back to where it was.
+  const asideRef = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (!drawer || !open) return;
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    return () => {
+      if (asideRef.current?.contains(document.activeElement) || document.activeElement === document.body) {
+        previous?.focus();
+      }
+    };
+  }, [drawer, open]);
+  useEffect(() => {
+    if (drawer && open) tabRefs.current[panel]?.focus();
+  }, [drawer, open, panel]);
+  const onTabKey = (event: ReactKeyboardEvent<HTMLButtonElement>) => {
+    const index = PANELS.findIndex((item) => item.name === panel);
+    let next: number | undefined;
+    if (event.key === "ArrowRight") next = (index + 1) % PANELS.length;
+    else if (event.key === "ArrowLeft") next = (index - 1 + PANELS.length) % PANELS.length;
+    else if (event.key === "Home") next = 0;
+    else if (event.key === "End") next = PANELS.length - 1;
+    if (next === undefined) return;
+    event.preventDefault();
+    const target = PANELS[next]!;
+    onPanel(target.name);
+    tabRefs.current[target.name]?.focus();
+  };
+  return (
+    <aside
+      ref={asideRef}
+      id="side-panel"
+      className={`side${drawer ? " drawer" : ""}${open ? " open" : ""}`}
+      aria-label="Panels"
+      // A closed drawer is out of the tab order and the accessibility tree.
+      {...(hidden ? { inert: true, "aria-hidden": true } : {})}
+      data-testid="side-panel"
+    >
+      <div className="tabs" role="tablist" aria-label="Panels">
+        {PANELS.map((item) => (
+          <button
+            key={item.name}
+            ref={(element) => {
+              tabRefs.current[item.name] = element;
+            }}
+            type="button"
+            role="tab"
+            id={`tab-${item.name}`}
+            aria-selected={panel === item.name}
+            aria-controls={`panel-${item.name}`}
+            tabIndex={panel === item.name ? 0 : -1}
+            className="tab"
+            onClick={() => onPanel(item.name)}
+            onKeyDown={onTabKey}
+            title={`${item.label} (${shortcut(item.key)})`}
+            data-testid={`${item.name}-tab`}
+          >
+            {item.label}
+          </button>
+        ))}
+        {drawer ? (
+          <button
+            type="button"
+            className="drawer-close"
+            onClick={onClose}
+            aria-label="Close panels"
+            title="Close (Esc)"
+          >
+            ✕
+          </button>
+        ) : null}
+      </div>
+      <div role="tabpanel" id={`panel-${panel}`} aria-labelledby={`tab-${panel}`}>
+        {panel === "telemetry" ? <SessionTelemetry /> : <DaemonPanel />}
+      </div>
+    </aside>
+  );
+}
+
+const TURN_END_WORDS: Record<string, string> = {
+  done: "The answer is complete.",
+  error: "The turn failed.",
+  cancelled: "The turn was cancelled.",
+};
+
+/**
+ * Tells screen readers when a turn starts and ends, once each: the streaming text itself is not a
+ * live region (it changes every frame and would flood them).
+ */
+function TurnAnnouncer() {
+  const activeTurnId = useSessionSelector((view) => view?.activeTurnId);
+  const lastStatus = useSessionSelector((view) => {
+    const last = view?.items.at(-1);
+    return last?.kind === "turn" ? last.status : undefined;
+  });
+  const sessionId = useSessionSelector((view) => view?.sessionId);
+  const previous = useRef<{ sessionId?: string; turnId?: string }>({});
+  const [message, setMessage] = useState("");
+  useEffect(() => {
+    const before = previous.current;
+    previous.current = { ...(sessionId ? { sessionId } : {}), ...(activeTurnId ? { turnId: activeTurnId } : {}) };
+    // Opening another session (or its replay) is not news.
+    if (before.sessionId !== sessionId) return;
+    if (activeTurnId && activeTurnId !== before.turnId) setMessage("The assistant is answering…");
+    else if (!activeTurnId && before.turnId && lastStatus) setMessage(TURN_END_WORDS[lastStatus] ?? "");
+  }, [sessionId, activeTurnId, lastStatus]);
+  return (
+    <div className="visually-hidden" role="status" data-testid="turn-announcer">
+      {message}
+    </div>
+  );
+}
+
 /** The whole window: header, session rail, timeline with composer, and the side panel. */
 export function App({ virtualize = true }: { virtualize?: boolean }) {
   const controller = useController();
@@ -55,9 +218,12 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const cwd = useSessionSelector((view) => view?.cwd);
   const sessionModel = useSessionSelector((view) => view?.model);
   const activeTurnId = useSessionSelector((view) => view?.activeTurnId);
-  const [panel, setPanel] = useState<"telemetry" | "daemon">("telemetry");
+  const [panel, setPanel] = useState<PanelName>("telemetry");
+  const drawer = useMediaQuery(DRAWER_QUERY);
+  const [drawerOpen, setDrawerOpen] = useState(false);
   const [help, setHelp] = useState(false);
-  const [settings, setSettings] = useState<ComposerSettings>({ mode: "chat", model: "", permission: "safe" });
+  // Permission "" = the daemon's default (none is sent), so the config's policy applies.
+  const [settings, setSettings] = useState<ComposerSettings>({ mode: "chat", model: "", permission: "" });
   const searchRef = useRef<HTMLInputElement>(null);
   const composerRef = useRef<HTMLTextAreaElement>(null);
   const platform = controller.shell.platform;
@@ -65,6 +231,14 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const shortcut = (key: string) => formatKeys(`Alt+${key}`, platform);
   const running = activeTurnId !== undefined;
   const selected = state.sessions.find((session) => session.id === state.selectedId);
+  const sessionMode = selected?.mode;
+
+  // The mode pill starts from the session's own mode whenever another session is opened.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: also when the selection changes to a session of the same mode
+  useEffect(() => {
+    if (sessionMode)
+      setSettings((current) => (current.mode === sessionMode ? current : { ...current, mode: sessionMode }));
+  }, [state.selectedId, sessionMode]);
 
   useEffect(() => {
     controller.shell.setTitle(title ? `${title} · Opta Code` : "Opta Code Desktop");
@@ -96,8 +270,9 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
       if (!action) return;
       switch (action) {
         case "close":
-          if (!help) return;
-          setHelp(false);
+          if (help) setHelp(false);
+          else if (drawer && drawerOpen) setDrawerOpen(false);
+          else return;
           break;
         case "help":
           setHelp((open) => !open);
@@ -126,10 +301,9 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
           void controller.exportSession("md");
           break;
         case "daemon-panel":
-          setPanel("daemon");
-          break;
         case "telemetry-panel":
-          setPanel("telemetry");
+          setPanel(action === "daemon-panel" ? "daemon" : "telemetry");
+          setDrawerOpen(true);
           break;
         case "send":
           return;
@@ -138,7 +312,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [controller, help, running]);
+  }, [controller, help, running, drawer, drawerOpen]);
 
   return (
     <div className="app">
@@ -179,6 +353,19 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
             </fieldset>
           ) : null}
           <ConnectionBadge />
+          {drawer ? (
+            <button
+              type="button"
+              className="button small"
+              aria-expanded={drawerOpen}
+              aria-controls="side-panel"
+              onClick={() => setDrawerOpen((open) => !open)}
+              title={`Telemetry and daemon panels (${shortcut("T")} / ${shortcut("D")})`}
+              data-testid="panels-button"
+            >
+              Panels
+            </button>
+          ) : null}
           <button
             type="button"
             className="button small"
@@ -201,8 +388,10 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
       ) : null}
       {state.auth === "ok" && state.connection === "disconnected" ? (
         <div className="banner banner-warn" role="status">
-          The daemon is not answering. Start it with <code>opta daemon start</code> (or <code>opta app</code>); this
-          window keeps retrying.
+          <span>
+            The daemon is not answering. Start it with <code>opta daemon start</code> (or <code>opta app</code>); this
+            window keeps retrying.
+          </span>
         </div>
       ) : null}
 
@@ -220,6 +409,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
             </div>
           )}
           {sessionId ? <SessionApprovals /> : null}
+          <TurnAnnouncer />
           <Composer
             ref={composerRef}
             settings={settings}
@@ -230,38 +420,22 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
             modKey={modKey}
           />
         </main>
-        <aside className="side" aria-label="Panels">
-          <div className="tabs" role="tablist" aria-label="Panels">
-            <button
-              type="button"
-              role="tab"
-              aria-selected={panel === "telemetry"}
-              className="tab"
-              onClick={() => setPanel("telemetry")}
-              title={`Telemetry (${shortcut("T")})`}
-            >
-              Telemetry
-            </button>
-            <button
-              type="button"
-              role="tab"
-              aria-selected={panel === "daemon"}
-              className="tab"
-              onClick={() => setPanel("daemon")}
-              title={`Daemon (${shortcut("D")})`}
-              data-testid="daemon-tab"
-            >
-              Daemon
-            </button>
-          </div>
-          <div role="tabpanel" aria-label={panel === "daemon" ? "Daemon" : "Telemetry"}>
-            {panel === "telemetry" ? <SessionTelemetry /> : <DaemonPanel />}
-          </div>
-        </aside>
+        <SidePanel
+          panel={panel}
+          onPanel={setPanel}
+          drawer={drawer}
+          open={drawerOpen}
+          onClose={() => setDrawerOpen(false)}
+          shortcut={shortcut}
+        />
+        {drawer && drawerOpen ? (
+          // biome-ignore lint/a11y/noStaticElementInteractions: a backdrop click is a mouse shortcut; Esc and the close button are the keyboard's
+          <div className="drawer-backdrop" onMouseDown={() => setDrawerOpen(false)} data-testid="drawer-backdrop" />
+        ) : null}
       </div>
 
       {help ? <HelpOverlay onClose={() => setHelp(false)} platform={platform} /> : null}
-      {state.auth !== "ok" ? <AuthPrompt /> : null}
+      {state.auth === "missing" || state.auth === "rejected" ? <AuthPrompt /> : null}
     </div>
   );
 }

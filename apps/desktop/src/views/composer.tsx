@@ -1,5 +1,5 @@
 import type { Mode, PermissionDecision, PermissionLevel, PermissionRequestEvent } from "@opta/protocol";
-import { forwardRef, useState } from "react";
+import { forwardRef, useEffect, useRef, useState } from "react";
 import { payload } from "../format.js";
 import { useAppState, useController } from "../state/hooks.js";
 
@@ -8,11 +8,13 @@ export interface ComposerSettings {
   mode: Mode;
   /** Model ref, or "" for the session's model. */
   model: string;
-  permission: PermissionLevel;
+  /** Permission level, or "" to send none: the daemon's configured default applies. */
+  permission: PermissionLevel | "";
 }
 
-const PERMISSION_HINT: Record<PermissionLevel, string> = {
-  safe: "Safe: the default policy (reads run, writes ask, commands are denied)",
+const PERMISSION_HINT: Record<PermissionLevel | "", string> = {
+  "": "Daemon default: the permission level and policies of the daemon's config",
+  safe: "Safe: reads run, writes ask, commands are denied",
   standard: "Standard: every non-read tool asks",
   unrestricted: "Unrestricted: no prompts",
 };
@@ -41,7 +43,7 @@ export const Composer = forwardRef<
     setSending(true);
     const accepted = await controller.submitTurn(value, {
       mode: settings.mode,
-      permission: settings.permission,
+      ...(settings.permission ? { permission: settings.permission } : {}),
       ...(settings.model ? { model: settings.model } : {}),
     });
     setSending(false);
@@ -74,6 +76,7 @@ export const Composer = forwardRef<
           <span className="visually-hidden">Model</span>
           <select
             value={settings.model}
+            data-testid="model-pill"
             onChange={(event) => onSettings({ ...settings, model: event.target.value })}
             aria-label="Model for this turn"
           >
@@ -90,9 +93,11 @@ export const Composer = forwardRef<
           <span className="visually-hidden">Permission level</span>
           <select
             value={settings.permission}
-            onChange={(event) => onSettings({ ...settings, permission: event.target.value as PermissionLevel })}
+            onChange={(event) => onSettings({ ...settings, permission: event.target.value as PermissionLevel | "" })}
             aria-label="Permission level for this turn"
+            data-testid="permission-pill"
           >
+            <option value="">Daemon default</option>
             <option value="safe">Safe</option>
             <option value="standard">Standard</option>
             <option value="unrestricted">Unrestricted</option>
@@ -143,6 +148,128 @@ export const Composer = forwardRef<
   );
 });
 
+/** Letter shortcuts of a focused approval card (as in the terminal UI). */
+const DECISION_KEYS: Record<string, PermissionDecision> = { y: "allow", n: "deny", a: "always" };
+/**
+ * A card that took focus by itself ignores its letter shortcuts this long, so a key the user was
+ * already pressing for something else cannot answer an approval they have not seen.
+ */
+const ARM_DELAY_MS = 600;
+
+/** True when the user is writing in a text field that holds text (their draft must keep focus). */
+function typingInto(element: Element | null): boolean {
+  return (
+    (element instanceof HTMLTextAreaElement || element instanceof HTMLInputElement) && element.value.trim().length > 0
+  );
+}
+
+function ApprovalCard({
+  request,
+  pending,
+  onDecide,
+}: {
+  request: PermissionRequestEvent;
+  pending: boolean;
+  onDecide: (decision: PermissionDecision) => void;
+}) {
+  const ref = useRef<HTMLDivElement>(null);
+  const armedAt = useRef(0);
+  // A new approval takes focus (it is an alert dialog), unless focus is already on another
+  // approval or the user is in the middle of writing something.
+  useEffect(() => {
+    const card = ref.current;
+    if (!card) return;
+    const active = document.activeElement;
+    if (active?.closest(".approvals") || typingInto(active)) return;
+    armedAt.current = Date.now() + ARM_DELAY_MS;
+    card.focus();
+    const dock = card.closest(".approvals");
+    return () => {
+      // Answered while focused: move on to the next approval, else back to the composer.
+      if (
+        document.activeElement &&
+        document.activeElement !== document.body &&
+        !card.contains(document.activeElement)
+      ) {
+        return;
+      }
+      const next = [...(dock?.querySelectorAll<HTMLElement>("[data-testid=approval]") ?? [])].find(
+        (element) => element !== card,
+      );
+      (next ?? document.getElementById("composer-input"))?.focus();
+    };
+  }, []);
+  const titleId = `approval-${request.requestId}`;
+  const detailId = `approval-detail-${request.requestId}`;
+  return (
+    <div
+      ref={ref}
+      className={`approval risk-${request.risk}`}
+      role="alertdialog"
+      aria-labelledby={titleId}
+      aria-describedby={detailId}
+      tabIndex={-1}
+      data-testid="approval"
+      onKeyDown={(event) => {
+        if (event.altKey || event.ctrlKey || event.metaKey || pending) return;
+        const decision = DECISION_KEYS[event.key.toLowerCase()];
+        if (!decision || Date.now() < armedAt.current) return;
+        event.preventDefault();
+        onDecide(decision);
+      }}
+    >
+      <div className="approval-head">
+        <span className="approval-title" id={titleId}>
+          Allow <strong>{request.name}</strong>?
+        </span>
+        <span className={`risk risk-${request.risk}`}>{request.risk}</span>
+      </div>
+      <div id={detailId}>
+        {request.reason ? <p className="muted approval-reason">{request.reason}</p> : null}
+        <pre className="approval-args">{payload(request.args)}</pre>
+      </div>
+      {request.suggestion ? (
+        <details className="approval-suggestion">
+          <summary>Policy that "Always allow" adds</summary>
+          <pre>{request.suggestion}</pre>
+        </details>
+      ) : null}
+      <div className="approval-actions">
+        <button
+          type="button"
+          className="button primary"
+          disabled={pending}
+          onClick={() => onDecide("allow")}
+          aria-label="Allow"
+          aria-keyshortcuts="Y"
+        >
+          Allow <kbd>Y</kbd>
+        </button>
+        <button
+          type="button"
+          className="button danger"
+          disabled={pending}
+          onClick={() => onDecide("deny")}
+          aria-label="Deny"
+          aria-keyshortcuts="N"
+        >
+          Deny <kbd>N</kbd>
+        </button>
+        <button
+          type="button"
+          className="button"
+          disabled={pending}
+          onClick={() => onDecide("always")}
+          aria-label="Always allow"
+          aria-keyshortcuts="A"
+        >
+          Always allow <kbd>A</kbd>
+        </button>
+      </div>
+    </div>
+  );
+}
+
 /** The approvals waiting in the selected session: tool, arguments, risk; Allow / Deny / Always allow. */
 export function ApprovalsDock({ sessionId, approvals }: { sessionId: string; approvals: PermissionRequestEvent[] }) {
   const controller = useController();
@@ -161,54 +288,12 @@ export function ApprovalsDock({ sessionId, approvals }: { sessionId: string; app
   return (
     <section className="approvals" aria-label="Approvals waiting">
       {approvals.map((request) => (
-        <div
+        <ApprovalCard
           key={request.requestId}
-          className={`approval risk-${request.risk}`}
-          role="alertdialog"
-          aria-labelledby={`approval-${request.requestId}`}
-          data-testid="approval"
-        >
-          <div className="approval-head">
-            <span className="approval-title" id={`approval-${request.requestId}`}>
-              Allow <strong>{request.name}</strong>?
-            </span>
-            <span className={`risk risk-${request.risk}`}>{request.risk}</span>
-          </div>
-          {request.reason ? <p className="muted approval-reason">{request.reason}</p> : null}
-          <pre className="approval-args">{payload(request.args)}</pre>
-          {request.suggestion ? (
-            <details className="approval-suggestion">
-              <summary>Policy that "Always allow" adds</summary>
-              <pre>{request.suggestion}</pre>
-            </details>
-          ) : null}
-          <div className="approval-actions">
-            <button
-              type="button"
-              className="button primary"
-              disabled={sent[request.requestId] !== undefined}
-              onClick={() => decide(request, "allow")}
-            >
-              Allow
-            </button>
-            <button
-              type="button"
-              className="button danger"
-              disabled={sent[request.requestId] !== undefined}
-              onClick={() => decide(request, "deny")}
-            >
-              Deny
-            </button>
-            <button
-              type="button"
-              className="button"
-              disabled={sent[request.requestId] !== undefined}
-              onClick={() => decide(request, "always")}
-            >
-              Always allow
-            </button>
-          </div>
-        </div>
+          request={request}
+          pending={sent[request.requestId] !== undefined}
+          onDecide={(decision) => decide(request, decision)}
+        />
       ))}
     </section>
   );

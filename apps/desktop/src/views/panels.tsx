@@ -1,5 +1,5 @@
-import type { LogLevel, LogLine } from "@opta/protocol";
-import { useEffect, useRef, useState } from "react";
+import type { LogLevel, LogLine, ModelInfo } from "@opta/protocol";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { bytes, clock, count, seconds } from "../format.js";
 import { useAppState, useController } from "../state/hooks.js";
 import { lastTurn, liveTokensPerSecond, type SessionView } from "../state/session-view.js";
@@ -106,11 +106,37 @@ export function TelemetryPanel({ view }: { view: SessionView | undefined }) {
         ))}
       </ul>
       <h3>Model memory</h3>
-      <p className="muted small" data-testid="model-memory">
-        {model?.loaded !== undefined ? `${model.id}: ${model.loaded ? "loaded" : "not loaded"}. ` : ""}
-        VRAM / model memory: not reported by the daemon's provider API.
-      </p>
+      <ModelMemory models={state.models?.models ?? []} current={model} />
     </section>
+  );
+}
+
+/**
+ * Memory of the models a provider has loaded. `GET /v3/models` says which models are loaded but
+ * not how much memory they hold, so each says "not reported by this provider" rather than guess.
+ */
+function ModelMemory({ models, current }: { models: ModelInfo[]; current: ModelInfo | undefined }) {
+  const loaded = models.filter((item) => item.loaded);
+  const shown = loaded.length > 0 ? loaded : current ? [current] : [];
+  if (shown.length === 0) {
+    return (
+      <p className="muted small" data-testid="model-memory">
+        No model reported yet.
+      </p>
+    );
+  }
+  return (
+    <dl className="facts" data-testid="model-memory">
+      {shown.map((item) => (
+        <div key={item.ref} className="fact-row">
+          <dt title={item.ref}>{item.id}</dt>
+          <dd className="muted">
+            {item.loaded === undefined ? "" : item.loaded ? "loaded · " : "not loaded · "}memory not reported by this
+            provider
+          </dd>
+        </div>
+      ))}
+    </dl>
   );
 }
 
@@ -119,6 +145,9 @@ const LEVELS: Array<{ level: LogLevel; label: string }> = [
   { level: "warn", label: "WARN" },
   { level: "info", label: "INFO" },
 ];
+
+/** How close to the end (px) the log viewer counts as "at the end". */
+const LOG_END_SLACK = 8;
 
 /** Daemon status, Stop / Restart, and a live log viewer with level filters. */
 export function DaemonPanel() {
@@ -146,12 +175,18 @@ export function DaemonPanel() {
   }, [controller]);
 
   const visible = lines.filter((line) => shown[line.level] ?? false);
-  // Keep the newest line in view when the log grows and the viewer is scrolled to its end.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lines change
-  useEffect(() => {
+  // Follow new lines only while the viewer is scrolled to its end: a user reading older lines
+  // keeps their place when the next poll arrives.
+  const atEnd = useRef(true);
+  const onLogScroll = useCallback(() => {
     const element = logRef.current;
-    if (element) element.scrollTop = element.scrollHeight;
-  }, [visible.length, lines]);
+    if (element) atEnd.current = element.scrollHeight - element.scrollTop - element.clientHeight <= LOG_END_SLACK;
+  }, []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lines or filters change
+  useLayoutEffect(() => {
+    const element = logRef.current;
+    if (element && atEnd.current) element.scrollTop = element.scrollHeight;
+  }, [lines, shown]);
 
   return (
     <section className="panel-body" aria-label="Daemon">
@@ -179,7 +214,8 @@ export function DaemonPanel() {
           type="button"
           className="button"
           onClick={() => void controller.restartDaemon()}
-          disabled={state.auth !== "ok" || state.restarting}
+          // Restart is an API call: a stopped (or unreachable) daemon cannot take it.
+          disabled={state.auth !== "ok" || state.restarting || !up}
         >
           ↻ Restart
         </button>
@@ -210,9 +246,10 @@ export function DaemonPanel() {
           </button>
         )}
       </div>
-      <p className="muted small">
-        Restart keeps sessions and running turns but rotates the token; run <code>opta app</code> to hand this window
-        the new one. Stop ends running turns; start again with <code>opta app</code>.
+      <p className="muted small" data-testid="lifecycle-help">
+        Restart rotates the token and reconnects this window by itself; sessions and running turns carry on. Other open
+        windows ask for the new token (run <code>opta app</code>). Stop ends running turns; start the daemon again with{" "}
+        <code>opta app</code> or <code>opta daemon start</code>.
       </p>
       <div className="log-header">
         <h3>Logs</h3>
@@ -232,8 +269,16 @@ export function DaemonPanel() {
         </fieldset>
       </div>
       {/* Focusable so the log can be scrolled with the keyboard. */}
-      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard */}
-      <div className="log-view" ref={logRef} role="log" aria-label="Daemon log" tabIndex={0} data-testid="log-view">
+      <div
+        className="log-view"
+        ref={logRef}
+        onScroll={onLogScroll}
+        role="log"
+        aria-label="Daemon log"
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard
+        tabIndex={0}
+        data-testid="log-view"
+      >
         {visible.length === 0 ? <div className="muted">No log lines at these levels.</div> : null}
         {visible.map((line, index) => (
           // biome-ignore lint/suspicious/noArrayIndexKey: log lines have no id; the list is replaced wholesale

@@ -52,7 +52,14 @@ export const ToolCard = memo(function ToolCard({ tool }: { tool: ToolView }) {
   const bodyId = `tool-body-${tool.callId}`;
   return (
     <div className={`tool-card tool-${tool.status}`} data-testid="tool-card" data-status={tool.status}>
-      <button type="button" className="tool-header" aria-expanded={open} aria-controls={bodyId} onClick={toggle}>
+      <button
+        type="button"
+        className="tool-header"
+        aria-expanded={open}
+        // Only while the body exists: aria-controls must name an element on the page.
+        aria-controls={open ? bodyId : undefined}
+        onClick={toggle}
+      >
         <span className="tool-icon" aria-hidden="true">
           {STATUS_ICON[tool.status]}
         </span>
@@ -158,7 +165,8 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
           return tool ? <ToolCard key={part.callId} tool={tool} /> : null;
         })}
         {running ? (
-          <div className="streaming" role="status">
+          // Not a live region: it changes every frame. The app announces a turn's start and end once.
+          <div className="streaming" data-testid="streaming">
             <span className="pulse" aria-hidden="true" />{" "}
             {turn.parts.length === 0 ? "Waiting for the model…" : "Streaming…"}
             {live !== undefined ? <span className="muted"> · {live.toFixed(0)} tok/s</span> : null}
