@@ -24,6 +24,9 @@ import {
   paint,
   type Span,
   type Style,
+  sanitize,
+  sanitizeInline,
+  sanitizeValue,
   width as textWidth,
   truncateLine,
   wrap,
@@ -82,15 +85,15 @@ function modeLabel(mode: string): string {
 
 function Header({ controller, width }: { controller: TuiController; width: number }) {
   const session = controller.session;
-  const title = session.title && session.title !== session.id ? ` · ${session.title}` : "";
+  const title = session.title && session.title !== session.id ? ` · ${sanitizeInline(session.title)}` : "";
   const left: Line = [
     { text: " opta tui ", style: { ...ACCENT, inverse: true, bold: true } },
     { text: " session ", style: MUTED },
-    { text: session.id, style: { bold: true } },
+    { text: sanitizeInline(session.id), style: { bold: true } },
     { text: title, style: MUTED },
   ];
   const right: Line = [
-    { text: controller.currentModel, style: { color: "cyan" } },
+    { text: sanitizeInline(controller.currentModel), style: { color: "cyan" } },
     { text: " · ", style: MUTED },
     { text: modeLabel(controller.mode), style: { color: controller.mode === "do" ? "yellow" : "green" } },
     { text: " · ", style: MUTED },
@@ -149,6 +152,14 @@ function Timeline({
   );
 }
 
+/** An approval's arguments as (key, text) rows, sanitized (the model wrote them). */
+function approvalArgs(args: Record<string, unknown>): Array<[string, string]> {
+  return Object.entries(sanitizeValue(args) as Record<string, unknown>).map(([key, value]) => [
+    sanitizeInline(key),
+    typeof value === "string" ? value : (JSON.stringify(value) ?? String(value)),
+  ]);
+}
+
 function ApprovalBox({ controller, width }: { controller: TuiController; width: number }) {
   const approvals = controller.timeline.approvals;
   const approval = approvals[0];
@@ -157,19 +168,18 @@ function ApprovalBox({ controller, width }: { controller: TuiController; width: 
   const lines: Line[] = [];
   lines.push([
     { text: "⚙ ", style: { color: "yellow" } },
-    { text: approval.name, style: { bold: true } },
-    { text: ` · ${approval.risk}`, style: { color: approval.risk === "read" ? "green" : "yellow" } },
+    { text: sanitizeInline(approval.name), style: { bold: true } },
+    { text: ` · ${sanitizeInline(approval.risk)}`, style: { color: approval.risk === "read" ? "green" : "yellow" } },
     { text: approvals.length > 1 ? ` · 1 of ${approvals.length}` : "", style: MUTED },
   ]);
-  const args = Object.entries(approval.args);
-  for (const [key, value] of args.slice(0, 6)) {
-    const text = typeof value === "string" ? value : JSON.stringify(value);
+  const args = approvalArgs(approval.args);
+  for (const [key, text] of args.slice(0, 6)) {
     const wrapped = wrapPreformatted([{ text: `${key}: `, style: MUTED }, { text }], inner);
     lines.push(...wrapped.slice(0, 4));
     if (wrapped.length > 4) lines.push([{ text: `  … ${wrapped.length - 4} more lines`, style: MUTED }]);
   }
   if (args.length > 6) lines.push([{ text: `… ${args.length - 6} more arguments`, style: MUTED }]);
-  if (approval.reason) lines.push(...wrap([{ text: approval.reason, style: MUTED }], inner));
+  if (approval.reason) lines.push(...wrap([{ text: sanitize(approval.reason), style: MUTED }], inner));
   const labels = { allow: "Allow", deny: "Deny", always: "Always allow" } as const;
   const buttons: Line = [];
   DECISIONS.forEach((decision, index) => {
@@ -230,7 +240,7 @@ function Composer({ controller, width }: { controller: TuiController; width: num
     flash?.tone === "error" ? { color: "red" } : flash?.tone === "warn" ? { color: "yellow" } : { color: "cyan" };
   return (
     <Box flexDirection="column">
-      {flash ? <Row line={[{ text: `  ${flash.text}`, style: flashStyle }]} width={width} /> : null}
+      {flash ? <Row line={[{ text: `  ${sanitizeInline(flash.text)}`, style: flashStyle }]} width={width} /> : null}
       <Row line={[{ text: "─".repeat(width), style: { ...ACCENT, dim: true } }]} width={width} />
       <Text>{lines.map((line) => paint(truncateLine(line, width))).join("\n")}</Text>
       <Row line={lineWidth(hint) + lineWidth(hintRight) < width ? split(hint, hintRight, width) : hint} width={width} />
@@ -253,14 +263,13 @@ function approvalHeight(controller: TuiController, width: number): number {
   if (!approval) return 0;
   const inner = width - 4;
   let lines = 2; // title + buttons
-  const args = Object.entries(approval.args);
-  for (const [key, value] of args.slice(0, 6)) {
-    const text = typeof value === "string" ? value : JSON.stringify(value);
+  const args = approvalArgs(approval.args);
+  for (const [key, text] of args.slice(0, 6)) {
     const wrapped = wrapPreformatted([{ text: `${key}: ${text}` }], inner).length;
     lines += Math.min(4, wrapped) + (wrapped > 4 ? 1 : 0);
   }
   if (args.length > 6) lines += 1;
-  if (approval.reason) lines += wrap([{ text: approval.reason }], inner).length;
+  if (approval.reason) lines += wrap([{ text: sanitize(approval.reason) }], inner).length;
   return lines + 2;
 }
 
@@ -268,14 +277,16 @@ function StatusBar({ controller, width }: { controller: TuiController; width: nu
   const done = controller.timeline.lastDone;
   const left: Line = [
     { text: " model ", style: MUTED },
-    { text: controller.currentModel, style: { color: "cyan" } },
+    { text: sanitizeInline(controller.currentModel), style: { color: "cyan" } },
   ];
   if (done) {
     left.push({
       text: ` · ${done.tokens} tok · ${done.tokensPerSec.toFixed(1)} tok/s · ${done.elapsed.toFixed(1)}s`,
       style: MUTED,
     });
-    if (done.toolCalls > 0) left.push({ text: ` · ${done.toolCalls} tools`, style: MUTED });
+    if (done.toolCalls > 0) {
+      left.push({ text: ` · ${done.toolCalls} tool${done.toolCalls === 1 ? "" : "s"}`, style: MUTED });
+    }
     if (done.thinkingTokens > 0) left.push({ text: ` · thinking ${done.thinkingTokens}`, style: MUTED });
     if (done.promptTokens) left.push({ text: ` · context ${done.promptTokens}`, style: MUTED });
   }
@@ -329,8 +340,8 @@ function ListPanel({
 
 function modelLine(model: ModelChoice, current: string | undefined): Line {
   const line: Line = [
-    { text: model.id, style: model.healthy ? {} : MUTED },
-    { text: ` · ${model.label}`, style: MUTED },
+    { text: sanitizeInline(model.id), style: model.healthy ? {} : MUTED },
+    { text: ` · ${sanitizeInline(model.label)}`, style: MUTED },
   ];
   if (!model.healthy) line.push({ text: " · offline", style: { color: "red" } });
   if (model.recent) line.push({ text: " · recent", style: { color: "cyan", dim: true } });
@@ -374,7 +385,7 @@ function OverlayView({
     case "picker": {
       const items = controller.pickerItems(overlay);
       const empty = overlay.error
-        ? `Could not list models: ${overlay.error}`
+        ? `Could not list models: ${sanitizeInline(overlay.error)}`
         : overlay.models
           ? "No model matches"
           : "Loading models…";
@@ -399,8 +410,11 @@ function OverlayView({
           title="OPTA MENU"
           query={`/${overlay.query}`}
           items={items.map((command) => [
-            { text: `/${command.name}`, style: { color: command.kind === "custom" ? "yellow" : "cyan" } },
-            { text: ` · ${command.description}`, style: MUTED },
+            {
+              text: `/${sanitizeInline(command.name)}`,
+              style: { color: command.kind === "custom" ? "yellow" : "cyan" },
+            },
+            { text: ` · ${sanitizeInline(command.description)}`, style: MUTED },
             ...(recent.has(command.name) ? [{ text: " · recent", style: { color: "cyan", dim: true } as Style }] : []),
           ])}
           selected={Math.min(overlay.selected, Math.max(0, items.length - 1))}
@@ -433,7 +447,7 @@ function OverlayView({
     case "settings": {
       const values: Record<(typeof SETTINGS)[number], [string, string]> = {
         mode: ["Mode", controller.mode === "do" ? "Do" : "Chat"],
-        model: ["Model (this session)", controller.currentModel],
+        model: ["Model (this session)", sanitizeInline(controller.currentModel)],
         permission: ["Permission level for turns", controller.permission ?? "daemon default"],
         thinking: ["Thinking blocks", controller.display.thinkingExpanded ? "expanded" : "collapsed"],
         tools: ["Tool details", controller.display.toolsExpanded ? "expanded" : "collapsed"],

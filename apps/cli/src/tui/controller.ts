@@ -109,6 +109,13 @@ const PERMISSION_LEVELS: readonly (PermissionLevel | undefined)[] = [undefined, 
 /** How long a first Ctrl+C (or Ctrl+D) waits for the second. */
 const EXIT_WINDOW_MS = 3000;
 
+/**
+ * Bracketed paste markers (`ESC[200~` … `ESC[201~`, turned on by run.tsx with `ESC[?2004h`), as
+ * Ink hands them over: their own input events, the ESC taken off.
+ */
+export const PASTE_START = "[200~";
+export const PASTE_END = "[201~";
+
 export interface ControllerOptions {
   client: TuiClient;
   session: SessionInfo;
@@ -165,6 +172,8 @@ export class TuiController {
   #flashTimer: ReturnType<typeof setTimeout> | undefined;
   #listeners = new Set<() => void>();
   #exitArmedAt: number | undefined;
+  /** The text of a bracketed paste being received (undefined: not in a paste). */
+  #paste: string | undefined;
   #cancelling = false;
   #submitting = false;
   #exited = false;
@@ -299,9 +308,33 @@ export class TuiController {
 
   // ── keys ──────────────────────────────────────────────────────────────────────────────
 
-  /** Handles one key press (or a paste: several characters in `input`). */
+  /**
+   * Handles one input event from Ink: a key, or several characters that arrived in one read.
+   *
+   * Only a bracketed paste is a paste: everything between its markers is text, line breaks
+   * included. Outside one, a read that ends in \r is text followed by Enter (`tmux send-keys
+   * "xyz" Enter`, a fast typist, a program driving the terminal); a \r inside such a read is a
+   * line break (a paste in a terminal without bracketed paste).
+   */
   handleInput(input: string, key: KeyPress): void {
     if (this.#exited) return;
+    if (this.#paste !== undefined) {
+      if (input === PASTE_END && !hasModifier(key)) {
+        const text = this.#paste;
+        this.#paste = undefined;
+        this.#pasted(text);
+      } else this.#paste += key.return ? "\r" : key.tab ? "\t" : input;
+      return;
+    }
+    if (input === PASTE_START && !hasModifier(key)) {
+      this.#paste = "";
+      return;
+    }
+    if (input.length > 1 && input.endsWith("\r") && !key.ctrl && !key.meta) {
+      this.handleInput(input.slice(0, -1), {});
+      this.handleInput("", { return: true });
+      return;
+    }
     if (key.ctrl && input === "c") {
       this.#interrupt();
       return;
@@ -364,7 +397,8 @@ export class TuiController {
       return;
     }
     if (this.running) {
-      this.#exitArmedAt = this.#now();
+      // This press cancels; it does not count towards leaving (that takes two presses when idle).
+      this.#exitArmedAt = undefined;
       if (this.#cancelling) {
         this.#setFlash("Cancelling… press Ctrl+C again when idle to exit", "warn");
         return;
@@ -436,7 +470,8 @@ export class TuiController {
     const approval = this.timeline.approvals[0];
     if (!approval) return;
     let decision: PermissionDecision | undefined;
-    if (key.leftArrow || (key.tab && key.shift)) this.approvalChoice = (this.approvalChoice + 2) % 3;
+    // (Shift+Tab never gets here: it switches the mode whatever has the focus.)
+    if (key.leftArrow) this.approvalChoice = (this.approvalChoice + 2) % 3;
     else if (key.rightArrow || key.tab) this.approvalChoice = (this.approvalChoice + 1) % 3;
     else if (key.return) decision = DECISIONS[this.approvalChoice];
     else if (input === "y") decision = "allow";
@@ -491,11 +526,27 @@ export class TuiController {
       this.openPalette("");
       return;
     } else if (input) {
-      // A paste arrives as one chunk; terminals send its line breaks as \r.
-      const text = input.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
+      // Several characters in one read (see handleInput); terminals send line breaks as \r.
+      const text = composerText(input);
       if (!text) return;
       this.buffer = composer.insert(this.buffer, text);
     } else return;
+    this.#changed();
+  }
+
+  /** A bracketed paste ended: its text goes where typing goes, as text (never as keys). */
+  #pasted(raw: string): void {
+    if (this.overlay) {
+      // Filters are one line.
+      const text = composerText(raw).replace(/\s+/g, " ");
+      if (text) this.#overlayKey(text, {});
+      return;
+    }
+    // While an approval waits, typing answers it; a paste must not.
+    if (this.timeline.approvals.length > 0) return;
+    const text = composerText(raw);
+    if (!text) return;
+    this.buffer = composer.insert(this.buffer, text);
     this.#changed();
   }
 
@@ -766,6 +817,16 @@ export class TuiController {
         break;
     }
   }
+}
+
+/** Whether a key press had Ctrl, Alt/Meta or Shift held. */
+function hasModifier(key: KeyPress): boolean {
+  return Boolean(key.ctrl || key.meta || key.shift);
+}
+
+/** Typed or pasted text for the composer: line breaks as \n, other control characters dropped. */
+function composerText(input: string): string {
+  return input.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "");
 }
 
 /** The palette's query: a command name, then optional arguments after a space ("mode do"). */

@@ -1,6 +1,9 @@
 /**
  * Timeline entries → styled lines at a width. Finished entries are cached by (entry, revision,
  * width, display options), so scrolling and streaming only lay out what changed.
+ *
+ * Every string here came from the daemon (the model, tools, other clients): each is sanitized
+ * before it becomes a span, so escape sequences and control characters never reach the terminal.
  */
 import { IncrementalMarkdown, renderMarkdown } from "./markdown.js";
 import {
@@ -8,12 +11,15 @@ import {
   prefixLines,
   type Span,
   type Style,
+  sanitize,
+  sanitizeInline,
+  sanitizeValue,
   truncateLine,
   withStyle,
   wrap,
   wrapPreformatted,
 } from "./text.js";
-import type { Entry, NoticeEntry, ThinkingPart, ToolPart, TurnEntry } from "./timeline.js";
+import type { Entry, FallbackPart, NoticeEntry, ThinkingPart, ToolPart, TurnEntry } from "./timeline.js";
 
 /** What the user toggled: thinking and tool details shown or collapsed. */
 export interface DisplayOptions {
@@ -38,13 +44,16 @@ export function formatElapsed(ms: number): string {
 const PRIMARY_ARGS = ["command", "cmd", "pattern", "query", "url", "path", "file", "dir", "directory"];
 
 function shortValue(value: unknown, max: number): string {
-  const text = typeof value === "string" ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  const text = JSON.stringify(value) ?? String(value);
   const flat = text.replace(/\s+/g, " ");
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** `read_file("src/auth.ts")`, `edit_file("a.ts", …)`, `grep(pattern: "x", path: "src")`. */
-export function formatToolCall(name: string, args: Record<string, unknown>): string {
+export function formatToolCall(rawName: string, rawArgs: Record<string, unknown>): string {
+  // Sanitized before JSON.stringify, which would show an escape sequence as "\u001b]0;…".
+  const name = sanitizeInline(rawName);
+  const args = sanitizeValue(rawArgs) as Record<string, unknown>;
   const keys = Object.keys(args).filter((key) => args[key] !== undefined);
   if (keys.length === 0) return `${name}()`;
   const primary = PRIMARY_ARGS.find((key) => typeof args[key] === "string");
@@ -52,7 +61,7 @@ export function formatToolCall(name: string, args: Record<string, unknown>): str
   if (keys.length === 1) return `${name}(${shortValue(args[keys[0]!], 60)})`;
   return `${name}(${keys
     .slice(0, 3)
-    .map((key) => `${key}: ${shortValue(args[key], 24)}`)
+    .map((key) => `${sanitizeInline(key)}: ${shortValue(args[key], 24)}`)
     .join(", ")}${keys.length > 3 ? ", …" : ""})`;
 }
 
@@ -61,7 +70,7 @@ export function toolStatus(tool: ToolPart, turnRunning: boolean): Span[] {
   const result = tool.result;
   if (result) {
     if (result.ok) {
-      const summary = result.summary ? `${result.summary} ` : "";
+      const summary = result.summary ? `${sanitizeInline(result.summary)} ` : "";
       return [
         { text: "✓ ", style: { color: "green" } },
         { text: `${summary}${formatElapsed(result.elapsedMs)}`, style: MUTED },
@@ -71,7 +80,7 @@ export function toolStatus(tool: ToolPart, turnRunning: boolean): Span[] {
     const message = denied
       ? `denied${tool.permission?.by && tool.permission.by !== "user" ? ` by ${tool.permission.by}` : ""}`
       : (result.error ?? "failed");
-    return [{ text: `✗ ${message.split("\n")[0]}`, style: { color: "red" } }];
+    return [{ text: `✗ ${sanitize(message).split("\n")[0]}`, style: { color: "red" } }];
   }
   if (tool.permission && !tool.permission.decision) {
     return [{ text: "⚠ waiting for approval", style: { color: "yellow" } }];
@@ -91,10 +100,12 @@ function toolLines(tool: ToolPart, width: number, running: boolean, expanded: bo
   const lines: Line[] = [truncateLine(head, width)];
   if (!expanded) return lines;
   const detail: Line[] = [];
-  const argsText = JSON.stringify(tool.args, null, 2) ?? "{}";
+  const argsText = JSON.stringify(sanitizeValue(tool.args), null, 2) ?? "{}";
   detail.push(...wrapPreformatted([{ text: `args ${argsText}`, style: MUTED }], width - 4));
   if (tool.result) {
-    const body = tool.result.ok ? resultText(tool.result.value) : (tool.result.error ?? "failed");
+    const body = tool.result.ok
+      ? resultText(sanitizeValue(tool.result.value))
+      : sanitize(tool.result.error ?? "failed");
     const all = body.split("\n");
     const shown = all.slice(0, TOOL_OUTPUT_LINES).join("\n");
     detail.push(
@@ -131,13 +142,24 @@ function thinkingLines(part: ThinkingPart, width: number, expanded: boolean, liv
     { text: ` · ${part.tokens} tokens`, style: MUTED },
     ...(expanded ? [] : [{ text: "  (Ctrl+T to expand)", style: MUTED }]),
   ];
-  const body = wrap([{ text: part.text.trim(), style: { dim: true, italic: true } }], width - 4);
+  const body = wrap([{ text: sanitize(part.text).trim(), style: { dim: true, italic: true } }], width - 4);
   if (expanded) return [header, ...prefixLines(body, [{ text: "  ┊ ", style: { color: "magenta", dim: true } }])];
   // Collapsed: while it streams, the last line shows that something is happening.
   if (live && body.length > 0) {
     return [header, ...prefixLines(body.slice(-1), [{ text: "  ┊ ", style: { color: "magenta", dim: true } }])];
   }
   return [header];
+}
+
+/** `↪ lmx/qwen2.5 failed (connection refused) · continuing with openai/gpt-4o`, muted. */
+function fallbackLines(part: FallbackPart, width: number): Line[] {
+  const reason = sanitizeInline(part.reason).trim();
+  const text = `${sanitizeInline(part.from)} failed${reason ? ` (${reason})` : ""} · continuing with ${sanitizeInline(part.to)}`;
+  return prefixLines(
+    wrap([{ text, style: MUTED }], width - 2),
+    [{ text: "  " }],
+    [{ text: "↪ ", style: { color: "yellow", dim: true } }],
+  );
 }
 
 /** Stats line of a finished turn: `428 tok · 134.0 tok/s · 3.2s · 2 tools · thinking 312`. */
@@ -166,14 +188,14 @@ export function turnLines(
   const running = turn.status === "running";
   const lines: Line[] = [];
   const modeTag: Span[] = turn.mode === "do" ? [{ text: " [Do]", style: { color: "yellow" } }] : [];
-  const userLines = wrap([{ text: turn.text }], w - 2);
+  const userLines = wrap([{ text: sanitize(turn.text) }], w - 2);
   lines.push(
     ...prefixLines(userLines, [{ text: "  " }], [{ text: "› ", style: { color: "cyan", bold: true } }]).map(
       (line, index) => (index === 0 && modeTag.length > 0 ? [...line, ...modeTag] : line),
     ),
   );
   lines.push([]);
-  const label = ` ${turn.model || "assistant"} `;
+  const label = ` ${sanitizeInline(turn.model) || "assistant"} `;
   lines.push([
     { text: "◈ ", style: ACCENT },
     { text: "Assistant", style: { ...ACCENT, bold: true } },
@@ -197,6 +219,8 @@ export function turnLines(
       lines.push(...prefixLines(body, INDENT));
     } else if (part.kind === "thinking") {
       lines.push(...prefixLines(thinkingLines(part, inner, options.thinkingExpanded, running && last), INDENT));
+    } else if (part.kind === "fallback") {
+      lines.push(...prefixLines(fallbackLines(part, inner), INDENT));
     } else {
       lines.push(...prefixLines(toolLines(part, inner, running, options.toolsExpanded), INDENT));
     }
@@ -206,7 +230,10 @@ export function turnLines(
   if (turn.status === "error" && turn.error) {
     lines.push(
       ...prefixLines(
-        wrap([{ text: `✗ ${turn.error.message} (${turn.error.code})`, style: { color: "red" } }], inner),
+        wrap(
+          [{ text: `✗ ${sanitize(turn.error.message)} (${sanitizeInline(turn.error.code)})`, style: { color: "red" } }],
+          inner,
+        ),
         INDENT,
       ),
     );
@@ -224,7 +251,7 @@ const NOTICE_STYLES: Record<NoticeEntry["tone"], Style> = {
 };
 
 function noticeLines(entry: NoticeEntry, width: number): Line[] {
-  return [...wrap(withStyle([{ text: entry.text }], NOTICE_STYLES[entry.tone]), Math.max(10, width)), []];
+  return [...wrap(withStyle([{ text: sanitize(entry.text) }], NOTICE_STYLES[entry.tone]), Math.max(10, width)), []];
 }
 
 interface Cached {

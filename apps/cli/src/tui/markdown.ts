@@ -16,6 +16,7 @@ import {
   prefixLines,
   type Span,
   type Style,
+  sanitize,
   width as textWidth,
   withStyle,
   wrap,
@@ -34,9 +35,12 @@ export function lexBlocks(text: string): Token[] {
   return tokens.filter((token) => token.type !== "space" && token.type !== "def");
 }
 
-/** Renders markdown to lines at `width` columns. */
+/**
+ * Renders markdown to lines at `width` columns. The text is the model's: escape sequences and
+ * control characters in it are removed first (see `sanitize`), so none reaches the terminal.
+ */
 export function renderMarkdown(text: string, width: number): Line[] {
-  return joinBlocks(lexBlocks(text).map((token) => renderBlock(token, width)));
+  return joinBlocks(lexBlocks(sanitize(text)).map((token) => renderBlock(token, width)));
 }
 
 /**
@@ -52,7 +56,8 @@ export class IncrementalMarkdown {
       this.#cache.clear();
       this.#width = width;
     }
-    const blocks = lexBlocks(text);
+    // The whole text, not each delta: a sequence split across tokens is removed whole.
+    const blocks = lexBlocks(sanitize(text));
     const rendered: Line[][] = [];
     const next = new Map<string, Line[]>();
     blocks.forEach((block, index) => {

@@ -1,13 +1,18 @@
 /**
- * Mounts the TUI on the terminal: alternate screen, Ink at most 30 frames a second, the
- * controller following the session. Resolves with the exit code.
+ * Mounts the TUI on the terminal: alternate screen, bracketed paste, Ink at most 30 frames a
+ * second, the controller following the session. Resolves with the exit code.
  */
+import { writeSync } from "node:fs";
 import { render } from "ink";
 import { App } from "./app.js";
 import { type ControllerOptions, TuiController } from "./controller.js";
 
-const ENTER_ALT_SCREEN = "\u001b[?1049h\u001b[2J\u001b[H";
-const LEAVE_ALT_SCREEN = "\u001b[?1049l";
+/**
+ * The alternate screen, and bracketed paste (DEC 2004): the terminal wraps pasted text in
+ * ESC[200~ … ESC[201~, so a paste's line breaks are text, not Enter (see TuiController.handleInput).
+ */
+export const ENTER_TERMINAL = "\u001b[?1049h\u001b[2J\u001b[H\u001b[?2004h";
+export const LEAVE_TERMINAL = "\u001b[?2004l\u001b[?1049l";
 
 /** Runs `opta tui` until the user leaves. */
 export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<number> {
@@ -17,8 +22,20 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
     /** Leaves the alternate screen; `done` runs once that is on the terminal (stdout may queue). */
     const restore = (done: () => void) => {
       stdout.off("resize", onResize);
-      stdout.write(LEAVE_ALT_SCREEN, () => done());
+      process.off("exit", onProcessExit);
+      stdout.write(LEAVE_TERMINAL, () => done());
     };
+    // The process ending another way (an uncaught error, process.exit elsewhere): still give the
+    // shell its screen back and turn bracketed paste off.
+    const onProcessExit = () => {
+      if (finished) return;
+      try {
+        writeSync(stdout.fd, LEAVE_TERMINAL);
+      } catch {
+        // stdout is gone
+      }
+    };
+    process.on("exit", onProcessExit);
     const controller = new TuiController({
       ...options,
       onExit: (code) => {
@@ -30,7 +47,7 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
         restore(() => resolve(code));
       },
     });
-    stdout.write(ENTER_ALT_SCREEN);
+    stdout.write(ENTER_TERMINAL);
     const instance = render(<App controller={controller} />, {
       exitOnCtrlC: false,
       patchConsole: true,

@@ -51,10 +51,56 @@ export function colorIsEnabled(): boolean {
   return colorEnabled;
 }
 
-/** One span as ANSI text. */
+/** Any C0 control but \n and \t, DEL, or any C1 control: text that needs `sanitize`. */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+
+/**
+ * Escape sequences, 7-bit (ESC …) and 8-bit (C1): CSI (cursor moves, screen clears, SGR, mode
+ * switches); the string commands OSC, DCS, SOS, PM and APC (window titles, OSC 52 clipboard
+ * writes, hyperlinks) up to their terminator — BEL or ST — or, unterminated, up to the end of the
+ * line; and the short ESC sequences (charset switches, RIS full reset, keypad modes…).
+ */
+const ESCAPE_SEQUENCE =
+  /(?:\u001b\[|\u009b)[0-?]*[ -/]*[@-~]?|(?:\u001b[\]PX^_]|[\u0090\u0098\u009d\u009e\u009f])[^\u0007\u001b\u009c\n]*(?:\u0007|\u001b\\|\u009c)?|\u001b[ -/]*[0-~]?/g;
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/** Anything `sanitizeInline` changes. */
+const INLINE_UNSAFE = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Makes text from the daemon (model output, tool arguments and results, errors, titles, model
+ * names) safe to put on the terminal: every escape sequence is removed whole, line breaks become
+ * \n (a lone \r too: progress output keeps its steps), and every other C0/C1 control is dropped.
+ * \n and \t stay (layout handles them). Text without controls is returned as it is.
+ */
+export function sanitize(text: string): string {
+  if (!UNSAFE.test(text)) return text;
+  return text.replace(ESCAPE_SEQUENCE, "").replace(/\r\n?/g, "\n").replace(CONTROL, "");
+}
+
+/** A JSON-like value with every string in it (keys too) sanitized, for display. */
+export function sanitizeValue(value: unknown, depth = 0): unknown {
+  if (typeof value === "string") return sanitize(value);
+  if (value === null || typeof value !== "object" || depth > 64) return value;
+  if (Array.isArray(value)) return value.map((item) => sanitizeValue(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) out[sanitize(key)] = sanitizeValue(item, depth + 1);
+  return out;
+}
+
+/** `sanitize` for one terminal row: line breaks and tabs become spaces as well. */
+export function sanitizeInline(text: string): string {
+  return sanitize(text).replace(/\t/g, "  ").replace(/\n/g, " ");
+}
+
+/**
+ * One span as ANSI text. The span's text is sanitized here too, whatever laid it out: this is the
+ * last step before the terminal, so no control character gets past it; the only escape sequences
+ * painted are the SGR styles this function adds.
+ */
 export function paintSpan(span: Span): string {
   const style = span.style;
-  if (!colorEnabled || !style || span.text === "") return span.text;
+  const text = INLINE_UNSAFE.test(span.text) ? sanitizeInline(span.text) : span.text;
+  if (!colorEnabled || !style || text === "") return text;
   const codes: number[] = [];
   if (style.bold) codes.push(1);
   if (style.dim) codes.push(2);
@@ -63,8 +109,8 @@ export function paintSpan(span: Span): string {
   if (style.inverse) codes.push(7);
   if (style.strike) codes.push(9);
   if (style.color) codes.push(COLOR_CODES[style.color]);
-  if (codes.length === 0) return span.text;
-  return `\u001b[${codes.join(";")}m${span.text}\u001b[0m`;
+  if (codes.length === 0) return text;
+  return `\u001b[${codes.join(";")}m${text}\u001b[0m`;
 }
 
 /** A line as ANSI text. */

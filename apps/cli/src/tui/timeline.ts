@@ -39,7 +39,17 @@ export interface ToolPart {
   result?: { ok: boolean; summary?: string; error?: string; elapsedMs: number; value?: unknown };
 }
 
-export type Part = TextPart | ThinkingPart | ToolPart;
+/** The turn's provider failed before its first token and the turn went on with the next one. */
+export interface FallbackPart {
+  kind: "fallback";
+  /** `provider/model` that failed. */
+  from: string;
+  /** `provider/model` the turn continues with. */
+  to: string;
+  reason: string;
+}
+
+export type Part = TextPart | ThinkingPart | ToolPart | FallbackPart;
 
 /** One turn: the user's text and everything the assistant did for it. */
 export interface TurnEntry {
@@ -228,6 +238,13 @@ export class Timeline {
           turn.status = "cancelled";
         });
         break;
+      case "provider.fallback": {
+        const turn = this.#turn(event.turnId);
+        if (!turn) break;
+        turn.parts.push({ kind: "fallback", from: event.from, to: event.to, reason: event.reason });
+        turn.revision++;
+        break;
+      }
       case "session.compacted": {
         const first = event.summary.split("\n").find((line) => line.trim()) ?? "";
         const covered = event.turnIds?.length ? ` (${event.turnIds.length} turns)` : "";

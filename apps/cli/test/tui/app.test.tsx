@@ -1,3 +1,4 @@
+import type { ModelsResponse, SessionInfo } from "@opta/protocol";
 import { render } from "ink-testing-library";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { App } from "../../src/tui/app.js";
@@ -5,7 +6,7 @@ import type { PaletteCommand } from "../../src/tui/commands.js";
 import { TuiController } from "../../src/tui/controller.js";
 import { RecentStore } from "../../src/tui/recent.js";
 import { setColor } from "../../src/tui/text.js";
-import { fakeClient, sessionInfo, stripAnsi, waitFor } from "./fake-client.js";
+import { fakeClient, MODELS, sessionInfo, stripAnsi, waitFor } from "./fake-client.js";
 
 const KEYS = {
   enter: "\r",
@@ -24,6 +25,8 @@ const KEYS = {
   pageUp: "\u001b[5~",
   pageDown: "\u001b[6~",
   backspace: "\u007f",
+  pasteStart: "\u001b[200~",
+  pasteEnd: "\u001b[201~",
 };
 
 beforeAll(() => setColor(false));
@@ -43,17 +46,21 @@ function mount(
     customCommands?: PaletteCommand[];
     model?: string;
     now?: () => number;
+    /** Minimum time between updates (default here 0; the real default is 33 ms). */
+    frameMs?: number;
+    session?: Partial<SessionInfo>;
+    models?: ModelsResponse;
   } = {},
 ) {
-  const fake = fakeClient();
+  const fake = fakeClient({ models: options.models });
   const onExit = vi.fn();
   const controller = new TuiController({
     client: fake.client,
-    session: sessionInfo(),
+    session: sessionInfo(options.session),
     model: options.model,
     recent: new RecentStore(),
     customCommands: options.customCommands,
-    frameMs: 0,
+    frameMs: "frameMs" in options ? options.frameMs : 0,
     onExit,
     now: options.now,
   });
@@ -319,22 +326,101 @@ describe("keys", () => {
     expect(ui.controller.buffer.text).toBe("helXlo");
   });
 
-  it("Ctrl+C cancels a running turn; a second Ctrl+C when idle exits", async () => {
-    let now = 1000;
+  it("Ctrl+C cancels a running turn; leaving takes two more presses once idle, however soon", async () => {
+    // The clock stands still: every press below falls inside the exit window of the one before.
+    const now = 1000;
     const ui = mount({ now: () => now });
     turn(ui, "long task", ["working"]);
     await waitFor(() => expect(ui.frame()).toContain("working"));
     await ui.press(KEYS.ctrlC);
     await waitFor(() => expect(ui.calls.stopped).toBe(1));
+    expect(ui.frame()).toContain("Cancelling the turn…");
+    // A second press while the cancel is under way neither stops again nor arms the exit.
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.frame()).toContain("Cancelling… press Ctrl+C again when idle to exit"));
+    expect(ui.calls.stopped).toBe(1);
     ui.emit({ event: "session.cancelled", turnId: "t-1" });
     await waitFor(() => expect(ui.frame()).toContain("⊘ cancelled"));
-    expect(ui.onExit).not.toHaveBeenCalled();
-    now += 10_000; // the cancel's press has expired
+    // The first press once idle only arms the exit, with a hint.
     await ui.press(KEYS.ctrlC);
     await waitFor(() => expect(ui.frame()).toContain("Press Ctrl+C again to exit"));
     expect(ui.onExit).not.toHaveBeenCalled();
     await ui.press(KEYS.ctrlC);
     await waitFor(() => expect(ui.onExit).toHaveBeenCalledWith(0));
+  });
+
+  it("a Ctrl+C press arms the exit only for a while", async () => {
+    let now = 1000;
+    const ui = mount({ now: () => now });
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.frame()).toContain("Press Ctrl+C again to exit"));
+    now += 10_000;
+    await ui.press(KEYS.ctrlC);
+    expect(ui.onExit).not.toHaveBeenCalled();
+    await ui.press(KEYS.ctrlC);
+    await waitFor(() => expect(ui.onExit).toHaveBeenCalledWith(0));
+  });
+
+  it('text and Enter in one read: the text is sent (tmux send-keys "xyz" Enter)', async () => {
+    const ui = mount();
+    await ui.press("abc\r");
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request.text).toBe("abc");
+    expect(ui.controller.buffer.text).toBe("");
+    // Also with text already in the composer, and for a /command.
+    await ui.press("say ", "more\r");
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(2));
+    expect(ui.calls.submitted[1]!.request.text).toBe("say more");
+    await ui.press("/mode do\r");
+    await waitFor(() => expect(ui.controller.mode).toBe("do"));
+    // An unbracketed multi-line read (an old terminal's paste) keeps its inner line breaks.
+    await ui.press("one\rtwo\r");
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(3));
+    expect(ui.calls.submitted[2]!.request.text).toBe("one\ntwo");
+  });
+
+  it("a bracketed paste is text: its line breaks are inserted, nothing is sent", async () => {
+    const ui = mount();
+    await ui.press("note: ");
+    await ui.press(`${KEYS.pasteStart}first line\rsecond line\r${KEYS.pasteEnd}`);
+    await waitFor(() => expect(ui.controller.buffer.text).toBe("note: first line\nsecond line\n"));
+    expect(ui.calls.submitted).toHaveLength(0);
+    expect(ui.frame()).toContain("second line");
+    // A paste split over several reads, with a lone \r and a tab read on their own.
+    await ui.press(KEYS.pasteStart, "a", "\r", "b\r\nc", KEYS.tab, "d", KEYS.pasteEnd);
+    await waitFor(() => expect(ui.controller.buffer.text).toBe("note: first line\nsecond line\na\nb\nc\td"));
+    expect(ui.calls.submitted).toHaveLength(0);
+    // Enter after the paste sends all of it.
+    await ui.press(KEYS.enter);
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request.text).toBe("note: first line\nsecond line\na\nb\nc\td");
+  });
+
+  it("a paste filters an overlay on one line, and never answers an approval", async () => {
+    const ui = mount();
+    await ui.press(KEYS.ctrlK);
+    await waitFor(() => expect(ui.frame()).toContain("OPTA MENU"));
+    await ui.press(`${KEYS.pasteStart}hel\r${KEYS.pasteEnd}`);
+    await waitFor(() => expect(ui.frame()).toContain("/hel"));
+    expect(ui.frame()).toContain("OPTA MENU"); // the \r did not run the selection
+    await ui.press(KEYS.esc);
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "x", mode: "chat", model: "m", permission: "safe" },
+      {
+        event: "permission.request",
+        turnId: "t-1",
+        requestId: "p-1",
+        callId: "c-1",
+        name: "write_file",
+        args: { path: "a" },
+        risk: "write",
+      },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("⚙ write_file"));
+    await ui.press(`${KEYS.pasteStart}y\r${KEYS.pasteEnd}`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(ui.calls.decisions).toEqual([]);
+    expect(ui.controller.buffer.text).toBe("");
   });
 
   it("arrows and PageUp/PageDown scroll the timeline while the composer keeps its text", async () => {
@@ -461,5 +547,204 @@ describe("menu", () => {
     ui.controller.buffer = { text: "/nope", cursor: 5 };
     await ui.press(KEYS.enter);
     await waitFor(() => expect(ui.frame()).toContain("Unknown command /nope"));
+  });
+});
+
+describe("text from the daemon never drives the terminal", () => {
+  const OSC_TITLE = "\u001b]0;PWNED\u0007";
+  const OSC_CLIPBOARD = "\u001b]52;c;cm0gLXJmIH4=\u0007";
+  const CSI_CLEAR = "\u001b[2J\u001b[H";
+  const C1 = "\u009d0;PWNED\u009c\u009b2J";
+  const ALL = `${OSC_TITLE}${OSC_CLIPBOARD}${CSI_CLEAR}${C1}`;
+  /** Control characters a frame may hold: none but \n (colour is off in these tests). */
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+  it("strips OSC, CSI and C1 sequences from every string before it is drawn", async () => {
+    const ui = mount({
+      session: { title: `evil title${OSC_TITLE}` },
+      models: {
+        ...MODELS,
+        models: [{ id: `bad-model${C1}`, provider: "lmx", ref: `lmx/bad-model${C1}` }, ...MODELS.models],
+      },
+    });
+    ui.emit(
+      {
+        event: "turn.start",
+        turnId: "t-1",
+        role: "user",
+        text: `read it${CSI_CLEAR}`,
+        mode: "do",
+        model: `m${C1}`,
+        permission: "safe",
+      },
+      { event: "provider.fallback", turnId: "t-1", from: `lmx/a${OSC_TITLE}`, to: "openai/b", reason: `down${C1}` },
+      { event: "turn.thinking", turnId: "t-1", delta: `thinking ${ALL}` },
+      { event: "turn.token", turnId: "t-1", delta: `hello ${OSC_CLIPBOARD}world`, model: "m" },
+      { event: "tool.call", turnId: "t-1", callId: "c-1", name: "read_file", args: { path: `evil${ALL}.txt` } },
+      {
+        event: "tool.result",
+        turnId: "t-1",
+        callId: "c-1",
+        name: "read_file",
+        ok: true,
+        result: { content: `file says ${ALL} bye` },
+        summary: `1 line${OSC_TITLE}`,
+        elapsedMs: 3,
+      },
+      {
+        event: "permission.request",
+        turnId: "t-1",
+        requestId: "p-1",
+        callId: "c-2",
+        name: `write_file${C1}`,
+        args: { path: `x${OSC_TITLE}`, content: `multi\nline${ALL}` },
+        risk: "write",
+        reason: `because${CSI_CLEAR}`,
+      },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("⚙ write_file · write"));
+    await ui.press(KEYS.ctrlO);
+    await waitFor(() => expect(ui.frame()).toContain("file says  bye"));
+    expect(ui.frame()).toContain("hello world");
+    expect(ui.frame()).toContain("evil title");
+    expect(ui.frame()).toContain("lmx/a failed (down) · continuing with openai/b");
+    expect(ui.frame()).toContain("content: multi");
+    ui.emit(
+      { event: "permission.resolved", turnId: "t-1", requestId: "p-1", decision: "deny", by: "user" },
+      { event: "turn.error", turnId: "t-1", message: `provider broke${OSC_CLIPBOARD}`, code: "E_PROVIDER" },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("✗ provider broke (E_PROVIDER)"));
+    await ui.press(KEYS.tab);
+    await waitFor(() => expect(ui.frame()).toContain("bad-model · LMX local"));
+    // Every frame Ink wrote, not only the last one.
+    expect(ui.app.frames.length).toBeGreaterThan(3);
+    for (const frame of ui.app.frames) {
+      expect(frame).not.toMatch(CONTROL);
+      expect(frame).not.toContain("PWNED");
+      expect(frame).not.toContain("cm0gLXJmIH4=");
+    }
+  });
+
+  it("with colour on, the only escape sequences are the TUI's own SGR styles", async () => {
+    setColor(true);
+    try {
+      const ui = mount();
+      turn(ui, `q${OSC_TITLE}`, [`# Title${C1}\n\n**bold**${OSC_CLIPBOARD} and \`code${CSI_CLEAR}\``]);
+      done(ui);
+      await waitFor(() => expect(stripAnsi(ui.app.lastFrame())).toContain("bold and code"));
+      for (const frame of ui.app.frames) {
+        const withoutSgr = frame.replace(/\u001b\[[0-9;]*m/g, "");
+        expect(withoutSgr).not.toMatch(CONTROL);
+      }
+    } finally {
+      setColor(false);
+    }
+  });
+});
+
+describe("timeline extras", () => {
+  it("shows a provider fallback as a muted line in its turn", async () => {
+    const ui = mount({ columns: 140 });
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "hi", mode: "chat", model: "auto", permission: "safe" },
+      {
+        event: "provider.fallback",
+        turnId: "t-1",
+        from: "lmx/qwen2.5-coder-7b",
+        to: "openai/gpt-4o",
+        reason: "connect ECONNREFUSED 127.0.0.1:1234",
+      },
+      { event: "turn.token", turnId: "t-1", delta: "Hello.", model: "gpt-4o" },
+    );
+    await waitFor(() => expect(ui.frame()).toContain("Hello."));
+    const lines = ui.frame().split("\n");
+    const fallback = lines.findIndex((line) =>
+      line.includes(
+        "↪ lmx/qwen2.5-coder-7b failed (connect ECONNREFUSED 127.0.0.1:1234) · continuing with openai/gpt-4o",
+      ),
+    );
+    expect(fallback).toBeGreaterThan(0);
+    expect(fallback).toBeLessThan(lines.findIndex((line) => line.includes("Hello.")));
+  });
+
+  it("counts tools in the status bar in the singular and the plural", async () => {
+    const ui = mount();
+    turn(ui, "one", ["a"]);
+    done(ui, "t-1", { toolCalls: 1 });
+    await waitFor(() => expect(ui.frame().split("\n").at(-1)).toContain("· 1 tool"));
+    expect(ui.frame()).not.toContain("1 tools");
+    turn(ui, "two", ["b"], "t-2");
+    done(ui, "t-2", { toolCalls: 2 });
+    await waitFor(() => expect(ui.frame().split("\n").at(-1)).toContain("· 2 tools"));
+  });
+});
+
+describe("streaming", () => {
+  it("draws at most ~30 frames a second however fast tokens arrive", async () => {
+    const ui = mount({ frameMs: undefined }); // the real frame interval (33 ms)
+    await waitFor(() => expect(ui.frame()).toContain("● connected"));
+    let updates = 0;
+    ui.controller.onChange(() => updates++);
+    const framesBefore = ui.app.frames.length;
+    const started = performance.now();
+    ui.emit({
+      event: "turn.start",
+      turnId: "t-1",
+      role: "user",
+      text: "burst",
+      mode: "chat",
+      model: "m",
+      permission: "safe",
+    });
+    // 300 tokens, a few at a time with the event loop turning in between, for at least 400 ms.
+    const words = Array.from({ length: 300 }, (_, i) => `w${i}`);
+    for (let i = 0; i < words.length; i += 3) {
+      ui.emit(
+        ...words.slice(i, i + 3).map((word) => ({ event: "turn.token" as const, turnId: "t-1", delta: `${word} ` })),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 4));
+    }
+    await waitFor(() =>
+      expect(ui.controller.timeline.activeTurn?.parts[0]).toMatchObject({ text: expect.stringContaining("w299") }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const elapsed = performance.now() - started;
+    const frames = ui.app.frames.length - framesBefore;
+    const allowed = Math.ceil(elapsed / 33) + 2;
+    expect(elapsed).toBeGreaterThan(400);
+    // It streamed (several frames, not one at the end), at no more than one frame per 33 ms.
+    expect(updates).toBeGreaterThanOrEqual(5);
+    expect(updates).toBeLessThanOrEqual(allowed);
+    expect(frames).toBeLessThanOrEqual(allowed);
+    expect(frames).toBeLessThan(100); // 300 tokens did not mean 300 frames
+  });
+
+  it("after a dropped connection, resumes after the last seq and shows every token once", async () => {
+    const ui = mount({ columns: 160, rows: 40 });
+    const words = Array.from({ length: 30 }, (_, i) => `t${String(i).padStart(2, "0")}`);
+    const token = (word: string) => ({ event: "turn.token" as const, turnId: "t-1", delta: `${word} `, model: "m" });
+    ui.emit(
+      { event: "turn.start", turnId: "t-1", role: "user", text: "count", mode: "chat", model: "m", permission: "safe" },
+      ...words.slice(0, 10).map(token),
+    );
+    await waitFor(() => expect(ui.frame()).toContain("t09"));
+    const before = ui.delivered;
+    ui.drop();
+    await waitFor(() => expect(ui.frame()).toContain("◌ reconnecting"));
+    // The turn goes on in the daemon meanwhile.
+    ui.emit(...words.slice(10, 20).map(token));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ui.frame()).not.toContain("t10");
+    // The daemon replays from the SDK's afterSeq, here with the last five events once more
+    // (at-least-once delivery): the TUI applies each seq once.
+    ui.reconnect(before - 5);
+    ui.emit(...words.slice(20).map(token));
+    done(ui);
+    await waitFor(() => expect(ui.frame()).toContain("● connected"));
+    await waitFor(() => expect(ui.frame()).toContain("12 tok"));
+    const text = ui.frame();
+    expect(text).toContain(words.join(" "));
+    for (const word of words) expect(text.split(word).length - 1).toBe(1);
+    expect(ui.controller.timeline.entries).toHaveLength(1);
   });
 });

@@ -47,8 +47,12 @@ export const MODELS: ModelsResponse = {
   ],
 };
 
-/** A TuiClient that records calls and lets a test push events as the daemon would. */
-export function fakeClient() {
+/**
+ * A TuiClient that records calls and lets a test push events as the daemon would. `drop()` and
+ * `reconnect()` play a lost connection: events emitted meanwhile are kept, and the reconnect
+ * replays the log after a seq, as the daemon's stream does for the SDK's `afterSeq`.
+ */
+export function fakeClient(options: { models?: ModelsResponse } = {}) {
   const calls = {
     submitted: [] as Array<{ sessionId: string; request: SubmitTurnRequest }>,
     stopped: 0,
@@ -59,6 +63,15 @@ export function fakeClient() {
   };
   let handlers: Handlers | undefined;
   let seq = 0;
+  /** Every event of the current session, in seq order. */
+  let log: SessionEvent[] = [];
+  let connected = true;
+  /** Highest seq handed to the subscriber. */
+  let delivered = 0;
+  const deliver = (event: SessionEvent) => {
+    delivered = Math.max(delivered, event.seq);
+    handlers?.onEvent(event);
+  };
   let sessionId = "s-test1";
   let turn = 0;
   const client: TuiClient = {
@@ -80,7 +93,7 @@ export function fakeClient() {
       return { ok: true };
     },
     async models() {
-      return MODELS;
+      return options.models ?? MODELS;
     },
     async exportMarkdown() {
       return "# exported\n";
@@ -93,6 +106,9 @@ export function fakeClient() {
       calls.subscribed.push(id);
       sessionId = id;
       seq = 0;
+      log = [];
+      delivered = 0;
+      connected = true;
       handlers = options;
       queueMicrotask(() => {
         options.onStatus?.("connected");
@@ -104,11 +120,32 @@ export function fakeClient() {
   return {
     client,
     calls,
-    /** Delivers events as the stream would (seq assigned here). */
+    /** Delivers events as the stream would (seq assigned here); kept for a replay while dropped. */
     emit(...events: EventInput[]) {
       for (const event of events) {
-        handlers?.onEvent({ ...event, seq: ++seq, ts: new Date().toISOString(), sessionId } as SessionEvent);
+        const full = { ...event, seq: ++seq, ts: new Date().toISOString(), sessionId } as SessionEvent;
+        log.push(full);
+        if (connected) deliver(full);
       }
+    },
+    /** The connection drops: nothing is delivered until `reconnect`. */
+    drop() {
+      connected = false;
+      handlers?.onStatus?.("reconnecting");
+    },
+    /**
+     * Reconnects and replays every event after `afterSeq` (default: the last one delivered, as the
+     * SDK asks), then says the replay is done.
+     */
+    reconnect(afterSeq = delivered) {
+      connected = true;
+      handlers?.onStatus?.("connected");
+      for (const event of log) if (event.seq > afterSeq) deliver(event);
+      handlers?.onReplayed?.(seq);
+    },
+    /** Highest seq delivered so far. */
+    get delivered() {
+      return delivered;
     },
     status(status: ConnectionStatus) {
       handlers?.onStatus?.(status);
