@@ -3,7 +3,7 @@ import { DaemonApiError } from "@opta/daemon-client";
 import { act } from "react";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { eventFactory } from "./events.js";
-import { button, type Mounted, mountApp, setValue, setViewport, settle } from "./harness.js";
+import { button, type Mounted, mountApp, settle, setValue, setViewport } from "./harness.js";
 
 let mounted: Mounted | undefined;
 beforeEach(() => setViewport(1440));

@@ -79,9 +79,11 @@ export function fakeClient(
     createSession: vi.fn(async () => sessionInfo({ id: "s-new", title: "", turnCount: 0, status: "idle" })),
     stopDaemon: vi.fn(async () => ({ ok: true as const, action: "stop" as const })),
     restartDaemon: vi.fn(async () => ({ ok: true as const, action: "restart" as const, token: "rotated" })),
-    logs: vi.fn(async (): Promise<{ lines: Array<{ ts: string; level: string; scope: string; message: string }> }> => ({
-      lines: [],
-    })),
+    logs: vi.fn(
+      async (): Promise<{ lines: Array<{ ts: string; level: string; scope: string; message: string }> }> => ({
+        lines: [],
+      }),
+    ),
   };
   return { client, streams, feeds, data };
 }
@@ -142,7 +144,9 @@ export async function mountApp(
 ): Promise<Mounted> {
   const fake = options.fake ?? fakeClient();
   const frames: Array<() => void> = [];
-  const shell = memoryShell("token" in options ? options.token : "token-1", { ...(options.code ? { code: options.code } : {}) });
+  const shell = memoryShell("token" in options ? options.token : "token-1", {
+    ...(options.code ? { code: options.code } : {}),
+  });
   const controller = new AppController({
     shell,
     createClient: () => fake.client as unknown as DaemonClient,
@@ -195,7 +199,9 @@ export async function setValue(element: HTMLInputElement | HTMLTextAreaElement |
 
 export function button(container: ParentNode, text: string | RegExp): HTMLButtonElement {
   const found = [...container.querySelectorAll("button")].find((item) =>
-    typeof text === "string" ? item.textContent?.trim() === text || item.getAttribute("aria-label") === text : text.test(item.textContent ?? ""),
+    typeof text === "string"
+      ? item.textContent?.trim() === text || item.getAttribute("aria-label") === text
+      : text.test(item.textContent ?? ""),
   );
   if (!found) throw new Error(`no button ${String(text)}`);
   return found;
@@ -203,7 +209,9 @@ export function button(container: ParentNode, text: string | RegExp): HTMLButton
 
 /** Width of the (happy-dom) window; the side panel is a drawer at 1100 px and below. */
 export function setViewport(width: number, height = 900): void {
-  (window as unknown as { happyDOM: { setViewport(viewport: { width: number; height: number }): void } }).happyDOM.setViewport({
+  (
+    window as unknown as { happyDOM: { setViewport(viewport: { width: number; height: number }): void } }
+  ).happyDOM.setViewport({
     width,
     height,
   });

@@ -123,6 +123,7 @@ export class AppController {
   #storeListeners = new Set<() => void>();
   #timers: Array<ReturnType<typeof setInterval>> = [];
   #refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  #modelsTimer: ReturnType<typeof setTimeout> | undefined;
   #stopTokenWatch: (() => void) | undefined;
   #started = false;
   /** Pending approvals per session: request id → turn id. */
@@ -232,6 +233,7 @@ export class AppController {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#modelsTimer);
   }
 
   /** A new token (pasted, or from a new `opta app` URL): store it and reconnect everything at once. */
@@ -305,6 +307,7 @@ export class AppController {
         this.#applyToRail(frame);
         this.#applyToPending(frame);
         this.#scheduleSessionsRefresh();
+        this.#scheduleModelsRefresh();
         break;
       case "permission.request":
       case "permission.resolved":
@@ -414,6 +417,15 @@ export class AppController {
       this.#refreshTimer = undefined;
       void this.refreshSessions();
     }, 300);
+  }
+
+  /** Turn boundaries can load or unload models (and change their memory): ask again, once. */
+  #scheduleModelsRefresh(): void {
+    if (this.#modelsTimer) return;
+    this.#modelsTimer = setTimeout(() => {
+      this.#modelsTimer = undefined;
+      void this.loadModels();
+    }, 1_000);
   }
 
   /** Reloads the session list (with the current search). */

@@ -81,9 +81,10 @@ export function HelpOverlay({ onClose, platform }: { onClose: () => void; platfo
 }
 
 /**
- * Shown when the app has no token or the daemon refused it (it restarted and rotated the token).
- * The way back is `opta app` (this tab takes the new token from the URL or from another tab) or
- * pasting the token; it never fails in silence.
+ * Shown when the app has no token, its sign-in code could not be used, or the daemon refused the
+ * token (another client restarted it and the token rotated). The way back is `opta app` (this tab
+ * trades the code in the new URL, or takes the token another tab stored) or pasting the token; it
+ * never fails in silence.
  */
 export function AuthPrompt() {
   const controller = useController();
@@ -93,11 +94,10 @@ export function AuthPrompt() {
   return (
     <Modal title={missing ? "Connect to the Opta daemon" : "Reconnect to the Opta daemon"} testId="auth-prompt">
       <p>
-        {missing
-          ? "This window has no daemon token yet."
-          : (state.authMessage ?? "The daemon no longer accepts this window's token.")}{" "}
-        Run <code>opta app</code> in a terminal: it opens Code Desktop with the current token, and this window
-        reconnects by itself and resumes where it stopped.
+        {state.authMessage ??
+          (missing ? "This window has no daemon token yet." : "The daemon no longer accepts this window's token.")}{" "}
+        Run <code>opta app</code> in a terminal: it opens Code Desktop signed in (with a single-use code, never the
+        token), and this window takes the new token too, reconnects by itself and resumes where it stopped.
       </p>
       <form
         onSubmit={(event) => {

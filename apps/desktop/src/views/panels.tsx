@@ -112,8 +112,8 @@ export function TelemetryPanel({ view }: { view: SessionView | undefined }) {
 }
 
 /**
- * Memory of the models a provider has loaded. `GET /v3/models` says which models are loaded but
- * not how much memory they hold, so each says "not reported by this provider" rather than guess.
+ * Memory of the loaded models, as `GET /v3/models` reports it (Opta LMX reports load state and
+ * bytes per model). A provider that does not report memory says so rather than have us guess.
  */
 function ModelMemory({ models, current }: { models: ModelInfo[]; current: ModelInfo | undefined }) {
   const loaded = models.filter((item) => item.loaded);
@@ -121,22 +121,34 @@ function ModelMemory({ models, current }: { models: ModelInfo[]; current: ModelI
   if (shown.length === 0) {
     return (
       <p className="muted small" data-testid="model-memory">
-        No model reported yet.
+        No provider reports a loaded model.
       </p>
     );
   }
+  const reported = loaded.filter((item) => item.memoryBytes !== undefined);
+  const total = reported.reduce((sum, item) => sum + (item.memoryBytes ?? 0), 0);
   return (
-    <dl className="facts" data-testid="model-memory">
-      {shown.map((item) => (
-        <div key={item.ref} className="fact-row">
-          <dt title={item.ref}>{item.id}</dt>
-          <dd className="muted">
-            {item.loaded === undefined ? "" : item.loaded ? "loaded · " : "not loaded · "}memory not reported by this
-            provider
-          </dd>
-        </div>
-      ))}
-    </dl>
+    <div data-testid="model-memory">
+      {reported.length > 1 ? (
+        <Metric label="Model memory · loaded" value={bytes(total)} detail={`${reported.length} models`} />
+      ) : null}
+      <dl className="facts model-memory">
+        {shown.map((item) => (
+          <div key={item.ref} className="fact-row">
+            <dt title={item.ref}>{item.id}</dt>
+            <dd>
+              {item.memoryBytes !== undefined ? (
+                bytes(item.memoryBytes)
+              ) : (
+                <span className="muted">
+                  {item.loaded === false ? "not loaded · " : ""}not reported by this provider
+                </span>
+              )}
+            </dd>
+          </div>
+        ))}
+      </dl>
+    </div>
   );
 }
 
