@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // Opta LMX benchmark: decode tokens/s through LMX's HTTP API vs node-llama-cpp in-process (same
 // model, threads, sampling and prompts), the time-to-first-token the server adds, and aggregate
-// tokens/s at 1, 2 and 4 concurrent streams. Build first (`npm run build`), then:
+// tokens/s at 1, 2 and 4 concurrent streams. Build first (`npx tsc -b`, which is all
+// `npm run build` does for this package), then run it with plain node — no npm script involved:
 //
-//   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 3] [--json]
+//   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 5] [--json]
 //
+// Every figure is the median of --runs runs (after one warm-up run each); in-process and LMX runs
+// alternate with the same prompt and seed, and the min–max spread and the load average are
+// printed too, because the machine this runs on is usually shared.
 // The model is generated (writeTestModel, seed 1) into a temporary directory and deleted after.
 
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaChat, LlamaLogLevel, TokenBias } from "node-llama-cpp";
@@ -19,7 +23,7 @@ const { values } = parseArgs({
     size: { type: "string", default: "mid" },
     threads: { type: "string" },
     tokens: { type: "string", default: "128" },
-    runs: { type: "string", default: "3" },
+    runs: { type: "string", default: "5" },
     json: { type: "boolean", default: false },
   },
 });
@@ -29,7 +33,13 @@ const maxTokens = Number(values.tokens);
 const runs = Number(values.runs);
 const sampling = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 };
 const log = (...parts) => values.json || console.error(...parts);
-const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+const median = (list) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+const spread = (list) => `${Math.min(...list).toFixed(1)}–${Math.max(...list).toFixed(1)}`;
+const loadBefore = loadavg()[0];
 const prompt = (index) => `Request ${index}: write a long story about a fox who maintains an inference server.`;
 
 const dir = await mkdtemp(join(tmpdir(), "opta-lmx-bench-"));
@@ -54,6 +64,8 @@ try {
       ],
       {
         ...sampling,
+        // LMX's sampling: no repeat penalty unless the request asks for one.
+        repeatPenalty: false,
         seed: index,
         maxTokens,
         tokenBias: () => new TokenBias(model.tokenizer).set(eos, "never"),
@@ -69,12 +81,6 @@ try {
     );
     return { ttftMs: firstText - started, tokensPerSecond: (stamps.length - 1) / ((stamps.at(-1) - stamps[0]) / 1000) };
   };
-  await inProcess(0);
-  const local = [];
-  for (let run = 1; run <= runs; run++) local.push(await inProcess(run));
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
 
   // ---- the same through LMX's HTTP API (official streaming format, parsed by hand) ----
   const lmx = await startLmx({ port: 0, modelsDir: dir, threads, parallel: 4 });
@@ -127,9 +133,19 @@ try {
       endedAt: performance.now(),
     };
   };
+  // Interleaved, same prompt and seed on both sides: a change in the load from other processes
+  // hits both figures of a pair, not one side's whole series.
+  await inProcess(0);
   await stream(0);
+  const local = [];
   const served = [];
-  for (let run = 1; run <= runs; run++) served.push(await stream(100 + run));
+  for (let run = 1; run <= runs; run++) {
+    local.push(await inProcess(run));
+    served.push(await stream(run));
+  }
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
   log(
     "in-process runs (ttft ms, tok/s)",
     local.map((r) => [r.ttftMs.toFixed(1), r.tokensPerSecond.toFixed(1)]),
@@ -163,6 +179,15 @@ try {
     inProcessTtftMs: Number(localTtft.toFixed(1)),
     lmxTtftMs: Number(servedTtft.toFixed(1)),
     ttftAddedMs: Number((servedTtft - localTtft).toFixed(1)),
+    // Median over the interleaved pairs of (LMX − in-process): less exposed to load swings.
+    ttftAddedPairedMs: Number(median(served.map((result, index) => result.ttftMs - local[index].ttftMs)).toFixed(1)),
+    spread: {
+      inProcessTokensPerSecond: spread(local.map((result) => result.tokensPerSecond)),
+      lmxTokensPerSecond: spread(served.map((result) => result.tokensPerSecond)),
+      inProcessTtftMs: spread(local.map((result) => result.ttftMs)),
+      lmxTtftMs: spread(served.map((result) => result.ttftMs)),
+    },
+    loadAverage: { before: Number(loadBefore.toFixed(2)), after: Number(loadavg()[0].toFixed(2)) },
     aggregateTokensPerSecond: Object.fromEntries(
       Object.entries(concurrency).map(([key, value]) => [key, Number(value.toFixed(1))]),
     ),
@@ -171,11 +196,12 @@ try {
   else {
     console.log(`model: ${figures.model}, threads ${threads}, ${maxTokens} tokens, median of ${runs} runs`);
     console.log(
-      `decode tok/s  in-process ${figures.inProcessTokensPerSecond}  LMX HTTP ${figures.lmxTokensPerSecond}  ratio ${figures.ratio}×`,
+      `decode tok/s  in-process ${figures.inProcessTokensPerSecond} (${figures.spread.inProcessTokensPerSecond})  LMX HTTP ${figures.lmxTokensPerSecond} (${figures.spread.lmxTokensPerSecond})  ratio ${figures.ratio}×`,
     );
     console.log(
-      `TTFT ms       in-process ${figures.inProcessTtftMs}  LMX HTTP ${figures.lmxTtftMs}  added ${figures.ttftAddedMs} ms`,
+      `TTFT ms       in-process ${figures.inProcessTtftMs} (${figures.spread.inProcessTtftMs})  LMX HTTP ${figures.lmxTtftMs} (${figures.spread.lmxTtftMs})  added ${figures.ttftAddedMs} ms (paired median ${figures.ttftAddedPairedMs} ms)`,
     );
+    console.log(`load average  ${figures.loadAverage.before} before, ${figures.loadAverage.after} after`);
     console.log(
       `aggregate tok/s  1 stream ${figures.aggregateTokensPerSecond[1]}  2 streams ${figures.aggregateTokensPerSecond[2]}  4 streams ${figures.aggregateTokensPerSecond[4]}`,
     );

@@ -1,7 +1,7 @@
 import type OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LmxServer } from "../src/index.js";
-import { client, post, startTestLmx, tinyModelsDir } from "./helpers.js";
+import { client, post, startTestLmx, TINY_EOS, tinyModelsDir } from "./helpers.js";
 
 let server: LmxServer;
 let openai: OpenAI;
@@ -19,6 +19,9 @@ afterAll(async () => {
 });
 
 const user = (content: string) => [{ role: "user" as const, content }];
+/** Byte-level token ids of the tiny model: '"' and '}'. */
+const QUOTE = "34";
+const CLOSE_BRACE = "125";
 
 describe("chat completions", () => {
   it("lists the models directory", async () => {
@@ -45,11 +48,57 @@ describe("chat completions", () => {
     expect(usage.total_tokens).toBe(usage.prompt_tokens + usage.completion_tokens);
   });
 
-  it("is reproducible for a seed", async () => {
-    const request = { model: "tiny", messages: user("Say something"), max_tokens: 16, seed: 7, temperature: 1 };
-    const first = await openai.chat.completions.create(request);
-    const second = await openai.chat.completions.create(request);
+  it("is reproducible for a seed, and unseeded requests sample differently", async () => {
+    // 32 tokens with end-of-turn banned: long enough that two random draws never coincide.
+    const request = {
+      model: "tiny",
+      messages: user("Say something"),
+      max_tokens: 32,
+      temperature: 1,
+      logit_bias: { [String(TINY_EOS)]: -100 },
+    };
+    const seeded = () => openai.chat.completions.create({ ...request, seed: 7 });
+    const [first, second] = [await seeded(), await seeded()];
+    expect(first.usage!.completion_tokens).toBe(32);
     expect(first.choices[0]!.message.content).toBe(second.choices[0]!.message.content);
+    // Back to back, well within one second (node-llama-cpp's own default seed is the current second).
+    const [a, b] = [await openai.chat.completions.create(request), await openai.chat.completions.create(request)];
+    expect(a.usage!.completion_tokens).toBe(32);
+    expect(a.choices[0]!.message.content).not.toBe(b.choices[0]!.message.content);
+  });
+
+  it("counts the prompt the same however long the answer, and refuses a prompt beyond the context", async () => {
+    const counts = new Set<number>();
+    for (const max_tokens of [1, 7, 40]) {
+      const completion = await openai.chat.completions.create({
+        model: "tiny",
+        messages: user("Count me"),
+        max_tokens,
+        logit_bias: { [String(TINY_EOS)]: -100 },
+      });
+      expect(completion.usage!.completion_tokens).toBe(max_tokens);
+      counts.add(completion.usage!.prompt_tokens);
+    }
+    const stream = await openai.chat.completions.create({
+      model: "tiny",
+      messages: user("Count me"),
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const chunk of stream) if (chunk.usage) counts.add(chunk.usage.prompt_tokens);
+    expect(counts.size).toBe(1);
+    // System + user + assistant opener in ChatML: more than the 8 characters of the message.
+    expect([...counts][0]).toBeGreaterThan(8);
+
+    const huge = await post(server, "/v1/chat/completions", {
+      model: "tiny",
+      messages: user("x9q! ".repeat(4000)),
+      max_tokens: 4,
+    });
+    expect(huge.status).toBe(400);
+    expect(huge.json.error!.code).toBe("context_length_exceeded");
+    expect(huge.json.error!.message).toMatch(/the prompt is \d+ tokens but 'tiny' holds \d+ tokens per sequence/);
   });
 
   it("streams chunks and ends with usage when asked", async () => {
@@ -185,41 +234,51 @@ describe("chat completions", () => {
     checkWeatherArguments(calls[0]!.arguments);
   });
 
-  it("never calls a tool when tool_choice is none", async () => {
-    const completion = await openai.chat.completions.create({
-      model: "tiny",
-      messages: user("weather?"),
-      tools: [weatherTool],
-      tool_choice: "none",
-      max_tokens: 16,
-    });
-    expect(completion.choices[0]!.message.tool_calls ?? []).toHaveLength(0);
-    expect(completion.choices[0]!.finish_reason).not.toBe("tool_calls");
+  it("hides the tools from the model when tool_choice is none", async () => {
+    const ask = (extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+      openai.chat.completions.create({ model: "tiny", messages: user("weather?"), max_tokens: 4, ...extra });
+    const plain = await ask({});
+    const auto = await ask({ tools: [weatherTool], tool_choice: "auto" });
+    const none = await ask({ tools: [weatherTool], tool_choice: "none" });
+    // The tools' documentation is part of the prompt with "auto" and absent with "none".
+    expect(auto.usage!.prompt_tokens).toBeGreaterThan(plain.usage!.prompt_tokens + 20);
+    expect(none.usage!.prompt_tokens).toBe(plain.usage!.prompt_tokens);
+    expect(none.choices[0]!.message.tool_calls ?? []).toHaveLength(0);
+    expect(none.choices[0]!.finish_reason).not.toBe("tool_calls");
   });
 
-  it("accepts a tool-calling conversation with results", async () => {
-    const completion = await openai.chat.completions.create({
-      model: "tiny",
-      messages: [
-        { role: "system", content: "You are terse." },
-        { role: "user", content: "weather in Oslo?" },
-        {
-          role: "assistant",
-          content: null,
-          tool_calls: [
-            {
-              id: "call_1",
-              type: "function",
-              function: { name: "get_weather", arguments: '{"city":"Oslo","unit":"celsius","days":1}' },
-            },
-          ],
-        },
-        { role: "tool", tool_call_id: "call_1", content: '{"temperature": 4}' },
-      ],
-      tools: [weatherTool],
-      max_tokens: 12,
-    });
-    expect(completion.choices[0]!.message.role).toBe("assistant");
+  it("puts the tool call and its result into the prompt", async () => {
+    const conversation = (city: string, result: string) =>
+      openai.chat.completions.create({
+        model: "tiny",
+        messages: [
+          { role: "system", content: "You are terse." },
+          { role: "user", content: "weather?" },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              {
+                id: "call_1",
+                type: "function",
+                function: { name: "get_weather", arguments: JSON.stringify({ city, unit: "celsius", days: 1 }) },
+              },
+            ],
+          },
+          { role: "tool", tool_call_id: "call_1", content: result },
+        ],
+        tools: [weatherTool],
+        max_tokens: 4,
+      });
+    const short = await conversation("Oslo", '{"temperature": 4}');
+    expect(short.choices[0]!.message.role).toBe("assistant");
+    // A longer result (and only that) makes a longer prompt: the result is rendered into it.
+    const note = "Light snow from the north-west, clearing by evening; roads icy near the fjord.";
+    const longResult = await conversation("Oslo", JSON.stringify({ temperature: 4, note }));
+    expect(longResult.usage!.prompt_tokens - short.usage!.prompt_tokens).toBeGreaterThanOrEqual(note.length / 4);
+    // So are the call's arguments.
+    const longCity = await conversation("Oslo, Akershus, Norway, Europe", '{"temperature": 4}');
+    expect(longCity.usage!.prompt_tokens).toBeGreaterThan(short.usage!.prompt_tokens + 4);
   });
 
   it("produces JSON that parses and validates for response_format json_schema", async () => {
@@ -250,14 +309,100 @@ describe("chat completions", () => {
       expect(Array.isArray(value.tags) && value.tags.length <= 3).toBe(true);
       expect(typeof value.ok).toBe("boolean");
     }
-    const anyJson = await openai.chat.completions.create({
+  });
+
+  it("produces JSON that parses for response_format json_object", async () => {
+    // json_object cannot bound a string, and the random model rarely closes one on its own: make
+    // '"' and '}' likely (not forced) so the JSON ends well within max_tokens.
+    const request = {
       model: "tiny",
       messages: user("JSON"),
-      response_format: { type: "json_object" },
       max_tokens: 200,
-      logit_bias: { "34": -100 },
+      logit_bias: { [QUOTE]: 6, [CLOSE_BRACE]: 6 },
+    };
+    for (const seed of [1, 2, 3]) {
+      const anyJson = await openai.chat.completions.create({
+        ...request,
+        seed,
+        response_format: { type: "json_object" },
+      });
+      const choice = anyJson.choices[0]!;
+      // The grammar ended the answer (not max_tokens), so the JSON is complete.
+      expect(choice.finish_reason, choice.message.content!).toBe("stop");
+      const value = JSON.parse(choice.message.content!) as unknown;
+      expect(typeof value === "object" && value !== null && !Array.isArray(value)).toBe(true);
+    }
+    // The same bias without the grammar is not JSON: the grammar is what made it parse.
+    const free = await openai.chat.completions.create({ ...request, seed: 1 });
+    expect(() => JSON.parse(free.choices[0]!.message.content!)).toThrow();
+  });
+
+  it("refuses JSON schemas a grammar cannot express, naming the keyword", async () => {
+    const schemaFormat = (schema: Record<string, unknown>) =>
+      post(server, "/v1/chat/completions", {
+        model: "tiny",
+        messages: user("x"),
+        max_tokens: 4,
+        response_format: { type: "json_schema", json_schema: { name: "x", schema } },
+      });
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ type: "weird" }, "response_format.json_schema.schema.type", /unknown type "weird"/],
+      [
+        { type: "object", properties: { a: { $ref: "#/$defs/missing" } }, $defs: { other: { type: "string" } } },
+        "response_format.json_schema.schema.properties.a.$ref",
+        /points to no definition \(defined: other\)/,
+      ],
+      [{ $ref: "https://example.com/schema.json" }, "response_format.json_schema.schema.$ref", /only local references/],
+      [{ not: { type: "string" } }, "response_format.json_schema.schema.not", /'not' is not supported/],
+      [{ type: "string", maxLength: 1e9 }, "response_format.json_schema.schema.maxLength", /integer from 0 to/],
+    ];
+    for (const [schema, param, message] of cases) {
+      const response = await schemaFormat(schema);
+      expect(response.status, JSON.stringify(schema)).toBe(400);
+      expect(response.json.error!.param).toBe(param);
+      expect(response.json.error!.message).toMatch(message);
+    }
+    const tool = await post(server, "/v1/chat/completions", {
+      model: "tiny",
+      messages: user("x"),
+      max_tokens: 4,
+      tools: [
+        {
+          type: "function",
+          function: { name: "f", parameters: { type: "object", properties: { n: { type: "int" } } } },
+        },
+      ],
     });
-    expect(anyJson.choices[0]!.message.content).toBeTypeOf("string");
+    expect(tool.status).toBe(400);
+    expect(tool.json.error!.param).toBe("tools[0].function.parameters.properties.n.type");
+
+    // What it can express after rewriting: anyOf, nullable types, draft-7 definitions.
+    const supported = await openai.chat.completions.create({
+      model: "tiny",
+      messages: user("x"),
+      max_tokens: 200,
+      seed: 1,
+      response_format: {
+        type: "json_schema",
+        json_schema: {
+          name: "x",
+          schema: {
+            type: "object",
+            properties: {
+              colour: { $ref: "#/definitions/colour" },
+              size: { anyOf: [{ type: "integer" }, { type: "null" }] },
+              note: { type: ["string", "null"], maxLength: 5 },
+            },
+            required: ["colour", "size", "note"],
+            definitions: { colour: { enum: ["red", "green"] } },
+          },
+        },
+      },
+    });
+    const value = JSON.parse(supported.choices[0]!.message.content!) as Record<string, unknown>;
+    expect(["red", "green"]).toContain(value.colour);
+    expect(value.size === null || Number.isInteger(value.size)).toBe(true);
+    expect(value.note === null || (typeof value.note === "string" && value.note.length <= 5)).toBe(true);
   });
 
   it("serves two streams at once", async () => {
@@ -366,6 +511,11 @@ describe("bad requests", () => {
     expect(((await route.json()) as { error: { code: string } }).error.code).toBe("not_found");
     const method = await fetch(`${server.url}/v1/chat/completions`);
     expect(method.status).toBe(405);
+    const encoding = await fetch(`${server.url}/v1/models/%E0%A4%A`);
+    expect(encoding.status).toBe(400);
+    const encodingError = ((await encoding.json()) as { error: { code: string; message: string } }).error;
+    expect(encodingError.code).toBe("invalid_request");
+    expect(encodingError.message).toMatch(/not valid percent-encoding/);
     const embed = await post(server, "/v1/embeddings", { model: "tiny", input: [[1, 99999]] });
     expect(embed.status).toBe(400);
     // Still serving after all that.

@@ -80,6 +80,10 @@ describe("model management", () => {
 
     const missing = await post(server, "/api/v1/models/load", { model: "zzz" });
     expect(missing.status).toBe(404);
+
+    // Requests resolve against a cached listing, but a model added since is found at once.
+    await copyFile(tinyPath, join(root, "managed", "c.gguf"));
+    expect((await post(server, "/api/v1/models/load", { model: "c" })).status).toBe(200);
   });
 
   it("reports broken and truncated GGUFs clearly and keeps serving the good ones", async () => {
@@ -215,6 +219,26 @@ describe("discovery and pull", () => {
       await expect(pullModel(`${base}/fake.gguf`, { modelsDir: dir })).rejects.toThrow(/not usable, so it was deleted/);
       expect((await listModelFiles(dir)).map((file) => file.id)).toEqual(["tiny-pulled"]);
       await expect(pullModel("ftp://example/x.gguf", { modelsDir: dir })).rejects.toThrow(/hf:/);
+
+      // The same name again: refused (nothing downloaded) unless forced, and then reported as a replacement.
+      await expect(pullModel(`${base}/tiny-pulled.gguf`, { modelsDir: dir })).rejects.toThrow(
+        /tiny-pulled\.gguf already exists in .*pass --force/,
+      );
+      const again = await pullModel(`${base}/tiny-pulled.gguf`, { modelsDir: dir, force: true });
+      expect(again).toMatchObject({ id: "tiny-pulled", sizeBytes: size, replaced: true });
+      // A broken download never replaces a working model, even when forced.
+      files["/tiny-pulled.gguf"] = files["/fake.gguf"]!;
+      await expect(pullModel(`${base}/tiny-pulled.gguf`, { modelsDir: dir, force: true })).rejects.toThrow(
+        /not usable/,
+      );
+      expect((await stat(join(dir, "tiny-pulled.gguf"))).size).toBe(size);
+      // A missing file says what to check.
+      await expect(pullModel(`${base}/missing.gguf`, { modelsDir: dir })).rejects.toThrow(
+        /missing\.gguf was not found \(HTTP 404\); check the URL/,
+      );
+      // The staging directory is gone and was never listed.
+      expect((await listModelFiles(dir)).map((file) => file.id)).toEqual(["tiny-pulled"]);
+      await expect(stat(join(dir, ".pull"))).rejects.toThrow(/ENOENT/);
     } finally {
       http.close();
     }

@@ -120,27 +120,27 @@ async function start(options: {
   const { startLmx } = await import("@opta/lmx");
   const modelsDir = options.models ?? (await defaultModelsDir());
   const idleTtlSeconds = integer("idle-ttl", options.idleTtl, 0, 24 * 3600 * 365);
+  // Flags are checked (exit code 2) before anything starts.
+  const settings: Parameters<typeof startLmx>[0] = {
+    modelsDir,
+    ...(options.host ? { host: options.host } : {}),
+    ...(options.port !== undefined ? { port: integer("port", options.port, 0, 65535)! } : {}),
+    ...((options.apiKey ?? process.env.OPTA_LMX_API_KEY)
+      ? { apiKey: options.apiKey ?? process.env.OPTA_LMX_API_KEY }
+      : {}),
+    advertise: options.advertise === true,
+    ...(options.threads !== undefined ? { threads: integer("threads", options.threads, 1, 256)! } : {}),
+    ...(options.parallel !== undefined ? { parallel: integer("parallel", options.parallel, 1, 64)! } : {}),
+    ...(options.queueLimit !== undefined ? { queueLimit: integer("queue-limit", options.queueLimit, 0, 10_000)! } : {}),
+    ...(idleTtlSeconds !== undefined ? { idleTtlMs: idleTtlSeconds * 1000 } : {}),
+    ...(options.contextSize !== undefined
+      ? { contextSize: integer("context-size", options.contextSize, 256, 1 << 20)! }
+      : {}),
+    ...(options.quiet ? {} : { log: (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`) }),
+  };
   let server: Awaited<ReturnType<typeof startLmx>>;
   try {
-    server = await startLmx({
-      modelsDir,
-      ...(options.host ? { host: options.host } : {}),
-      ...(options.port !== undefined ? { port: integer("port", options.port, 0, 65535)! } : {}),
-      ...((options.apiKey ?? process.env.OPTA_LMX_API_KEY)
-        ? { apiKey: options.apiKey ?? process.env.OPTA_LMX_API_KEY }
-        : {}),
-      advertise: options.advertise === true,
-      ...(options.threads !== undefined ? { threads: integer("threads", options.threads, 1, 256)! } : {}),
-      ...(options.parallel !== undefined ? { parallel: integer("parallel", options.parallel, 1, 64)! } : {}),
-      ...(options.queueLimit !== undefined
-        ? { queueLimit: integer("queue-limit", options.queueLimit, 0, 10_000)! }
-        : {}),
-      ...(idleTtlSeconds !== undefined ? { idleTtlMs: idleTtlSeconds * 1000 } : {}),
-      ...(options.contextSize !== undefined
-        ? { contextSize: integer("context-size", options.contextSize, 256, 1 << 20)! }
-        : {}),
-      ...(options.quiet ? {} : { log: (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`) }),
-    });
+    server = await startLmx(settings);
   } catch (error) {
     throw new CliError((error as Error).message);
   }
