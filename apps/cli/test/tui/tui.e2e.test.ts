@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DaemonProcess, spawnDaemon } from "../../../../packages/daemon/test/fixtures/daemon-harness.js";
+import { api, type DaemonProcess, spawnDaemon } from "../../../../packages/daemon/test/fixtures/daemon-harness.js";
 import {
   type ScriptedServer,
   startScriptedServer,
@@ -22,6 +22,8 @@ let home: string;
 let model: ScriptedServer;
 let daemon: DaemonProcess;
 let socket: string;
+/** Everything `opta tui` wrote to its terminal (tmux pipe-pane), escape sequences included. */
+let output: string;
 
 function tmux(...args: string[]): string {
   // A private server (own socket, no user config), so nothing of the user's tmux is touched.
@@ -98,7 +100,8 @@ function startTui(args: string[], respawn = false): void {
     tmux("respawn-pane", "-k", "-t", "tui", command);
     return;
   }
-  // Keep the pane after the process exits, to see how it ended.
+  // Keep the pane after the process exits, to see how it ended; record what it writes (in the same
+  // tmux command, so before the process has written anything).
   tmux(
     "new-session",
     "-d",
@@ -115,6 +118,12 @@ function startTui(args: string[], respawn = false): void {
     "tui",
     "remain-on-exit",
     "on",
+    ";",
+    "pipe-pane",
+    "-O",
+    "-t",
+    "tui",
+    `cat >> ${quote(output)}`,
   );
 }
 
@@ -122,6 +131,7 @@ beforeAll(async () => {
   if (!hasTmux) return;
   home = await mkdtemp(join(tmpdir(), "opta-tui-e2e-"));
   socket = join(home, "tmux.sock");
+  output = join(home, "pane-output.bin");
   model = await startScriptedServer({
     replies: [
       {
@@ -156,9 +166,8 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     const sessionId = /session (s-\S+)/.exec(first)?.[1];
     expect(sessionId).toBeDefined();
 
-    tmux("send-keys", "-t", "tui", "-l", "say hello");
-    await waitForScreen((text) => text.includes("say hello"), "the typed prompt");
-    tmux("send-keys", "-t", "tui", "Enter");
+    // The text and Enter in one send-keys call: they reach opta tui in one read.
+    tmux("send-keys", "-t", "tui", "say hello", "Enter");
     const answered = await waitForScreen(
       (text) => text.includes("Hello from the scripted model.") && /tok\/s/.test(text),
       "the streamed answer and its stats",
@@ -169,10 +178,32 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     // The frame fits the 120×40 terminal.
     for (const line of answered.split("\n")) expect(line.length).toBeLessThanOrEqual(120);
 
+    // A paste: tmux brackets it only because opta tui turned bracketed paste on (ESC[?2004h); its
+    // line breaks (sent as \r) stay in the composer, even the last one, and nothing is sent.
+    const requests = model.requests.length;
+    tmux("set-buffer", "-b", "paste", "first pasted line\nsecond pasted line\n");
+    tmux("paste-buffer", "-p", "-b", "paste", "-t", "tui");
+    const pasted = await waitForScreen(
+      (text) => text.includes("▌ first pasted line") && text.includes("second pasted line"),
+      "the pasted lines in the composer",
+    );
+    expect(pasted.split("\n").findIndex((line) => line.includes("second pasted line"))).toBe(
+      pasted.split("\n").findIndex((line) => line.includes("▌ first pasted line")) + 1,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(model.requests.length).toBe(requests);
+
+    // Ctrl+C clears the composer (and arms the exit); the second one leaves.
     tmux("send-keys", "-t", "tui", "C-c");
     await waitForScreen((text) => text.includes("Press Ctrl+C again to exit"), "the exit hint");
     tmux("send-keys", "-t", "tui", "C-c");
     expect([0, undefined]).toContain(await waitForExit());
+    // The terminal is left as found: bracketed paste off, the alternate screen left.
+    const written = await readFile(output, "latin1");
+    expect(written).toContain("\u001b[?2004h");
+    const off = written.lastIndexOf("\u001b[?2004l");
+    expect(off).toBeGreaterThan(written.lastIndexOf("\u001b[?2004h"));
+    expect(written.lastIndexOf("\u001b[?1049l")).toBeGreaterThan(written.lastIndexOf("\u001b[?1049h"));
 
     startTui(["--session", sessionId!], true);
     const resumed = await waitForScreen(
@@ -181,6 +212,44 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     );
     expect(resumed).toContain(`session ${sessionId}`);
     expect(resumed).toContain("› say hello");
+    tmux("send-keys", "-t", "tui", "C-c");
+    await waitForScreen((text) => text.includes("Press Ctrl+C again to exit"), "the exit hint");
+    tmux("send-keys", "-t", "tui", "C-c");
+    expect([0, undefined]).toContain(await waitForExit());
+  });
+
+  it("keeps streaming across a daemon restart: every token once, in order, and the next turn works", async () => {
+    const words = Array.from({ length: 24 }, (_, i) => `w${String(i).padStart(2, "0")}`);
+    model.setReplies([
+      { chunks: words.map((word) => `${word} `), delayMs: 80 },
+      { chunks: ["Second", " answer", " after", " the restart."], delayMs: 10 },
+    ]);
+    startTui([], true);
+    await waitForScreen((text) => text.includes("● connected") && text.includes("Type a message"), "the TUI");
+    tmux("send-keys", "-t", "tui", "count", "Enter");
+    await waitForScreen((text) => text.includes("w03"), "the first tokens");
+
+    // POST /v3/daemon/restart: the token rotates and every WebSocket is closed (1012); the turn
+    // carries on in the daemon, the SDK reconnects with the new token after the last seq it had.
+    const oldToken = daemon.token;
+    const response = await api(daemon)("/v3/daemon/restart", { method: "POST" });
+    expect(response.status).toBe(200);
+    expect(screen()).not.toContain(words.at(-1)); // it was mid-stream
+    expect(await daemon.readToken()).not.toBe(oldToken);
+
+    const answered = await waitForScreen(
+      (text) => text.includes(words.at(-1)!) && /tok\/s/.test(text),
+      "the whole answer after the restart",
+    );
+    expect(answered).toContain(words.join(" "));
+    for (const word of words) expect(answered.split(word).length - 1).toBe(1);
+    expect(answered).toContain("● connected");
+
+    // HTTP calls pick up the new token too.
+    tmux("send-keys", "-t", "tui", "again", "Enter");
+    await waitForScreen((text) => text.includes("Second answer after the restart."), "the next turn's answer");
+    daemon.token = await daemon.readToken();
+
     tmux("send-keys", "-t", "tui", "C-c");
     await waitForScreen((text) => text.includes("Press Ctrl+C again to exit"), "the exit hint");
     tmux("send-keys", "-t", "tui", "C-c");
