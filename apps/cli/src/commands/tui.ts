@@ -40,7 +40,7 @@ export async function tui(options: { session?: string; model?: string }): Promis
   ]);
   const home = optaHome();
   const [customCommands, recent] = await Promise.all([loadCustomCommands(home), RecentStore.forHome(home).load()]);
-  const code = await runTui({
+  const { code, sessionId } = await runTui({
     client: adapt(client),
     session,
     model: options.model,
@@ -48,6 +48,7 @@ export async function tui(options: { session?: string; model?: string }): Promis
     recent,
     cwd: process.cwd(),
   });
-  process.stderr.write(`Session ${session.id} · resume with: opta tui --session ${session.id}\n`);
+  // The session shown last: after /clear that is the new one.
+  process.stderr.write(`Session ${sessionId} · resume with: opta tui --session ${sessionId}\n`);
   return code;
 }

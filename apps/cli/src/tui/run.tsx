@@ -14,10 +14,13 @@ import { type ControllerOptions, TuiController } from "./controller.js";
 export const ENTER_TERMINAL = "\u001b[?1049h\u001b[2J\u001b[H\u001b[?2004h";
 export const LEAVE_TERMINAL = "\u001b[?2004l\u001b[?1049l";
 
-/** Runs `opta tui` until the user leaves. */
-export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<number> {
+/**
+ * Runs `opta tui` until the user leaves. Resolves with the exit code and the session shown last
+ * (`/clear` switches to a new one).
+ */
+export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<{ code: number; sessionId: string }> {
   const stdout = process.stdout;
-  return new Promise<number>((resolve) => {
+  return new Promise((resolve) => {
     let finished = false;
     /** Leaves the alternate screen; `done` runs once that is on the terminal (stdout may queue). */
     const restore = (done: () => void) => {
@@ -44,7 +47,7 @@ export function runTui(options: Omit<ControllerOptions, "onExit">): Promise<numb
         instance.unmount();
         // Resolve only after the screen is restored, so what the caller prints next lands on the
         // normal screen, not on the alternate one that is about to disappear.
-        restore(() => resolve(code));
+        restore(() => resolve({ code, sessionId: controller.session.id }));
       },
     });
     stdout.write(ENTER_TERMINAL);

@@ -79,8 +79,10 @@ async function waitForExit(ms = 10_000): Promise<number | undefined> {
 
 const quote = (value: string) => `'${value.replaceAll("'", "'\\''")}'`;
 
+let tmuxStarted = false;
+
 /** Starts `opta tui …` in the tmux session "tui" (created on first use; it stays after the exit). */
-function startTui(args: string[], respawn = false): void {
+function startTui(args: string[]): void {
   const env = {
     OPTA_HOME: home,
     OPTA_LMX_HOST: model.host,
@@ -95,7 +97,7 @@ function startTui(args: string[], respawn = false): void {
     "tui",
     ...args.map(quote),
   ].join(" ");
-  if (respawn) {
+  if (tmuxStarted) {
     // Same pane, new process (killing the only session would stop the tmux server).
     tmux("respawn-pane", "-k", "-t", "tui", command);
     return;
@@ -125,6 +127,7 @@ function startTui(args: string[], respawn = false): void {
     "tui",
     `cat >> ${quote(output)}`,
   );
+  tmuxStarted = true;
 }
 
 beforeAll(async () => {
@@ -205,7 +208,7 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     expect(off).toBeGreaterThan(written.lastIndexOf("\u001b[?2004h"));
     expect(written.lastIndexOf("\u001b[?1049l")).toBeGreaterThan(written.lastIndexOf("\u001b[?1049h"));
 
-    startTui(["--session", sessionId!], true);
+    startTui(["--session", sessionId!]);
     const resumed = await waitForScreen(
       (text) => text.includes("● connected") && text.includes("Hello from the scripted model."),
       "the resumed history",
@@ -224,7 +227,7 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
       { chunks: words.map((word) => `${word} `), delayMs: 80 },
       { chunks: ["Second", " answer", " after", " the restart."], delayMs: 10 },
     ]);
-    startTui([], true);
+    startTui([]);
     await waitForScreen((text) => text.includes("● connected") && text.includes("Type a message"), "the TUI");
     tmux("send-keys", "-t", "tui", "count", "Enter");
     await waitForScreen((text) => text.includes("w03"), "the first tokens");
@@ -250,9 +253,19 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     await waitForScreen((text) => text.includes("Second answer after the restart."), "the next turn's answer");
     daemon.token = await daemon.readToken();
 
+    // /clear moves to a new session; leaving names that one for resuming.
+    const before = /session (s-\S+)/.exec(screen())?.[1];
+    tmux("send-keys", "-t", "tui", "/clear", "Enter");
+    const cleared = await waitForScreen((text) => text.includes("New session"), "the new session");
+    const after = /session (s-\S+)/.exec(cleared)?.[1];
+    expect(after).toBeDefined();
+    expect(after).not.toBe(before);
     tmux("send-keys", "-t", "tui", "C-c");
     await waitForScreen((text) => text.includes("Press Ctrl+C again to exit"), "the exit hint");
     tmux("send-keys", "-t", "tui", "C-c");
     expect([0, undefined]).toContain(await waitForExit());
+    // (With the scrollback: tmux's "Pane is dead" line can push it off the screen.)
+    const normalScreen = tmux("capture-pane", "-p", "-S", "-100", "-t", "tui");
+    expect(normalScreen).toContain(`resume with: opta tui --session ${after}`);
   });
 });
