@@ -143,7 +143,9 @@ export async function readLines(path: string): Promise<string[]> {
     const text = await handle.readFile("utf8");
     if (text.length === 0) return [];
     const lines = text.split("\n");
-    if (lines.at(-1) === "") lines.pop();
+    // The last piece is "" when the file ends in "\n"; otherwise it is an event still being written
+    // (this read raced the writer) and is dropped: the caller gets it live, or on its next read.
+    lines.pop();
     return lines;
   } finally {
     await handle.close();

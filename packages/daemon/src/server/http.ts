@@ -13,6 +13,7 @@ import {
 } from "@opta/protocol";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { z } from "zod";
+import { peekSeq } from "../event-log/session-file.js";
 import type { ModelDetail } from "../provider/types.js";
 import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
@@ -166,8 +167,10 @@ export function createHttpApp(context: DaemonContext): express.Express {
     const query = validate(EventsQuery, request.query, "query");
     let lines = await store.readLines(session.id, query.afterSeq);
     if (query.limit) lines = lines.slice(0, query.limit);
+    // lastSeq is what this response covers, so `afterSeq=lastSeq` on the next call misses nothing.
+    const lastSeq = lines.length > 0 ? peekSeq(lines.at(-1)!) : Math.min(query.afterSeq, session.writtenSeq);
     // Stored lines are already the envelopes' JSON: splice them in rather than re-serialising.
-    response.type("application/json").send(`{"events":[${lines.join(",")}],"lastSeq":${session.lastSeq}}`);
+    response.type("application/json").send(`{"events":[${lines.join(",")}],"lastSeq":${lastSeq}}`);
   });
 
   router.post("/sessions/:id/turns", (request, response) => {

@@ -7,6 +7,11 @@ const TITLE_FROM_TEXT_LENGTH = 60;
 export interface SessionRecord extends SessionInfo {
   /** Size of the JSONL file when this record was last brought up to date. */
   bytes: number;
+  /**
+   * Highest seq written to the file (and so replayable). `lastSeq` is the highest assigned, which runs
+   * ahead while appends are queued; clients are told only this one, so resuming from it skips nothing.
+   */
+  writtenSeq: number;
   /** Title given at creation; empty means "derive from the first turn". */
   explicitTitle: string;
 }
@@ -26,6 +31,7 @@ export function emptyRecord(id: string): SessionRecord {
     updatedAt: "",
     lastSeq: 0,
     bytes: 0,
+    writtenSeq: 0,
   };
 }
 
@@ -70,7 +76,8 @@ export function applyEvent(record: SessionRecord, event: SessionEvent): void {
 
 /** Strips private fields for the wire. */
 export function toSessionInfo(record: SessionRecord): SessionInfo {
-  const { bytes: _bytes, explicitTitle: _explicit, ...info } = record;
+  const { bytes: _bytes, explicitTitle: _explicit, writtenSeq, ...info } = record;
+  info.lastSeq = writtenSeq;
   if (info.activeTurnId === undefined) delete info.activeTurnId;
   return info;
 }

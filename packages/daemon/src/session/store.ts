@@ -279,7 +279,10 @@ export class SessionStore {
       throw error;
     }
     const record = this.records.get(sessionId);
-    if (record) record.bytes = file.size;
+    if (record) {
+      record.bytes = file.size;
+      record.writtenSeq = pending.events.at(-1)!.seq;
+    }
     const listeners = this.listeners.get(sessionId);
     for (let index = 0; index < pending.events.length; index += 1) {
       const event = pending.events[index]!;
@@ -332,6 +335,7 @@ export class SessionStore {
     }
     if (record.lastSeq === 0) return undefined;
     record.bytes = bytes;
+    record.writtenSeq = record.lastSeq;
     return record;
   }
 
@@ -343,7 +347,12 @@ export class SessionStore {
         sessions?: SessionRecord[];
       };
       if (raw.version === INDEX_VERSION && Array.isArray(raw.sessions)) {
-        for (const record of raw.sessions) if (record && typeof record.id === "string") map.set(record.id, record);
+        for (const record of raw.sessions) {
+          if (!record || typeof record.id !== "string") continue;
+          // Everything in an index is on disk (it is only trusted when the file size matches).
+          record.writtenSeq = record.lastSeq;
+          map.set(record.id, record);
+        }
       }
     } catch {
       // Missing or unreadable index: every record is rebuilt from its JSONL file.
