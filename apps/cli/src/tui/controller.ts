@@ -331,7 +331,8 @@ export class TuiController {
       return;
     }
     if (input.length > 1 && input.endsWith("\r") && !key.ctrl && !key.meta) {
-      this.handleInput(input.slice(0, -1), {});
+      const text = input.replace(/\r+$/, "");
+      if (text) this.handleInput(text, {});
       this.handleInput("", { return: true });
       return;
     }

@@ -371,8 +371,9 @@ describe("keys", () => {
     await ui.press("say ", "more\r");
     await waitFor(() => expect(ui.calls.submitted).toHaveLength(2));
     expect(ui.calls.submitted[1]!.request.text).toBe("say more");
-    await ui.press("/mode do\r");
+    await ui.press("/mode do\r\r");
     await waitFor(() => expect(ui.controller.mode).toBe("do"));
+    expect(ui.controller.buffer.text).toBe("");
     // An unbracketed multi-line read (an old terminal's paste) keeps its inner line breaks.
     await ui.press("one\rtwo\r");
     await waitFor(() => expect(ui.calls.submitted).toHaveLength(3));
