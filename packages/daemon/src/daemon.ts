@@ -20,6 +20,7 @@ import { GlobalFeed } from "./session/global-feed.js";
 import { SessionStore } from "./session/store.js";
 import { builtinTools } from "./tool/index.js";
 import { openVault, SecretTracker, type Vault } from "./vault/index.js";
+import { redactSecrets } from "./vault/mask.js";
 import { DAEMON_VERSION } from "./version.js";
 
 /** How to start a daemon. */
@@ -56,6 +57,7 @@ export class Daemon {
   readonly vault: Promise<Vault>;
   /** Keys handed out so far; the logger masks them wherever they appear. */
   private readonly secrets = new SecretTracker();
+  private readonly keyEnv: NodeJS.ProcessEnv;
   /** MCP servers and the built-in browser; their tools join the built-ins. */
   readonly mcp: McpManager;
   readonly feed = new GlobalFeed();
@@ -81,16 +83,8 @@ export class Daemon {
     this.paths = optaPaths(options.home);
     mkdirSync(this.paths.daemonDir, { recursive: true, mode: 0o700 });
     const keyEnv = options.env ?? process.env;
-    this.logger = new Logger({
-      file: this.paths.log,
-      secrets: () => [
-        this.currentToken,
-        ...this.secrets.secrets(),
-        keyEnv.ANTHROPIC_API_KEY ?? "",
-        keyEnv.OPTA_LMX_API_KEY ?? "",
-        keyEnv.OPENAI_API_KEY ?? "",
-      ],
-    });
+    this.keyEnv = keyEnv;
+    this.logger = new Logger({ file: this.paths.log, secrets: () => this.knownSecrets() });
     this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
     const env = options.env ?? process.env;
     const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
@@ -121,6 +115,7 @@ export class Daemon {
       config: () => this.config(),
       tools: async (cwd) => [...builtinTools, ...(await this.mcp.tools(cwd))],
       turnEnded: (turn) => this.mcp.turnEnded(turn),
+      redact: (text) => redactSecrets(text, this.knownSecrets()),
     });
     const context: DaemonContext = {
       version: DAEMON_VERSION,
@@ -162,6 +157,17 @@ export class Daemon {
     this.server.on("clientError", (_error, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     });
+  }
+
+  /** Every secret the daemon knows now: its token, keys read from the vault, keys from the environment. */
+  private knownSecrets(): string[] {
+    return [
+      this.currentToken,
+      ...this.secrets.secrets(),
+      this.keyEnv.ANTHROPIC_API_KEY ?? "",
+      this.keyEnv.OPTA_LMX_API_KEY ?? "",
+      this.keyEnv.OPENAI_API_KEY ?? "",
+    ].filter((secret) => secret.length > 0);
   }
 
   /** Starts a daemon: recovers sessions, listens, then writes the token and state.json. */

@@ -39,6 +39,11 @@ export interface AgentDeps {
   approvals: ApprovalBroker;
   home: string;
   config: () => OptaConfig;
+  /**
+   * Masks secrets the daemon knows (its token, API keys it has read) in text that would otherwise reach
+   * the session log and the model: tool arguments and results. Identity when absent.
+   */
+  redact?: (text: string) => string;
   /** Every tool the model may call: the built-ins plus those of connected MCP servers. */
   tools: (cwd: string) => readonly AgentTool[] | Promise<readonly AgentTool[]>;
   /** Called once a turn has ended, however it ended (MCP: closes the loop's browser). */
@@ -206,7 +211,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const started = performance.now();
       let allowedBy: "policy" | "user" | undefined;
       let rule: string | undefined;
-      const finish = (outcome: ToolOutcome): ToolOutcome => {
+      const finish = (raw: ToolOutcome): ToolOutcome => {
+        const outcome = redactOutcome(raw, deps.redact);
         store.append(sessionId, {
           event: "tool.result",
           turnId,
@@ -319,6 +325,16 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   } finally {
     deps.turnEnded?.({ sessionId, turnId });
   }
+}
+
+/** The outcome with known secrets masked, in the result (whatever its shape) and the error text. */
+function redactOutcome(outcome: ToolOutcome, redact: ((text: string) => string) | undefined): ToolOutcome {
+  if (!redact) return outcome;
+  if (!outcome.ok) return { ...outcome, error: redact(outcome.error) };
+  const text = JSON.stringify(outcome.result ?? null);
+  const masked = redact(text);
+  if (masked === text) return outcome;
+  return { ...outcome, result: JSON.parse(masked) as unknown };
 }
 
 /** True when the last request of the session used 80% or more of the context window. */
