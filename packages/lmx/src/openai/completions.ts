@@ -25,7 +25,11 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
   const completion = new LlamaCompletion({ contextSequence: lease.sequence });
   try {
     const { model } = lease;
-    const promptTokens = model.model.tokenize(prompt, false).length + (model.model.tokens.bos != null ? 1 : 0);
+    // Tokenized once: LlamaCompletion takes the tokens as they are (it tokenizes a string itself,
+    // with the same options, after prepending BOS).
+    const hasBos = model.model.tokens.bos != null;
+    const tokens = model.model.tokenize(prompt, false, hasBos ? "trimLeadingSpace" : undefined);
+    const promptTokens = tokens.length + (hasBos ? 1 : 0);
     if (promptTokens + maxTokens > model.contextSize) {
       throw new LmxError(
         "context_length_exceeded",
@@ -50,7 +54,7 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
     };
     sse?.open();
     const meterBefore = lease.sequence.tokenMeter.getState();
-    const result = await completion.generateCompletionWithMeta(prompt, {
+    const result = await completion.generateCompletionWithMeta(tokens, {
       ...sampling,
       maxTokens,
       signal: lease.signal,
