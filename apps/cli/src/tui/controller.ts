@@ -538,9 +538,9 @@ export class TuiController {
   /** A bracketed paste ended: its text goes where typing goes, as text (never as keys). */
   #pasted(raw: string): void {
     if (this.overlay) {
-      // Filters are one line.
-      const text = composerText(raw).replace(/\s+/g, " ");
-      if (text) this.#overlayKey(text, {});
+      // Into the picker's or the menu's filter, on one line; the other overlays take no text.
+      const text = composerText(raw).replace(/\s+/g, " ").trim();
+      if (text && (this.overlay.kind === "palette" || this.overlay.kind === "picker")) this.#overlayKey(text, {});
       return;
     }
     // While an approval waits, typing answers it; a paste must not.
