@@ -3,11 +3,10 @@ import { join, relative, resolve, sep } from "node:path";
 import { isSeq, parseDocument, YAMLSeq } from "yaml";
 import { optaPaths } from "../config/index.js";
 import type { PermissionQuery } from "./evaluate.js";
-import { expandHome, PATH_ARGUMENT } from "./policy.js";
+import { ALWAYS_FILE_NAME, expandHome, PATH_ARGUMENT } from "./policy.js";
 import { joinShellWords, parseShellCommand } from "./shell.js";
 
-/** The user policy file that "Always allow" writes to. */
-export const ALWAYS_FILE_NAME = "always.yaml";
+export { ALWAYS_FILE_NAME };
 
 const HEADER =
   '# Written by Opta when you answer "always" to a permission request.\n' +

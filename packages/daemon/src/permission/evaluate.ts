@@ -1,8 +1,9 @@
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import type { Mode, PermissionLevel } from "@opta/protocol";
 import picomatch from "picomatch";
+import { suggestPolicyLine } from "./always.js";
 import { expandHome, PATH_ARGUMENT, type PolicyRule, type PolicySet, type RuleDecision } from "./policy.js";
-import { joinShellWords, parseShellCommand } from "./shell.js";
+import { joinShellWords, parseShellCommand, splitAssignments } from "./shell.js";
 
 /** What the gate says about one tool call. */
 export type GateDecision = "allow" | "ask" | "deny";
@@ -31,6 +32,11 @@ export interface GateResult {
   reason: string;
   /** The rule that decided: a policy line, or the defaults. */
   rule?: { source: string; line?: number; text: string };
+  /**
+   * For a run_command denied by the default rule (no explicit deny involved): the YAML snippet
+   * (from suggestPolicyLine) that would allow it, for the error message the model and user read.
+   */
+  suggestion?: string;
 }
 
 const STRENGTH: Record<GateDecision, number> = { allow: 0, ask: 1, deny: 2 };
@@ -55,7 +61,8 @@ export function defaultDecision(tool: string, kind: PermissionQuery["kind"]): Ga
 
 /** One thing a call does that the policy must allow: a simple command, a path, or the call as a whole. */
 type Target =
-  | { type: "command"; argv: string[] }
+  /** `argv` without its leading assignments; `env` holds them (only the significant ones). */
+  | { type: "command"; argv: string[]; env: string[]; words: string[] }
   | { type: "path"; tool: string; path: string }
   | { type: "call"; tool: string; what?: string };
 
@@ -63,8 +70,11 @@ function targetsOf(query: PermissionQuery): Target[] {
   if (query.tool === "run_command") {
     const command = typeof query.args.command === "string" ? query.args.command : "";
     const parsed = parseShellCommand(command);
-    const targets: Target[] = parsed.commands.map((argv) => ({ type: "command", argv }));
-    if (targets.length === 0) targets.push({ type: "command", argv: [] });
+    const targets: Target[] = parsed.commands.map((words) => {
+      const { assignments, argv } = splitAssignments(words);
+      return { type: "command", argv, env: assignments, words };
+    });
+    if (targets.length === 0) targets.push({ type: "command", argv: [], env: [], words: [] });
     const cwdArg = typeof query.args.cwd === "string" ? query.args.cwd : ".";
     for (const write of parsed.writes) {
       targets.push({ type: "path", tool: "write_file", path: resolve(query.cwd, cwdArg, expandHome(write)) });
@@ -85,6 +95,22 @@ function targetsOf(query: PermissionQuery): Target[] {
 /** System directories whose programs match a rule by their bare name (`/usr/bin/rm` is `rm`). */
 const SYSTEM_BIN = /^\/(usr\/(local\/)?)?s?bin\/[^/]+$|^\/opt\/homebrew\/bin\/[^/]+$/;
 
+/**
+ * Whether a rule's inline assignments fit a command's. An allow rule must name exactly the
+ * assignments the command makes (in any order): `run_command(git status)` does not allow
+ * `GIT_DIR=/ git status`, and a rule of assignments only allows only those assignments on their
+ * own. Ask and deny rules match whatever else the command assigns: `deny: run_command(rm)` still
+ * catches `FOO=1 rm -rf /`.
+ */
+function envMatches(rule: PolicyRule, target: { argv: readonly string[]; env: readonly string[] }): boolean {
+  const wanted = rule.commandEnv ?? [];
+  if (rule.decision !== "allow") return wanted.every((word) => target.env.includes(word));
+  if (wanted.length !== target.env.length) return false;
+  const given = new Set(target.env);
+  if (!wanted.every((word) => given.has(word))) return false;
+  return wanted.length === 0 || (rule.commandPrefix ?? []).length > 0 || target.argv.length === 0;
+}
+
 function commandMatches(prefix: readonly string[], argv: readonly string[], decision: RuleDecision): boolean {
   if (prefix.length > argv.length) return false;
   return prefix.every((word, index) => {
@@ -104,8 +130,16 @@ function escapeGlob(path: string): string {
 
 const globCache = new Map<string, (path: string) => boolean>();
 
+function isWithin(child: string, root: string): boolean {
+  const inside = relative(root, child);
+  return inside === "" || (inside !== ".." && !inside.startsWith(`..${sep}`) && !isAbsolute(inside));
+}
+
 function pathMatches(rule: PolicyRule, path: string, cwd: string): boolean {
-  const spec = expandHome(rule.spec as string);
+  // A project policy comes with the repository: what it allows stops at the project root.
+  if (rule.level === "project" && rule.decision === "allow" && !isWithin(path, rule.base)) return false;
+  if (rule.spec === undefined) return true;
+  const spec = expandHome(rule.spec);
   const base = rule.level === "project" ? rule.base : cwd;
   const glob = isAbsolute(spec) ? spec : `${escapeGlob(base)}/${spec.replace(/^\.\//, "")}`;
   let isMatch = globCache.get(glob);
@@ -119,10 +153,17 @@ function pathMatches(rule: PolicyRule, path: string, cwd: string): boolean {
 function ruleMatches(rule: PolicyRule, target: Target, query: PermissionQuery): boolean {
   const tool = target.type === "command" ? "run_command" : target.tool;
   if (!rule.matchesTool(tool)) return false;
-  if (rule.spec === undefined) return true;
-  if (target.type === "command")
-    return rule.commandPrefix !== undefined && commandMatches(rule.commandPrefix, target.argv, rule.decision);
   if (target.type === "path") return pathMatches(rule, target.path, query.cwd);
+  if (rule.spec === undefined) {
+    // A project's bare `allow: write_file` does not cover a redirection to a place known only at run time.
+    return !(rule.level === "project" && rule.decision === "allow" && target.type === "call" && target.what);
+  }
+  if (target.type === "command")
+    return (
+      rule.commandPrefix !== undefined &&
+      envMatches(rule, target) &&
+      commandMatches(rule.commandPrefix, target.argv, rule.decision)
+    );
   // Other tools: `key=glob` matches a string argument.
   const equals = rule.spec.indexOf("=");
   if (equals <= 0) return false;
@@ -143,19 +184,28 @@ function strongest(rules: PolicyRule[]): PolicyRule | undefined {
   return best;
 }
 
-/** The explicit rule deciding a target: the first level (project, then user) with a match; deny > ask > allow within it. */
+/**
+ * The explicit rule deciding a target. The first level (project, then user) with a match decides,
+ * deny > ask > allow within it. An "always" approval (the always level) comes before that when the
+ * call would otherwise ask or fall to the defaults, unless a deny rule of any level matches: the
+ * user's approval of exactly this call beats a project's ask, never a deny.
+ */
 function explicitRule(target: Target, query: PermissionQuery, policies: PolicySet): PolicyRule | undefined {
+  const matching = policies.rules.filter((rule) => ruleMatches(rule, target, query));
+  let decided: PolicyRule | undefined;
   for (const level of ["project", "user"] as const) {
-    const matching = policies.rules.filter((rule) => rule.level === level && ruleMatches(rule, target, query));
-    const winner = strongest(matching);
-    if (winner) return winner;
+    decided = strongest(matching.filter((rule) => rule.level === level));
+    if (decided) break;
   }
-  return undefined;
+  if (decided?.decision === "allow") return decided;
+  const always = matching.find((rule) => rule.level === "always");
+  if (always && !matching.some((rule) => rule.decision === "deny")) return always;
+  return decided;
 }
 
 function describeTarget(target: Target, query: PermissionQuery): string {
   if (target.type === "command")
-    return target.argv.length > 0 ? `\`${joinShellWords(target.argv)}\`` : "an empty command";
+    return target.words.length > 0 ? `\`${joinShellWords(target.words)}\`` : "an empty command";
   if (target.type === "path") {
     const verb = query.tool === "run_command" ? "writing (redirection) to" : `${target.tool} on`;
     return `${verb} ${target.path}`;
@@ -188,7 +238,8 @@ function withProblems(reason: string, policies: PolicySet): string {
 
 /**
  * Decides one tool call. Explicit rules: project, then user (project wins), deny > ask > allow
- * within a level. Without a rule the contract's defaults apply, adjusted by the level (standard:
+ * within a level; an "always" answer allows what would otherwise ask or fall to the defaults,
+ * unless any deny rule matches. Without a rule the contract's defaults apply, adjusted by the level (standard:
  * every non-read asks) and the mode (chat: a default allow becomes ask). Unrestricted (level or
  * OPTA_POLICY) allows everything an explicit deny rule does not forbid. A run_command is split into
  * its simple commands and redirections, and the strictest verdict among them decides.
@@ -208,13 +259,22 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
   });
 
   let decisive = verdicts[0] as TargetVerdict;
-  for (const verdict of verdicts) if (STRENGTH[verdict.decision] > STRENGTH[decisive.decision]) decisive = verdict;
+  for (const verdict of verdicts) {
+    const stronger = STRENGTH[verdict.decision] - STRENGTH[decisive.decision];
+    // Among equally strict parts, one decided by a rule explains more than one left to the defaults.
+    if (stronger > 0 || (stronger === 0 && verdict.rule && !decisive.rule)) decisive = verdict;
+  }
   const subject = describeTarget(decisive.target, query);
   const compound = verdicts.length > 1 ? ` (strictest of ${verdicts.length} parts)` : "";
 
   if (decisive.rule) {
     const rule = decisive.rule;
-    const how = unrestricted && rule.decision !== "deny" ? " (unrestricted)" : "";
+    const how =
+      unrestricted && rule.decision !== "deny"
+        ? " (unrestricted)"
+        : rule.level === "always"
+          ? ' (an earlier "always" answer)'
+          : "";
     return {
       decision: decisive.decision,
       reason: withProblems(
@@ -246,9 +306,13 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
   } else {
     why = `the ${query.level} default for ${tool} is ${decisive.decision}`;
   }
-  return {
+  const result: GateResult = {
     decision: decisive.decision,
     reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${why}${compound}`, policies),
     rule: { source: "defaults", text: `${tool}: ${defaultDecision(tool, query.kind)}` },
   };
+  // Refused only because no rule allows it: say which line would (never when a deny rule is involved).
+  // (An explicit deny among the parts would have been the decisive verdict.)
+  if (query.tool === "run_command" && decisive.decision === "deny") result.suggestion = suggestPolicyLine(query);
+  return result;
 }

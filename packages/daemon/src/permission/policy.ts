@@ -1,16 +1,23 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import picomatch from "picomatch";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { optaPaths } from "../config/index.js";
-import { parseShellCommand } from "./shell.js";
+import { parseShellCommand, splitAssignments } from "./shell.js";
 
 /** A gate decision a rule can carry. */
 export type RuleDecision = "allow" | "ask" | "deny";
 
-/** Where a rule comes from; project rules win over user rules. */
-export type PolicyLevel = "project" | "user";
+/**
+ * Where a rule comes from. Project rules win over user rules; `always` is the `allow:` list of
+ * `$OPTA_HOME/policies/always.yaml` (the user's "always" answers), which beats any ask and the
+ * defaults but never a deny (see evaluatePermission).
+ */
+export type PolicyLevel = "project" | "user" | "always";
+
+/** The user policy file that "Always allow" writes to; its `allow:` list is the `always` level. */
+export const ALWAYS_FILE_NAME = "always.yaml";
 
 /** One rule of a policy file, e.g. `run_command(npm test)` under `allow:`. */
 export interface PolicyRule {
@@ -32,8 +39,10 @@ export interface PolicyRule {
   base: string;
   /** Compiled tool-name matcher. */
   matchesTool: (name: string) => boolean;
-  /** Word-wise command prefix for run_command (`*` matches any one word). */
+  /** Word-wise command prefix for run_command (`*` matches any one word), without assignments. */
   commandPrefix?: string[];
+  /** Variable assignments the run_command pattern names (`GIT_DIR=/x` in `run_command(GIT_DIR=/x git status)`). */
+  commandEnv?: string[];
 }
 
 /** A problem found in a policy file. */
@@ -48,7 +57,7 @@ export interface PolicyProblem {
 
 /** Every policy that applies to one session: loaded once, evaluated many times. */
 export interface PolicySet {
-  /** Rules in precedence order: project rules first, then user rules. */
+  /** Rules in precedence order: project rules first, then user rules, then the always level. */
   rules: readonly PolicyRule[];
   /** Extra directories the policies grant file tools (pass as ToolContext.extraRoots). */
   extraRoots: readonly string[];
@@ -111,7 +120,9 @@ export function compileRule(
       if (tool === "run_command" && parsed.commands.length !== 1) {
         return `"${text}": a run_command pattern must be one simple command (a word-wise prefix), not ${parsed.commands.length === 0 ? "nothing" : "a compound command"}`;
       }
-      rule.commandPrefix = parsed.commands[0] ?? [];
+      const { assignments, argv } = splitAssignments(parsed.commands[0] ?? []);
+      rule.commandPrefix = argv;
+      if (assignments.length > 0) rule.commandEnv = assignments;
     }
   }
   return rule;
@@ -122,10 +133,42 @@ function lineOf(node: Node | null | undefined, counter: LineCounter): number | u
   return offset === undefined ? undefined : counter.linePos(offset).line;
 }
 
+/** A `roots:` entry: the absolute directory and where it was written. */
+interface RootEntry {
+  path: string;
+  text: string;
+  line?: number;
+}
+
 interface ParsedFile {
   rules: PolicyRule[];
-  roots: string[];
+  roots: RootEntry[];
   problems: PolicyProblem[];
+}
+
+function isWithin(child: string, root: string): boolean {
+  const inside = relative(root, child);
+  return inside === "" || (inside !== ".." && !inside.startsWith(`..${sep}`) && !isAbsolute(inside));
+}
+
+/** The directory part of a glob before its first wildcard (`src/**` → `src`, `**` → ``). */
+function globBase(glob: string): string {
+  const scanned = picomatch.scan(glob);
+  return scanned.isGlob ? scanned.base : glob;
+}
+
+/**
+ * Why a project rule may not grant what it says, or undefined. A project policy comes with the
+ * repository, so its `allow:` path globs must stay inside the project root: a cloned repository
+ * cannot pre-approve writes to `~/.bashrc`.
+ */
+function projectAllowOutside(rule: PolicyRule): string | undefined {
+  if (rule.decision !== "allow" || rule.spec === undefined) return undefined;
+  if (!Object.keys(PATH_ARGUMENT).some((tool) => rule.matchesTool(tool))) return undefined;
+  const spec = expandHome(rule.spec);
+  const base = resolve(rule.base, globBase(spec.replace(/^\.\//, "")));
+  if (isWithin(base, rule.base)) return undefined;
+  return `"${rule.text}" allows paths outside the project (${rule.base}); a project policy may only allow paths inside its repository, put this rule in a user policy ($OPTA_HOME/policies/*.yaml) instead`;
 }
 
 /** Reads one policy file's text. Problems are reported; whatever is valid is kept. */
@@ -180,7 +223,15 @@ export function parsePolicyText(
           problem(`root "${item.value}" must be absolute (or start with ~/) in a user policy`, line);
           continue;
         }
-        out.roots.push(resolve(options.base, expanded));
+        const path = resolve(options.base, expanded);
+        if (options.level === "project" && !isWithin(path, options.base)) {
+          problem(
+            `root "${item.value}" is outside the project (${options.base}); a project policy may only grant directories inside its repository, put it in a user policy ($OPTA_HOME/policies/*.yaml) instead`,
+            line,
+          );
+          continue;
+        }
+        out.roots.push(line === undefined ? { path, text: item.value } : { path, text: item.value, line });
         continue;
       }
       const compiled = compileRule(item.value, {
@@ -205,6 +256,11 @@ export function parsePolicyText(
           `unknown tool "${compiled.tool}"; built-in tools are ${[...BUILTIN_TOOLS].join(", ")}, MCP tools are named server__tool`,
           line,
         );
+      }
+      const outside = options.level === "project" ? projectAllowOutside(compiled) : undefined;
+      if (outside) {
+        problem(outside, line);
+        continue;
       }
       out.rules.push(compiled);
     }
@@ -255,6 +311,29 @@ async function readPolicyFile(file: string, level: PolicyLevel, base: string, st
   return parsePolicyText(text, { file, level, base, strict });
 }
 
+/**
+ * The project roots whose real path (symlinks followed) is still inside the real project root; a
+ * root that is a symlink out of the repository is dropped with a problem. A root that does not
+ * exist yet is kept: the file tools ignore it until it exists, and resolve it again on every call.
+ */
+async function rootsReallyInside(parsed: ParsedFile, base: string, file: string): Promise<RootEntry[]> {
+  const realBase = await realpath(base).catch(() => base);
+  const kept: RootEntry[] = [];
+  for (const root of parsed.roots) {
+    const real = await realpath(root.path).catch(() => undefined);
+    if (real !== undefined && !isWithin(real, realBase)) {
+      parsed.problems.push({
+        file,
+        ...(root.line === undefined ? {} : { line: root.line }),
+        message: `root "${root.text}" is a symbolic link to ${real}, outside the project (${realBase}); a project policy may only grant directories inside its repository`,
+      });
+      continue;
+    }
+    kept.push(root);
+  }
+  return kept;
+}
+
 /** Loads project and user policies (never throws on a broken file: it is skipped and reported). */
 export async function loadPolicySet(opts: {
   home: string;
@@ -271,12 +350,23 @@ export async function loadPolicySet(opts: {
   const add = (parsed: ParsedFile, file: string) => {
     files.push(file);
     rules.push(...parsed.rules);
-    roots.push(...parsed.roots);
+    roots.push(...parsed.roots.map((root) => root.path));
     problems.push(...parsed.problems);
   };
   const project = await findProjectPolicy(cwd);
-  if (project) add(await readPolicyFile(project, "project", dirname(dirname(project)), strict), project);
-  for (const file of await userPolicyFiles(opts.home)) add(await readPolicyFile(file, "user", cwd, strict), file);
+  if (project) {
+    const base = dirname(dirname(project));
+    const parsed = await readPolicyFile(project, "project", base, strict);
+    parsed.roots = await rootsReallyInside(parsed, base, project);
+    add(parsed, project);
+  }
+  for (const file of await userPolicyFiles(opts.home)) {
+    const parsed = await readPolicyFile(file, "user", cwd, strict);
+    // The allow list of always.yaml holds the user's "always" answers: a level of its own.
+    if (basename(file) === ALWAYS_FILE_NAME)
+      for (const rule of parsed.rules) if (rule.decision === "allow") rule.level = "always";
+    add(parsed, file);
+  }
 
   const env = opts.env ?? process.env;
   const policyEnv = env.OPTA_POLICY?.trim();

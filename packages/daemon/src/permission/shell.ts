@@ -13,7 +13,12 @@ type Token =
 
 /** What a command line would do, as far as the gate cares. */
 export interface ParsedShell {
-  /** Every simple command as an argv array, wrappers unwrapped, in source order. */
+  /**
+   * Every simple command as an argv array, wrappers unwrapped, in source order. Variable
+   * assignments that change how the command runs (`GIT_DIR=/ git status`, `env LD_PRELOAD=x npm
+   * test`) are kept as its leading words; harmless ones (`CI=1`, see HARMLESS_VARIABLES) are dropped.
+   * A simple command made only of such assignments (`PATH=./bin:$PATH`) is an argv of assignments.
+   */
   commands: string[][];
   /**
    * Files written through output redirections (`>`, `>>`, `&>`, …), except /dev/null and friends;
@@ -371,6 +376,51 @@ function tokenize(source: string, nested: string[]): Token[] {
 const RESERVED_PREFIXES = new Set(["!", "{", "}", "if", "then", "else", "elif", "fi", "do", "done", "while", "until"]);
 const HEADER_KEYWORDS = new Set(["for", "select", "case", "esac", "function", "in"]);
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
+
+/**
+ * Variables an inline assignment may set without the gate caring: they change output formatting,
+ * locale or log verbosity, never which program runs or what it reads. Any other assignment
+ * (`GIT_DIR=/`, `GIT_PAGER=…`, `LD_PRELOAD=…`, `PATH=…`, `NODE_OPTIONS=…`) stays part of the command.
+ */
+export const HARMLESS_VARIABLES: ReadonlySet<string> = new Set([
+  "CI",
+  "NODE_ENV",
+  "FORCE_COLOR",
+  "NO_COLOR",
+  "CLICOLOR",
+  "CLICOLOR_FORCE",
+  "TERM",
+  "COLUMNS",
+  "LINES",
+  "LANG",
+  "LANGUAGE",
+  "TZ",
+  "DEBUG",
+  "NODE_NO_WARNINGS",
+  "RUST_BACKTRACE",
+  "PYTHONUNBUFFERED",
+  "PYTHONDONTWRITEBYTECODE",
+]);
+
+/** Whether `word` is a variable assignment (`NAME=value`, `NAME+=value`, `NAME[i]=value`). */
+export function isAssignment(word: string): boolean {
+  return ASSIGNMENT.test(word);
+}
+
+/** Whether an assignment word sets a variable from HARMLESS_VARIABLES (or `LC_*`) with plain `=`. */
+export function isHarmlessAssignment(word: string): boolean {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(word);
+  if (!match) return false;
+  const name = match[1] as string;
+  return HARMLESS_VARIABLES.has(name) || /^LC_[A-Z]+$/.test(name);
+}
+
+/** An argv split into its leading assignments and the command proper. */
+export function splitAssignments(argv: readonly string[]): { assignments: string[]; argv: string[] } {
+  let index = 0;
+  while (index < argv.length && ASSIGNMENT.test(argv[index] as string)) index++;
+  return { assignments: argv.slice(0, index), argv: argv.slice(index) };
+}
 const SHELLS = new Set(["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish"]);
 
 function basename(word: string): string {
@@ -529,31 +579,59 @@ class Collector {
     this.directory = joinPath(this.directory, target);
   }
 
-  /** One simple command: strips keywords and assignments, then unwraps wrappers. */
+  /**
+   * Moves the leading assignments of `argv` to `into`, except harmless ones, which are dropped.
+   * Returns the rest.
+   */
+  private takeAssignments(argv: string[], into: string[]): string[] {
+    let index = 0;
+    while (index < argv.length && ASSIGNMENT.test(argv[index] as string)) {
+      const word = argv[index] as string;
+      if (!isHarmlessAssignment(word)) into.push(word);
+      index++;
+    }
+    return argv.slice(index);
+  }
+
+  /** One simple command: strips keywords, separates assignments, then unwraps wrappers. */
   private simple(input: string[], depth: number): void {
     let argv = input;
     while (argv.length > 0 && RESERVED_PREFIXES.has(argv[0] as string)) argv = argv.slice(1);
     if (argv.length === 0) return;
     if (HEADER_KEYWORDS.has(argv[0] as string)) return; // loop / case headers hold data, not commands
-    while (argv.length > 0 && ASSIGNMENT.test(argv[0] as string)) argv = argv.slice(1);
-    if (argv.length === 0) return;
-    this.unwrap(argv, depth);
+    const assignments: string[] = [];
+    argv = this.takeAssignments(argv, assignments);
+    // `PATH=./bin:$PATH` alone changes what later commands run (the variable may be exported).
+    if (argv.length === 0) {
+      if (assignments.length > 0) this.commands.push(assignments);
+      return;
+    }
+    this.unwrap(argv, depth, assignments);
   }
 
-  private unwrap(argv: string[], depth: number): void {
+  /** A script run by `sh -c`, `eval` or `env -S`: the assignments in force become a part of their own. */
+  private script(source: string, depth: number, assignments: readonly string[]): void {
+    if (assignments.length > 0) this.commands.push([...assignments]);
+    this.parse(source, depth);
+  }
+
+  private unwrap(argv: string[], depth: number, assignments: readonly string[] = []): void {
     const name = basename(argv[0] as string);
     const rest = (from: number) => argv.slice(from);
     const inner = (from: number, fallback?: string[]) => {
-      let next = rest(from);
-      while (next.length > 0 && ASSIGNMENT.test(next[0] as string)) next = next.slice(1);
-      if (next.length > 0) this.unwrap(next, depth);
-      else if (fallback) this.commands.push(fallback);
+      const more = [...assignments];
+      const next = this.takeAssignments(rest(from), more);
+      if (next.length > 0) this.unwrap(next, depth, more);
+      else if (fallback) this.push(fallback, assignments);
+      else if (more.length > 0) this.commands.push(more);
     };
     switch (name) {
       case "env": {
         const split = argv.findIndex((word, index) => index > 0 && (word === "-S" || word === "--split-string"));
         if (split !== -1 && argv[split + 1] !== undefined) {
-          this.parse([argv[split + 1], ...argv.slice(split + 2)].join(" "), depth + 1);
+          const more = [...assignments];
+          this.takeAssignments(argv.slice(1, split), more);
+          this.script([argv[split + 1], ...argv.slice(split + 2)].join(" "), depth + 1, more);
           return;
         }
         inner(skipOptions(argv, 1, ENV_VALUE), argv);
@@ -584,7 +662,7 @@ class Collector {
       case "command": {
         const at = skipOptions(argv, 1, EMPTY);
         if (argv.slice(1, at).some((flag) => flag.includes("v") || flag.includes("V"))) {
-          this.commands.push(argv); // `command -v x` only looks x up
+          this.push(argv, assignments); // `command -v x` only looks x up
           return;
         }
         inner(at, argv);
@@ -600,12 +678,13 @@ class Collector {
       case "doas": {
         // Privilege changes stay visible: `sudo` is a part of its own that must be allowed too.
         const at = skipOptions(argv, 1, name === "sudo" ? SUDO_VALUE : DOAS_VALUE);
-        this.commands.push(argv.slice(0, at));
+        this.push(argv.slice(0, at), assignments);
         inner(at);
         return;
       }
       case "eval":
-        if (argv.length > 1) this.parse(argv.slice(1).join(" "), depth + 1);
+        if (argv.length > 1) this.script(argv.slice(1).join(" "), depth + 1, assignments);
+        else this.push(argv, assignments);
         return;
     }
     if (SHELLS.has(name)) {
@@ -630,28 +709,29 @@ class Collector {
         break;
       }
       if (script !== undefined) {
-        this.parse(script, depth + 1);
+        this.script(script, depth + 1, assignments);
         return;
       }
     }
     if (name === "find") {
       // find … -exec cmd {} ; runs cmd for every file.
-      this.commands.push(argv);
+      this.push(argv, assignments);
       for (let index = 1; index < argv.length; index++) {
         if (!/^-(exec|execdir|ok|okdir)$/.test(argv[index] as string)) continue;
         let end = index + 1;
         while (end < argv.length && argv[end] !== ";" && argv[end] !== "+") end++;
         const command = argv.slice(index + 1, end);
-        if (command.length > 0) this.unwrap(command, depth);
+        if (command.length > 0) this.unwrap(command, depth, assignments);
         index = end;
       }
       return;
     }
-    this.push(argv);
+    this.push(argv, assignments);
   }
 
-  private push(argv: string[]): void {
-    this.commands.push(argv);
+  /** Records a simple command, its significant assignments first. */
+  private push(argv: string[], assignments: readonly string[]): void {
+    this.commands.push(assignments.length > 0 ? [...assignments, ...argv] : argv);
     const name = argv[0];
     if (name === "cd" || name === "pushd" || name === "popd") {
       if (name === "popd") this.directory = null;
@@ -674,7 +754,13 @@ export function splitShellCommand(command: string): string[][] {
 
 /** Quotes argv words so that splitting the result gives the same words back. */
 export function joinShellWords(argv: readonly string[]): string {
+  const quote = (word: string) =>
+    word !== "" && /^[A-Za-z0-9_@%+=:,./~^-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
   return argv
-    .map((word) => (word !== "" && /^[A-Za-z0-9_@%+=:,./~^-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`))
+    .map((word) => {
+      // NAME='a b' reads better than 'NAME=a b' and splits back into the same word.
+      const assignment = /^([A-Za-z_][A-Za-z0-9_]*=)(.+)$/s.exec(word);
+      return assignment ? `${assignment[1]}${quote(assignment[2] as string)}` : quote(word);
+    })
     .join(" ");
 }

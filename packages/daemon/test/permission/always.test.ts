@@ -95,10 +95,76 @@ describe("persistAlwaysRule", () => {
   });
 });
 
+describe("the always level", () => {
+  it("an always answer beats a project ask for exactly that call", async () => {
+    await fx.projectPolicy("ask:\n  - write_file(src/**)\n  - run_command(make)\n");
+    const write = fx.query("write_file", { path: "src/a.ts", content: "" });
+    expect(evaluatePermission(write, await fx.load()).decision).toBe("ask");
+    const { file } = await persistAlwaysRule({ home: fx.home, query: write });
+    await persistAlwaysRule({ home: fx.home, query: fx.query("run_command", { command: "make" }) });
+
+    const policies = await fx.load(); // as after the agent reloads, or a daemon restart
+    const result = evaluatePermission(write, policies);
+    expect(result).toMatchObject({
+      decision: "allow",
+      rule: { source: file, text: `allow: write_file(${join(fx.project, "src/a.ts")})` },
+    });
+    expect(result.reason).toContain('"always" answer');
+    expect(evaluatePermission(fx.query("write_file", { path: "src/b.ts" }), policies).decision).toBe("ask");
+    expect(evaluatePermission(fx.query("edit_file", { path: "src/a.ts" }), policies).decision).toBe("ask");
+    expect(evaluatePermission(fx.query("run_command", { command: "make" }), policies).decision).toBe("allow");
+    expect(evaluatePermission(fx.query("run_command", { command: "make" }, { mode: "chat" }), policies).decision).toBe(
+      "allow",
+    );
+    expect(evaluatePermission(fx.query("run_command", { command: "make install" }), policies).decision).toBe("allow");
+    expect(evaluatePermission(fx.query("run_command", { command: "make && rm x" }), policies).decision).toBe("deny");
+  });
+
+  it("never beats a deny rule, at any level", async () => {
+    await fx.projectPolicy("deny:\n  - write_file(src/secret/**)\nask:\n  - write_file(src/**)\n");
+    await fx.userPolicy("user.yaml", "deny:\n  - run_command(git push)\n");
+    const secret = fx.query("write_file", { path: "src/secret/k.ts" });
+    const push = fx.query("run_command", { command: "git push" });
+    await persistAlwaysRule({ home: fx.home, query: secret });
+    await persistAlwaysRule({ home: fx.home, query: push });
+    const policies = await fx.load();
+    expect(evaluatePermission(secret, policies)).toMatchObject({
+      decision: "deny",
+      rule: { text: "deny: write_file(src/secret/**)" },
+    });
+    expect(evaluatePermission(push, policies)).toMatchObject({
+      decision: "deny",
+      rule: { text: "deny: run_command(git push)" },
+    });
+    // A deny in always.yaml itself is an ordinary user rule.
+    await fx.userPolicy("always.yaml", "allow:\n  - run_command(make)\ndeny:\n  - run_command(make)\n");
+    expect(evaluatePermission(fx.query("run_command", { command: "make" }), await fx.load()).decision).toBe("deny");
+  });
+
+  it("is set aside when a user deny matches, leaving the project's ask in charge", async () => {
+    await fx.projectPolicy("ask:\n  - write_file(src/**)\n");
+    await fx.userPolicy("user.yaml", "deny:\n  - write_file(src/gen/**)\n");
+    const query = fx.query("write_file", { path: "src/gen/x.ts" });
+    await persistAlwaysRule({ home: fx.home, query });
+    expect(evaluatePermission(query, await fx.load()).decision).toBe("ask");
+  });
+
+  it("does not override a project allow the user policy denies (project still wins there)", async () => {
+    await fx.projectPolicy("allow:\n  - run_command(npm publish)\n");
+    await fx.userPolicy("user.yaml", "deny:\n  - run_command(npm publish)\n");
+    await persistAlwaysRule({ home: fx.home, query: fx.query("run_command", { command: "npm publish" }) });
+    const result = evaluatePermission(fx.query("run_command", { command: "npm publish" }), await fx.load());
+    expect(result).toMatchObject({ decision: "allow", rule: { source: join(fx.project, ".opta", "policy.yaml") } });
+  });
+});
+
 describe("suggestPolicyLine", () => {
   it("gives a YAML snippet with the exact rules, paths relative to the cwd", () => {
-    expect(suggestPolicyLine(fx.query("run_command", { command: "FOO=1 npm run lint && git diff" }))).toBe(
+    expect(suggestPolicyLine(fx.query("run_command", { command: "CI=1 npm run lint && git diff" }))).toBe(
       "allow:\n  - run_command(npm run lint)\n  - run_command(git diff)\n",
+    );
+    expect(suggestPolicyLine(fx.query("run_command", { command: "GIT_PAGER='less -R' git log" }))).toBe(
+      `allow:\n  - "run_command(GIT_PAGER='less -R' git log)"\n`,
     );
     expect(suggestPolicyLine(fx.query("write_file", { path: "./src/cli.ts" }))).toBe(
       "allow:\n  - write_file(src/cli.ts)\n",
@@ -158,7 +224,7 @@ describe("validatePolicyFiles", () => {
     await fx.userPolicy("empty.yaml", "");
     await fx.userPolicy("comments.yml", "# nothing yet\nallow:\n");
     await fx.projectPolicy(
-      "version: 1\nallow:\n  - read_file\n  - github__*\ndeny:\n  - run_command(rm -rf)\nroots:\n  - ../lib\n",
+      "version: 1\nallow:\n  - read_file\n  - github__*\ndeny:\n  - run_command(rm -rf)\nroots:\n  - lib\n",
     );
     expect(await validatePolicyFiles({ home: fx.home, cwd: fx.project })).toEqual([]);
   });

@@ -1,6 +1,13 @@
+import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { evaluatePermission, type GateDecision, type PermissionQuery } from "../../src/permission/index.js";
+import {
+  evaluatePermission,
+  type GateDecision,
+  type PermissionQuery,
+  persistAlwaysRule,
+  validatePolicyFiles,
+} from "../../src/permission/index.js";
 import { type PolicyFixture, policyFixture } from "./setup.js";
 
 let fx: PolicyFixture;
@@ -250,14 +257,16 @@ describe("policy rules", () => {
   });
 
   it("grants extra roots", async () => {
-    await fx.userPolicy("roots.yaml", "roots:\n  - /opt/shared\n  - ~/notes\n");
-    await fx.projectPolicy("roots:\n  - ../sibling\n");
+    await fx.userPolicy("roots.yaml", "roots:\n  - /opt/shared\n  - ~/notes\n  - /\n");
+    await fx.projectPolicy("roots:\n  - packages/shared\n");
     const policies = await fx.load();
     expect(policies.extraRoots).toEqual([
-      join(fx.project, "..", "sibling"),
+      join(fx.project, "packages", "shared"),
       "/opt/shared",
       expect.stringMatching(/notes$/),
+      "/", // a user policy may grant anything
     ]);
+    expect(policies.problems).toEqual([]);
   });
 });
 
@@ -280,5 +289,171 @@ describe("broken policy files", () => {
     const policies = await fx.load();
     expect(policies.rules.map((rule) => rule.text)).toEqual(["run_command(make)"]);
     expect(policies.problems.map((problem) => problem.line)).toEqual([2, 3]);
+  });
+});
+
+describe("inline variable assignments", () => {
+  it("do not slip past command rules: only harmless variables are ignored", async () => {
+    await fx.userPolicy(
+      "dev.yaml",
+      "allow:\n  - run_command(git status)\n  - run_command(git log)\n  - run_command(npm test)\n  - run_command(*)\n",
+    );
+    const policies = await fx.load();
+    const check = (command: string, level: PermissionQuery["level"] = "safe") =>
+      evaluatePermission(fx.query("run_command", { command }, { level }), policies);
+    for (const command of [
+      "git status",
+      "CI=1 NODE_ENV=test git status",
+      "LC_ALL=C LANG=C.UTF-8 TZ=UTC git log",
+      "env FORCE_COLOR=0 NO_COLOR=1 npm test",
+      "DEBUG=* npm test",
+      "CI=1; npm test",
+    ]) {
+      expect(check(command).decision, command).toBe("allow");
+    }
+    for (const command of [
+      "GIT_DIR=/ git status",
+      "GIT_PAGER='rm -rf ~' git log",
+      "LD_PRELOAD=./x.so npm test",
+      "env LD_PRELOAD=./x.so npm test",
+      "env -i NODE_OPTIONS='--require ./evil.js' npm test",
+      "CI=1 GIT_DIR=/ git status",
+      "PATH=./bin:$PATH; git status",
+      "GIT_DIR=/ sh -c 'git status'",
+    ]) {
+      const result = check(command);
+      expect(result.decision, command).toBe("deny");
+      expect(check(command, "standard").decision, command).toBe("ask");
+    }
+    expect(check("GIT_DIR=/ git status").reason).toContain("`GIT_DIR=/ git status`");
+    expect(check("GIT_PAGER='rm -rf ~' git log").reason).toContain("`GIT_PAGER='rm -rf ~' git log`");
+  });
+
+  it("can be allowed by naming them in the rule, exactly", async () => {
+    await fx.userPolicy(
+      "env.yaml",
+      "allow:\n  - run_command(GIT_DIR=/srv/repo.git git status)\n  - run_command(NODE_OPTIONS=--max-old-space-size=4096 npm test)\n  - run_command(GREETING='hello world')\n",
+    );
+    const policies = await fx.load();
+    const check = (command: string) => evaluatePermission(fx.query("run_command", { command }), policies).decision;
+    expect(check("GIT_DIR=/srv/repo.git git status --short")).toBe("allow");
+    expect(check("CI=1 GIT_DIR=/srv/repo.git git status")).toBe("allow"); // harmless extras are fine
+    expect(check("env NODE_OPTIONS=--max-old-space-size=4096 npm test")).toBe("allow");
+    expect(check('GREETING="hello world"; echo')).toBe("deny"); // echo itself is not allowed
+    expect(check('GREETING="hello world"')).toBe("allow");
+    expect(check("GREETING='hello world' rm -rf /")).toBe("deny"); // a rule of assignments only is no prefix
+    expect(check("GIT_DIR=/other git status")).toBe("deny");
+    expect(check("GIT_DIR=/srv/repo.git GIT_WORK_TREE=/ git status")).toBe("deny");
+    expect(check("git status")).toBe("deny"); // the rule allows that assignment, not the bare command
+  });
+
+  it("never hide a command from a deny or ask rule", async () => {
+    await fx.userPolicy(
+      "deny.yaml",
+      "allow:\n  - run_command\ndeny:\n  - run_command(rm)\n  - run_command(LD_PRELOAD=./x.so)\nask:\n  - run_command(git push)\n",
+    );
+    const policies = await fx.load();
+    const check = (command: string) => evaluatePermission(fx.query("run_command", { command }), policies).decision;
+    expect(check("GIT_DIR=/ git status")).toBe("allow"); // a bare `run_command` allows everything
+    expect(check("FOO=1 rm -rf x")).toBe("deny");
+    expect(check("env FOO=1 BAR=2 rm x")).toBe("deny");
+    expect(check("LD_PRELOAD=./x.so FOO=1 ls")).toBe("deny");
+    expect(check("GIT_SSH_COMMAND=x git push")).toBe("ask");
+  });
+
+  it("are recorded by an always answer exactly as approved", async () => {
+    const query = fx.query("run_command", { command: "CI=1 GIT_DIR=/srv/repo.git git status" });
+    const written = await persistAlwaysRule({ home: fx.home, query });
+    expect(written.rules).toEqual(["run_command(GIT_DIR=/srv/repo.git git status)"]);
+    const policies = await fx.load();
+    expect(evaluatePermission(query, policies).decision).toBe("allow");
+    expect(evaluatePermission(fx.query("run_command", { command: "GIT_DIR=/ git status" }), policies).decision).toBe(
+      "deny",
+    );
+  });
+});
+
+describe("untrusted project policies", () => {
+  it("cannot grant roots outside the project, and validatePolicyFiles says which line", async () => {
+    await mkdir(join(fx.project, "packages", "shared"), { recursive: true });
+    await symlink("/", join(fx.project, "escape"));
+    const file = await fx.projectPolicy(
+      [
+        "roots:", // 1
+        "  - /", // 2
+        "  - ../sibling", // 3
+        "  - ~/notes", // 4
+        "  - packages/shared", // 5
+        "  - escape", // 6 a committed symlink to /
+        `  - ${join(fx.project, "docs")}`, // 7 absolute, but inside
+        "",
+      ].join("\n"),
+    );
+    const policies = await fx.load();
+    expect(policies.extraRoots).toEqual([join(fx.project, "packages", "shared"), join(fx.project, "docs")]);
+    const problems = await validatePolicyFiles({ home: fx.home, cwd: fx.project });
+    expect(problems.map((problem) => [problem.file, problem.line])).toEqual([
+      [file, 2],
+      [file, 3],
+      [file, 4],
+      [file, 6],
+    ]);
+    expect(problems[0]?.message).toContain("outside the project");
+    expect(problems[0]?.message).toContain("user policy");
+    expect(problems[3]?.message).toContain("symbolic link");
+  });
+
+  it("cannot allow paths outside the project", async () => {
+    const file = await fx.projectPolicy(
+      [
+        "allow:", // 1
+        "  - write_file(~/.bashrc)", // 2
+        "  - write_file(/etc/**)", // 3
+        "  - edit_file(../other/**)", // 4
+        "  - write_file(src/**)", // 5
+        "  - write_file", // 6 every write, but only inside the project
+        "  - run_command(echo)", // 7
+        "  - run_command(cd)", // 8
+        "deny:", // 9
+        "  - read_file(~/.ssh/**)", // 10 restricting outside is fine
+        "",
+      ].join("\n"),
+    );
+    const problems = await validatePolicyFiles({ home: fx.home, cwd: fx.project });
+    expect(problems.map((problem) => problem.line)).toEqual([2, 3, 4]);
+    expect(problems.every((problem) => problem.file === file)).toBe(true);
+    const policies = await fx.load();
+    const decide = (tool: string, args: Record<string, unknown>) =>
+      evaluatePermission(fx.query(tool, args), policies).decision;
+    expect(decide("write_file", { path: "src/a.ts" })).toBe("allow");
+    expect(decide("write_file", { path: "README.md" })).toBe("allow");
+    expect(decide("write_file", { path: "/etc/passwd" })).toBe("ask");
+    expect(decide("write_file", { path: "../other/x" })).toBe("ask");
+    expect(decide("run_command", { command: "echo x > ~/.bashrc" })).toBe("ask");
+    expect(decide("run_command", { command: "echo x > notes.txt" })).toBe("allow");
+    expect(decide("run_command", { command: "cd $HOME && echo x > .bashrc" })).toBe("ask");
+    expect(decide("read_file", { path: "~/.ssh/id_rsa" })).toBe("deny");
+    // the same rules in a user policy apply as written
+    await fx.userPolicy("mine.yaml", "allow:\n  - write_file(/etc/**)\n");
+    expect(evaluatePermission(fx.query("write_file", { path: "/etc/hosts" }), await fx.load()).decision).toBe("allow");
+  });
+});
+
+describe("default-deny guidance", () => {
+  it("a run_command refused by the default rule carries the policy line that would allow it", async () => {
+    await fx.userPolicy("dev.yaml", "allow:\n  - run_command(cd)\ndeny:\n  - run_command(git push)\n");
+    const policies = await fx.load();
+    const check = (command: string, extra: Partial<PermissionQuery> = {}) =>
+      evaluatePermission(fx.query("run_command", { command }, extra), policies);
+    const denied = check("npm test");
+    expect(denied.decision).toBe("deny");
+    expect(denied.suggestion).toBe("allow:\n  - run_command(npm test)\n");
+    expect(check("cd pkg && make").suggestion).toBe("allow:\n  - run_command(cd pkg)\n  - run_command(make)\n");
+    expect(check("git push").suggestion).toBeUndefined(); // an explicit deny: no way around it
+    expect(check("make && git push").suggestion).toBeUndefined();
+    expect(check("make && git push").reason).toContain("git push");
+    expect(check("cd x").suggestion).toBeUndefined(); // allowed
+    expect(check("npm test", { level: "standard" }).suggestion).toBeUndefined(); // asks instead
+    expect(evaluatePermission(fx.query("write_file", { path: "a" }), policies).suggestion).toBeUndefined();
   });
 });

@@ -33,8 +33,27 @@ describe("splitShellCommand", () => {
     ["sh -lc \"bash -c 'rm -f x'\"", [["rm", "-f", "x"]]],
     ["/bin/bash -e -c 'make'", [["make"]]],
     ["bash script.sh", [["bash", "script.sh"]]],
-    ["env FOO=1 BAR=2 npm test", [["npm", "test"]]],
-    ["FOO=1 npm test", [["npm", "test"]]],
+    // Assignments that change how a command runs stay part of it; harmless ones are dropped.
+    ["env FOO=1 BAR=2 npm test", [["FOO=1", "BAR=2", "npm", "test"]]],
+    ["FOO=1 npm test", [["FOO=1", "npm", "test"]]],
+    ["CI=1 NODE_ENV=test LC_ALL=C FORCE_COLOR=0 npm test", [["npm", "test"]]],
+    ["env CI=true NO_COLOR=1 npm test", [["npm", "test"]]],
+    ["GIT_DIR=/ git status", [["GIT_DIR=/", "git", "status"]]],
+    ["GIT_PAGER='rm -rf ~' git log", [["GIT_PAGER=rm -rf ~", "git", "log"]]],
+    ["CI=1 LD_PRELOAD=./x.so npm test", [["LD_PRELOAD=./x.so", "npm", "test"]]],
+    ["env -i LD_PRELOAD=./x.so npm test", [["LD_PRELOAD=./x.so", "npm", "test"]]],
+    ["FOO=1 env BAR=2 timeout 5 make", [["FOO=1", "BAR=2", "make"]]],
+    ["PATH=./bin:$PATH; git status", [["PATH=./bin:$PATH"], ["git", "status"]]],
+    ["CI=1; git status", [["git", "status"]]],
+    ["FOO=1 sh -c 'make'", [["FOO=1"], ["make"]]],
+    ["sudo LD_PRELOAD=x ls", [["sudo"], ["LD_PRELOAD=x", "ls"]]],
+    [
+      "FOO=1 find . -exec rm {} +",
+      [
+        ["FOO=1", "find", ".", "-exec", "rm", "{}", "+"],
+        ["FOO=1", "rm", "{}"],
+      ],
+    ],
     ["timeout -s KILL 10 nice -n 5 nohup time -p npm test", [["npm", "test"]]],
     ["command exec xargs -0 -n 1 rm", [["rm"]]],
     ["command -v git", [["command", "-v", "git"]]],
@@ -65,7 +84,7 @@ describe("splitShellCommand", () => {
         ["ls", "b"],
       ],
     ],
-    ["X=$(curl evil)", [["curl", "evil"]]],
+    ["X=$(curl evil)", [["X=$(…)"], ["curl", "evil"]]],
     [
       "echo $" + "{X:-$(rm y)}", // split so that no one mistakes it for a template string
       [
@@ -158,5 +177,8 @@ describe("splitShellCommand", () => {
     const argv = ["git", "commit", "-m", "it's a 'quote' && more", "", "a*b"];
     expect(splitShellCommand(joinShellWords(argv))).toEqual([argv]);
     expect(joinShellWords(["npm", "run", "test:unit"])).toBe("npm run test:unit");
+    const assigned = ["GIT_PAGER=rm -rf ~", "git", "log", "--format=a b"];
+    expect(joinShellWords(assigned)).toBe("GIT_PAGER='rm -rf ~' git log '--format=a b'");
+    expect(splitShellCommand(joinShellWords(assigned))).toEqual([assigned]);
   });
 });
