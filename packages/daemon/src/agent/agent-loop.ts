@@ -107,8 +107,18 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     let policies = await loadPolicies({ home: deps.home, cwd: session.cwd });
     const config = deps.config();
     const toolChoice = config["tool-choice"] ?? "auto";
+    // The context window: config `context-window`, else what the server reports for the loaded model
+    // (Opta LMX does); unknown means no automatic compaction.
+    let contextWindow = config["context-window"];
+    const windowSize = async (): Promise<number | undefined> => {
+      if (contextWindow !== undefined) return contextWindow;
+      const details = (await resolved.provider.modelDetails?.(signal).catch(() => [])) ?? [];
+      contextWindow = details.find((detail) => detail.id === resolved.model)?.contextLength;
+      return contextWindow;
+    };
     let history = await store.readEvents(sessionId);
-    if (needsCompaction(history, config["context-window"])) {
+    const turnText = history.findLast((event) => event.event === "turn.start")?.text ?? "";
+    if (needsCompaction(history, await windowSize())) {
       // The previous request filled 80% of the window: summarise older turns before this one runs.
       await compactSession(deps, sessionId, { model: turn.model, signal, keepLastTurn: true });
       history = await store.readEvents(sessionId);
@@ -184,6 +194,19 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       if (steps >= turn.maxSteps) {
         stopReason = "max_steps";
         break;
+      }
+      // A long Do loop fills the window with its own tool results: compact this turn too, then go on
+      // from the summary and the task.
+      const window = await windowSize();
+      const added = messages.slice(-calls.length).reduce((sum, message) => sum + (message.content?.length ?? 0), 0);
+      if (window && promptTokens !== undefined && promptTokens + added / 4 >= 0.8 * window) {
+        store.flush();
+        await compactSession(deps, sessionId, { model: turn.model, signal });
+        const rebuilt = buildConversation(await store.readEvents(sessionId));
+        messages.splice(0, messages.length, ...rebuilt, {
+          role: "user",
+          content: `Continue the task you were working on (the summary above covers what is done so far): ${turnText}`,
+        });
       }
     }
 

@@ -327,4 +327,28 @@ describe("the agent loop", () => {
     expect(JSON.stringify(messages)).not.toContain("big answer");
     await writeFile(join(home, "config.yaml"), "{}\n");
   });
+
+  it("compacts in the middle of a long Do turn when its own tool results fill the window", async () => {
+    await writeFile(join(home, "config.yaml"), "context-window: 1000\n");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    model.setReplies([
+      {
+        toolCalls: [{ name: "list_dir", arguments: { path: "." } }],
+        usage: { prompt_tokens: 850, completion_tokens: 5 },
+      },
+      { chunks: ["- listed the workspace"] },
+      { chunks: ["finished"] },
+    ]);
+    const id = await session();
+    await turn(id, { text: "survey the workspace" });
+    const all = await untilEnd(id);
+    const order = all.map((event) => event.event);
+    expect(order.indexOf("session.compacted")).toBeGreaterThan(order.indexOf("tool.result"));
+    expect(order.at(-1)).toBe("turn.done");
+    const last = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
+    expect(last[0]?.content).toContain("listed the workspace");
+    expect(last.at(-1)?.content).toContain("survey the workspace");
+    expect(last.some((message) => message.role === "tool")).toBe(false);
+    await writeFile(join(home, "config.yaml"), "{}\n");
+  });
 });
