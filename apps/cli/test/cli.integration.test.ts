@@ -167,6 +167,22 @@ describe("opta with the daemon", () => {
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);
   });
 
+  it("handles /compact and unknown slash commands itself instead of sending them to the model", async () => {
+    const before = model.requests.length;
+    const chat = await opta(["chat"], { input: "/compact\nhello\n/frobnicate\n/compact\n" });
+    expect(chat.code).toBe(0);
+    expect(chat.stderr).toContain("[nothing to compact yet]");
+    expect(chat.stderr).toContain("unknown command /frobnicate");
+    expect(chat.stderr).toContain("[compacted");
+    const sent = model.requests.slice(before).map((request) => JSON.stringify(request.body.messages));
+    expect(sent.some((messages) => messages.includes("/frobnicate"))).toBe(false);
+    const id = /session (s-[0-9a-z]+)/.exec(chat.stderr)?.[1];
+    const events = JSON.parse((await opta(["sessions", "show", id!, "--json"])).stdout) as {
+      events: Array<{ event: string }>;
+    };
+    expect(events.events.some((event) => event.event === "session.compacted")).toBe(true);
+  });
+
   it("continues a session and reports a failing model with exit 1", async () => {
     const first = await opta(["chat"], { input: "hello\n" });
     const id = /session (s-[0-9a-z]+)/.exec(first.stderr)![1]!;

@@ -124,6 +124,8 @@ export async function chat(options: { session?: string; model?: string }): Promi
         text,
         ...(options.model ? { model: options.model } : {}),
         ...(interactive ? {} : { interactive: false }),
+        // OPTA_POLICY=unrestricted on this command means this chat, whatever the daemon was started with.
+        ...(process.env.OPTA_POLICY === "unrestricted" ? { permission: "unrestricted" as const } : {}),
       });
       if (waiting) waiting.turnId = turnId;
       const early = ended.get(turnId);
@@ -167,11 +169,41 @@ export async function chat(options: { session?: string; model?: string }): Promi
         const text = lines.shift()!.trim();
         if (!text) continue;
         if (text === "/exit" || text === "/quit") return finish(failed ? 1 : 0);
+        if (text.startsWith("/")) {
+          await slashCommand(text);
+          continue;
+        }
         await runTurn(text);
       }
       busy = false;
       if (inputClosed) finish(failed ? 1 : 0);
       else if (interactive) input.prompt();
+    };
+
+    /** The few commands a line-mode chat understands; anything else starting with `/` is not sent. */
+    const slashCommand = async (text: string) => {
+      const [name] = text.split(/\s+/, 1);
+      if (name === "/compact") {
+        try {
+          const result = await client.compact(session.id);
+          timeline.line(
+            dim(
+              result.compacted
+                ? "[compacted: later turns see a summary of the earlier ones]"
+                : "[nothing to compact yet]",
+              process.stderr,
+            ),
+          );
+        } catch (error) {
+          reportError(error);
+        }
+        return;
+      }
+      if (name === "/help") {
+        timeline.line(dim("/compact summarise the history · /exit leave · Ctrl+C cancel a turn", process.stderr));
+        return;
+      }
+      timeline.line(red(`unknown command ${name}; try /help (for the full palette use opta tui)`, process.stderr));
     };
 
     const interrupt = () => {

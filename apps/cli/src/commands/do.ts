@@ -212,7 +212,8 @@ function parseMaxSteps(value: string | undefined): number | undefined {
 }
 
 function parsePermission(value: string | undefined): PermissionLevel | undefined {
-  if (value === undefined) return undefined;
+  // OPTA_POLICY=unrestricted on this command means this run, even when the daemon was started without it.
+  if (value === undefined) return process.env.OPTA_POLICY === "unrestricted" ? "unrestricted" : undefined;
   const parsed = PermissionLevel.safeParse(value);
   if (!parsed.success) {
     throw new UsageError(`--permission must be one of ${PermissionLevel.options.join(", ")}; got '${value}'`);

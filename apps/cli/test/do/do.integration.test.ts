@@ -256,6 +256,13 @@ describe("opta do and chat (default policy)", () => {
     expect(table.stdout).toMatch(/write_file\(notes\.txt\)\s+denied: needs approval, no terminal\s+not run$/m);
   });
 
+  it("takes OPTA_POLICY=unrestricted on the command even though the running daemon was started without it", async () => {
+    // The daemon for this home is already running (started by the test above, without OPTA_POLICY).
+    const result = await opta(["do", "write notes please"], { home: safeHome, env: { OPTA_POLICY: "unrestricted" } });
+    expect(result.code, result.stderr).toBe(0);
+    expect(await readFile(join(repo, "notes.txt"), "utf8")).toBe("notes\n");
+    await rm(join(repo, "notes.txt"));
+  });
   it("cancels on Ctrl+C during a long run_command: exit 130, session.cancelled", async () => {
     await mkdir(join(repo, ".opta"), { recursive: true });
     await writeFile(join(repo, ".opta", "policy.yaml"), "allow:\n  - run_command(sleep)\n");
