@@ -351,4 +351,30 @@ describe("the agent loop", () => {
     expect(last.some((message) => message.role === "tool")).toBe(false);
     await writeFile(join(home, "config.yaml"), "{}\n");
   });
+
+  it("runs up to 8 calls at once: ten 1-second commands take two rounds, not ten", async () => {
+    await mkdir(join(workspace, ".opta"), { recursive: true });
+    await writeFile(join(workspace, ".opta", "policy.yaml"), "allow:\n  - run_command(sleep)\n");
+    model.setReplies([
+      {
+        toolCalls: Array.from({ length: 10 }, (_, index) => ({
+          name: "run_command",
+          arguments: { command: `sleep 1.0${index}` },
+        })),
+      },
+      { chunks: ["slept"] },
+    ]);
+    const id = await session();
+    const started = Date.now();
+    await turn(id, { text: "sleep ten times" });
+    const all = await untilEnd(id);
+    const took = Date.now() - started;
+    expect(results(all).filter((event) => event.ok)).toHaveLength(10);
+    // Sequential would be ≥ 10 s; eight at once then two is ≈ 2 s; all ten at once would be ≈ 1 s.
+    expect(took).toBeGreaterThan(1900);
+    expect(took).toBeLessThan(6000);
+    const starts = all.filter((event) => event.event === "tool.result").map((event) => Date.parse(String(event.ts)));
+    const firstEight = starts.slice(0, 8);
+    expect(Math.max(...firstEight) - Math.min(...firstEight)).toBeLessThan(900);
+  }, 30_000);
 });

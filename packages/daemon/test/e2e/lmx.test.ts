@@ -74,7 +74,9 @@ describe("daemon against a real Opta LMX", () => {
   it("runs a tool the model was forced to call (tool_choice required) through the gate", async () => {
     await writeFile(join(daemon.home, "config.yaml"), "max-output-tokens: 64\ntool-choice: required\n");
     await new Promise((resolve) => setTimeout(resolve, 600));
-    const events = await run({ text: "Look at the files", maxSteps: 1, permission: "unrestricted" }, "do");
+    // Default permission level, nobody to ask: a random model's call to a write or shell tool is denied by
+    // the gate (and recorded), a read runs; either way the call went model → daemon → gate → result.
+    const events = await run({ text: "Look at the files", maxSteps: 1, interactive: false }, "do");
     const call = events.find((event) => event.event === "tool.call");
     expect(call, JSON.stringify(events.slice(-3))).toBeDefined();
     expect(["read_file", "list_dir", "search_files", "grep", "write_file", "edit_file", "run_command"]).toContain(
@@ -83,6 +85,11 @@ describe("daemon against a real Opta LMX", () => {
     expect(typeof call!.args).toBe("object");
     const result = events.find((event) => event.event === "tool.result");
     expect(result?.callId).toBe(call!.callId);
+    if (["write_file", "edit_file", "run_command"].includes(String(call!.name))) {
+      expect(result).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
+    } else {
+      expect(result).toMatchObject({ allowedBy: "policy" });
+    }
     expect(events.at(-1)).toMatchObject({ event: "turn.done", stopReason: "max_steps", toolCalls: expect.any(Number) });
   }, 120_000);
 });
