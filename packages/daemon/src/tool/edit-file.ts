@@ -1,8 +1,7 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
 import { z } from "zod";
 import { defineTool } from "./define.js";
 import { ToolError, toToolError } from "./errors.js";
-import { displayPath, resolveInWorkspace, workspaceRoots } from "./path.js";
+import { displayPath, openInWorkspace, replaceContent, resolveInWorkspace, workspaceRoots } from "./path.js";
 import { looksBinary } from "./text.js";
 
 /** Files bigger than this are not edited in memory. */
@@ -45,17 +44,23 @@ export const editFileTool = defineTool({
   async execute(args, ctx) {
     const real = await resolveInWorkspace(args.path, ctx);
     const shown = displayPath(real, await workspaceRoots(ctx));
-    const info = await stat(real).catch((error) => {
+    // Read and written through handles opened without following symlinks (see openInWorkspace).
+    const reader = await openInWorkspace(real, ctx, "read", args.path);
+    let bytes: Buffer;
+    try {
+      const info = await reader.stat();
+      if (info.size > EDIT_MAX_FILE_BYTES) {
+        throw new ToolError(
+          "FILE_TOO_LARGE",
+          `"${args.path}" is ${info.size} bytes; edit_file handles up to ${EDIT_MAX_FILE_BYTES}`,
+        );
+      }
+      bytes = await reader.readFile();
+    } catch (error) {
       throw toToolError(error, args.path);
-    });
-    if (!info.isFile()) throw new ToolError("NOT_A_FILE", `"${args.path}" is not a regular file`);
-    if (info.size > EDIT_MAX_FILE_BYTES) {
-      throw new ToolError(
-        "FILE_TOO_LARGE",
-        `"${args.path}" is ${info.size} bytes; edit_file handles up to ${EDIT_MAX_FILE_BYTES}`,
-      );
+    } finally {
+      await reader.close().catch(() => undefined);
     }
-    const bytes = await readFile(real);
     if (looksBinary(bytes)) throw new ToolError("BINARY_FILE", `"${args.path}" looks like a binary file`);
     const text = bytes.toString("utf8");
     if (args.old_string === args.new_string) {
@@ -79,10 +84,13 @@ export const editFileTool = defineTool({
     const updated = args.replace_all
       ? text.split(args.old_string).join(args.new_string)
       : text.slice(0, positions[0]) + args.new_string + text.slice((positions[0] ?? 0) + args.old_string.length);
+    const writer = await openInWorkspace(real, ctx, "write", args.path);
     try {
-      await writeFile(real, updated, "utf8");
+      await replaceContent(writer, updated);
     } catch (error) {
       throw toToolError(error, args.path);
+    } finally {
+      await writer.close().catch(() => undefined);
     }
     const replacements = positions.length;
     const firstLine = lineOf(text, positions[0] ?? 0);

@@ -11,9 +11,15 @@ import { writeFileTool } from "./write-file.js";
 export { defineTool } from "./define.js";
 export { ToolError, type ToolErrorCode } from "./errors.js";
 export { GREP_DEFAULT_MAX_RESULTS, GREP_MAX_FILE_BYTES, GREP_MAX_RESULTS } from "./grep.js";
-export { resolveInWorkspace } from "./path.js";
+export { openInWorkspace, resolveInWorkspace } from "./path.js";
 export { READ_DEFAULT_LIMIT, READ_MAX_LINE_CHARS, READ_MAX_OUTPUT_CHARS } from "./read-file.js";
-export { RUN_DEFAULT_TIMEOUT_SECONDS, RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES } from "./run-command.js";
+export {
+  commandEnvironment,
+  RUN_DEFAULT_TIMEOUT_SECONDS,
+  RUN_OUTPUT_HEAD_BYTES,
+  RUN_OUTPUT_TAIL_BYTES,
+  RUN_SECRET_ENV,
+} from "./run-command.js";
 export type { ToolContext, ToolDefinition, ToolOutcome } from "./types.js";
 
 /** The built-in tools, in the order they are offered to the model. */

@@ -1,7 +1,8 @@
-import { lstat, readlink, realpath } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, lstat, open, readlink, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { ToolError } from "./errors.js";
+import { ToolError, toToolError } from "./errors.js";
 import type { ToolContext } from "./types.js";
 
 const MAX_LINK_HOPS = 40;
@@ -69,4 +70,75 @@ export function displayPath(real: string, roots: readonly string[]): string {
   const root = roots[0];
   if (root !== undefined && isWithin(real, root)) return relative(root, real) || ".";
   return real;
+}
+
+/** How `openInWorkspace` opens a file. */
+export type OpenMode = "read" | "write" | "create";
+
+const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+const NONBLOCK = constants.O_NONBLOCK ?? 0; // a FIFO planted in the workspace must not hang the call
+const FLAGS: Record<OpenMode, number> = {
+  read: constants.O_RDONLY | NOFOLLOW | NONBLOCK,
+  write: constants.O_WRONLY | NOFOLLOW | NONBLOCK,
+  create: constants.O_WRONLY | constants.O_CREAT | NOFOLLOW | NONBLOCK,
+};
+
+/**
+ * Opens a path that `resolveInWorkspace` returned, without trusting that nothing changed since:
+ * the parent directory is resolved again (realpath) and must still be inside the workspace, the
+ * final component is opened with O_NOFOLLOW (a symlink swapped in after the check is refused, not
+ * followed), and the opened file must be a regular file that is still the one at that path. Never
+ * truncates: callers truncate through the handle once it is known to be the right file.
+ */
+export async function openInWorkspace(
+  real: string,
+  ctx: Pick<ToolContext, "cwd" | "extraRoots">,
+  mode: OpenMode,
+  shownAs: string = real,
+): Promise<FileHandle> {
+  const roots = await workspaceRoots(ctx);
+  const moved = (why: string) =>
+    new ToolError("PATH_OUTSIDE_WORKSPACE", `"${shownAs}" ${why} after it was checked; refusing to follow it`);
+  const parent = await realpath(dirname(real)).catch((error) => {
+    throw toToolError(error, shownAs);
+  });
+  if (!roots.some((root) => isWithin(parent, root))) throw moved(`now resolves to ${parent}, outside the workspace,`);
+  const target = join(parent, basename(real));
+  let handle: FileHandle;
+  try {
+    handle = await open(target, FLAGS[mode], 0o666);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // O_NOFOLLOW on a symlink fails with ELOOP (Linux, macOS) or EMLINK (FreeBSD).
+    if (code === "ELOOP" || code === "EMLINK") throw moved("became a symbolic link");
+    if (code === "ENXIO") throw new ToolError("NOT_A_FILE", `"${shownAs}" is not a regular file`);
+    throw toToolError(error, shownAs);
+  }
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile()) throw new ToolError("NOT_A_FILE", `"${shownAs}" is not a regular file`);
+    // The parent may have been swapped between realpath and open: the file must still be the one at the checked place.
+    const [parentNow, there] = await Promise.all([
+      realpath(dirname(real)).catch(() => undefined),
+      lstat(target).catch(() => undefined),
+    ]);
+    if (parentNow !== parent || !there || there.ino !== opened.ino || there.dev !== opened.dev) {
+      throw moved("changed");
+    }
+    return handle;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Replaces the whole content of an open file. */
+export async function replaceContent(handle: FileHandle, content: string): Promise<void> {
+  await handle.truncate(0);
+  const bytes = Buffer.from(content, "utf8");
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, written);
+    written += bytesWritten;
+  }
 }

@@ -16,6 +16,27 @@ export const RUN_KILL_GRACE_MS = 200;
 /** After the shell exits, how long background processes may keep stdout/stderr open before we stop reading. */
 export const RUN_PIPE_GRACE_MS = 250;
 
+/** Provider keys removed from the command's environment (with every OPTA_* variable and ctx.secretEnv). */
+export const RUN_SECRET_ENV: readonly string[] = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPTA_LMX_API_KEY"];
+
+/**
+ * The environment a command runs with: the daemon's own, without provider keys, Opta's internal
+ * variables (`OPTA_*`) and the names in `secretEnv`, so that `env` or a build script cannot print
+ * them into the session log and back to the model. Pagers and git prompts are disabled.
+ */
+export function commandEnvironment(
+  base: NodeJS.ProcessEnv = process.env,
+  secretEnv: readonly string[] = [],
+): NodeJS.ProcessEnv {
+  const hidden = new Set([...RUN_SECRET_ENV, ...secretEnv]);
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value === undefined || hidden.has(name) || name.startsWith("OPTA_")) continue;
+    env[name] = value;
+  }
+  return { ...env, PAGER: "cat", GIT_PAGER: "cat", GIT_TERMINAL_PROMPT: "0" };
+}
+
 const RunCommandArgs = z.object({
   command: z.string().min(1).describe("Shell command, run with /bin/sh -c. Pipes, && and redirections work."),
   cwd: z
@@ -124,7 +145,7 @@ export const runCommandTool = defineTool({
       cwd,
       detached: true, // own process group, so the whole tree can be killed at once
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PAGER: "cat", GIT_PAGER: "cat", GIT_TERMINAL_PROMPT: "0" },
+      env: commandEnvironment(process.env, ctx.secretEnv),
     });
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));

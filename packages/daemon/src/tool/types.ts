@@ -8,6 +8,12 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Extra directories outside `cwd` that a policy grants (`roots:` in a policy file). */
   extraRoots?: readonly string[];
+  /**
+   * Extra environment variable names to keep from `run_command`'s child process (besides the
+   * provider keys and every OPTA_* variable, which are always removed), e.g. a configured
+   * provider's `apiKeyEnv`.
+   */
+  secretEnv?: readonly string[];
   /** The session and turn (agent loop) the call belongs to; MCP's browser keeps one profile per turn. */
   turn?: { sessionId: string; turnId: string };
 }

@@ -1,9 +1,9 @@
-import { mkdir, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { defineTool } from "./define.js";
 import { ToolError, toToolError } from "./errors.js";
-import { displayPath, resolveInWorkspace, workspaceRoots } from "./path.js";
+import { displayPath, openInWorkspace, replaceContent, resolveInWorkspace, workspaceRoots } from "./path.js";
 
 const WriteFileArgs = z.object({
   path: z.string().min(1).describe("File to write, relative to the working directory. Parent directories are created."),
@@ -21,13 +21,21 @@ export const writeFileTool = defineTool({
   async execute(args, ctx) {
     const real = await resolveInWorkspace(args.path, ctx);
     const shown = displayPath(real, await workspaceRoots(ctx));
-    const existing = await stat(real).catch(() => undefined);
+    const existing = await lstat(real).catch(() => undefined);
     if (existing?.isDirectory()) throw new ToolError("NOT_A_FILE", `"${args.path}" is a directory`);
     try {
       await mkdir(dirname(real), { recursive: true });
-      await writeFile(real, args.content, "utf8");
     } catch (error) {
       throw toToolError(error, args.path);
+    }
+    // Checked above, then opened without following a symlink that may have appeared since.
+    const handle = await openInWorkspace(real, ctx, "create", args.path);
+    try {
+      await replaceContent(handle, args.content);
+    } catch (error) {
+      throw toToolError(error, args.path);
+    } finally {
+      await handle.close().catch(() => undefined);
     }
     const bytes = Buffer.byteLength(args.content, "utf8");
     const created = existing === undefined;

@@ -46,6 +46,31 @@ describe("run_command", () => {
     expect(zero.result.exitCode).toBe(0);
   });
 
+  it("keeps provider keys, OPTA_* variables and ctx.secretEnv out of the command's environment", async () => {
+    const names = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPTA_LMX_API_KEY", "OPTA_TEST_INTERNAL", "MY_VAULT_TOKEN"];
+    const saved = names.map((name) => [name, process.env[name]] as const);
+    for (const name of names) process.env[name] = `value-of-${name}`;
+    try {
+      const { result } = ok(await ws.call("run_command", { command: "env" }, { secretEnv: ["MY_VAULT_TOKEN"] }));
+      const stdout = result.stdout as string;
+      for (const name of names) {
+        expect(stdout, name).not.toContain(name);
+        expect(stdout, name).not.toContain(`value-of-${name}`);
+      }
+      expect(stdout).toMatch(/^PATH=/m);
+      expect(stdout).toContain(`HOME=${process.env.HOME}`);
+      expect(stdout).toContain("GIT_PAGER=cat");
+      // Without secretEnv, only the built-in names are hidden.
+      const plain = ok(await ws.call("run_command", { command: "echo $MY_VAULT_TOKEN $OPENAI_API_KEY" }));
+      expect(plain.result.stdout).toBe("value-of-MY_VAULT_TOKEN\n");
+    } finally {
+      for (const [name, value] of saved) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it("reports a terminating signal", async () => {
     const { result, summary } = ok(await ws.call("run_command", { command: "kill -KILL $$" }));
     expect(result).toMatchObject({ exitCode: null, signal: "SIGKILL" });
