@@ -72,7 +72,7 @@ describe("daemon against a real Opta LMX", () => {
   }, 120_000);
 
   it("runs a tool the model was forced to call (tool_choice required) through the gate", async () => {
-    await writeFile(join(daemon.home, "config.yaml"), "max-output-tokens: 64\ntool-choice: required\n");
+    await writeFile(join(daemon.home, "config.yaml"), "max-output-tokens: 160\ntool-choice: required\n");
     await new Promise((resolve) => setTimeout(resolve, 600));
     // Default permission level, nobody to ask: a random model's call to a write or shell tool is denied by
     // the gate (and recorded), a read runs; either way the call went model → daemon → gate → result.
@@ -85,10 +85,14 @@ describe("daemon against a real Opta LMX", () => {
     expect(typeof call!.args).toBe("object");
     const result = events.find((event) => event.event === "tool.result");
     expect(result?.callId).toBe(call!.callId);
-    if (["write_file", "edit_file", "run_command"].includes(String(call!.name))) {
-      expect(result).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
-    } else {
-      expect(result).toMatchObject({ allowedBy: "policy" });
+    // Random weights can run out of max-output-tokens mid-arguments: that is returned to the model as
+    // INVALID_ARGS. Otherwise the gate decided: reads run (allowed by policy), writes and commands are denied.
+    if (result?.code !== "INVALID_ARGS") {
+      if (["write_file", "edit_file", "run_command"].includes(String(call!.name))) {
+        expect(result).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
+      } else {
+        expect(result).toMatchObject({ allowedBy: "policy" });
+      }
     }
     expect(events.at(-1)).toMatchObject({ event: "turn.done", stopReason: "max_steps", toolCalls: expect.any(Number) });
   }, 120_000);
