@@ -54,7 +54,10 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
             role: "tool",
             tool_call_id: event.callId,
             name: event.name,
-            content: event.ok ? stringifyResult(event.result) : `Error: ${event.error ?? "tool failed"}`,
+            // The same text the live loop sent, so a resumed session sees what the model saw.
+            content: event.ok
+              ? stringifyResult(event.result)
+              : `Error${event.code ? ` (${event.code})` : ""}: ${event.error ?? "tool failed"}`,
           });
         }
         break;

@@ -19,6 +19,10 @@ const ROUTES: Array<[string, string]> = [
   ["POST", "/v3/sessions/s-000000000000000/permissions/p-000000000000000"],
   ["GET", "/v3/sessions/s-000000000000000/export?format=md"],
   ["GET", "/v3/models"],
+  ["POST", "/v3/sessions/s-000000000000000/compact"],
+  ["POST", "/v3/auth/codes"],
+  ["GET", "/v3/mcp/servers"],
+  ["POST", "/v3/mcp/servers/fs/test"],
 ];
 
 function rawRequest(
@@ -162,6 +166,9 @@ describe("authentication and origin checks", () => {
       expect(response.status, `${method} ${path} with the old token`).toBe(401);
     }
     expect(await wsStatus(`ws://127.0.0.1:${daemon.port}/v3/events?token=${oldToken}`)).toBe(401);
+    expect(
+      await wsStatus(`ws://127.0.0.1:${daemon.port}/v3/sessions/s-000000000000000/stream?afterSeq=0&token=${oldToken}`),
+    ).toBe(401);
     const fresh = await fetch(`${daemon.url}/v3/daemon`, { headers: { authorization: `Bearer ${newToken}` } });
     expect(fresh.status).toBe(200);
     expect(((await fresh.json()) as { pid: number }).pid).toBe(daemon.child.pid);
