@@ -389,7 +389,6 @@ export const HARMLESS_VARIABLES: ReadonlySet<string> = new Set([
   "NO_COLOR",
   "CLICOLOR",
   "CLICOLOR_FORCE",
-  "TERM",
   "COLUMNS",
   "LINES",
   "LANG",
@@ -684,7 +683,7 @@ class Collector {
       }
       case "eval":
         if (argv.length > 1) this.script(argv.slice(1).join(" "), depth + 1, assignments);
-        else this.push(argv, assignments);
+        else if (assignments.length > 0) this.commands.push([...assignments]);
         return;
     }
     if (SHELLS.has(name)) {
