@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -115,6 +116,11 @@ describe("opta (no daemon needed)", () => {
     expect(bad.stderr.trim().split("\n")).toHaveLength(1);
     expect(bad.stderr).toMatch(/^error: cannot set 'max-steps'/);
     expect(await opta(["config", "get", "nope"])).toMatchObject({ code: 1 });
+    const typo = await opta(["config", "set", "max-step", "5"]);
+    expect(typo.code).toBe(0);
+    expect(typo.stderr).toContain("'max-step' is not a key this version of Opta reads");
+    expect((await opta(["config", "set", "max-steps", "5"])).stderr).toBe("");
+    await opta(["config", "unset", "max-step"]);
   });
 
   it("reports the daemon as down without starting it", async () => {
@@ -230,5 +236,29 @@ describe("opta with the daemon", () => {
     expect(list.code).toBe(0);
     expect(list.stderr).toMatch(/^Started the Opta daemon on/);
     expect(list.stdout).toContain("ID");
+  });
+
+  it("cleans up after a daemon that crashed, without signalling whatever now has its pid", async () => {
+    const statePath = join(home, "daemon", "state.json");
+    const state = JSON.parse(await readFile(statePath, "utf8")) as { pid: number };
+    const killed = new Promise((resolve) => {
+      const timer = setInterval(() => {
+        try {
+          process.kill(state.pid, 0);
+        } catch {
+          clearInterval(timer);
+          resolve(undefined);
+        }
+      }, 20);
+    });
+    process.kill(state.pid, "SIGKILL");
+    await killed;
+    // Pretend the dead daemon's pid now belongs to an unrelated program: this test process.
+    await writeFile(statePath, JSON.stringify({ ...state, pid: process.pid }));
+    const stop = await opta(["daemon", "stop"]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain("was not running");
+    expect(stop.stdout).toContain("stale state");
+    expect(existsSync(statePath)).toBe(false);
   });
 });

@@ -3,8 +3,8 @@
  * token from the Opta home, start it in the background when needed, stop it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readFile, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -232,11 +232,23 @@ export interface StopDaemonOptions {
  * Stops the daemon of this home: `POST /v3/daemon/stop`, falling back to SIGTERM, then waits for the
  * process to exit. Resolves `{ wasRunning: false }` when none runs.
  */
-export async function stopDaemon(options: StopDaemonOptions = {}): Promise<{ wasRunning: boolean; pid?: number }> {
+export async function stopDaemon(
+  options: StopDaemonOptions = {},
+): Promise<{ wasRunning: boolean; pid?: number; stale?: boolean }> {
   const home = options.home ?? resolveOptaHome();
   const timeoutMs = options.timeoutMs ?? 10_000;
   const state = await readDaemonState(home);
-  if (!state || !isProcessAlive(state.pid)) return { wasRunning: false };
+  if (!state) return { wasRunning: false };
+  // A daemon that crashed leaves state.json behind, and its pid may since belong to another program:
+  // never signal a process that is not an Opta daemon.
+  const staleState = async () => {
+    await Promise.all([
+      rm(join(home, "daemon", "state.json"), { force: true }),
+      rm(join(home, "daemon", "token"), { force: true }),
+    ]);
+    return { wasRunning: false, pid: state.pid, stale: true };
+  };
+  if (!isProcessAlive(state.pid) || !looksLikeDaemon(state.pid)) return staleState();
   try {
     const client = new DaemonClient({ baseUrl: baseUrlOf(state), token: () => readToken(home), timeoutMs: 3_000 });
     await client.stopDaemon();
@@ -261,6 +273,19 @@ export function resolveDaemonEntry(): string {
     throw new DaemonConnectionError(`The daemon is not built (${path} is missing). Run \`npm run build\`.`);
   }
   return path;
+}
+
+/**
+ * Whether a live pid runs the Opta daemon, from its command line where the OS shows it (Linux /proc);
+ * elsewhere the answer is yes, as before.
+ */
+function looksLikeDaemon(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return /daemon[\\/](dist|src)[\\/]main\.[jt]s/.test(cmdline) || cmdline.includes("@opta/daemon");
+  } catch {
+    return process.platform !== "linux";
+  }
 }
 
 /** True when a process with this pid exists. */

@@ -6,11 +6,11 @@ import {
   setConfigValue,
   unsetConfigValue,
 } from "@opta/daemon/config";
-import { CONFIG_DEFAULTS } from "@opta/protocol";
+import { CONFIG_DEFAULTS, OptaConfig } from "@opta/protocol";
 import YAML from "yaml";
 import { optaHome } from "../connection.js";
 import { CliError } from "../output/errors.js";
-import { dim, print } from "../output/terminal.js";
+import { dim, notice, print } from "../output/terminal.js";
 
 const configPath = () => optaPaths(optaHome()).config;
 
@@ -28,6 +28,16 @@ export async function set(key: string, value: string): Promise<number> {
   const next = setConfigValue(await loadConfig(path), key, value);
   await saveConfig(path, next);
   print(`${key} = ${formatValue(getConfigValue(next, key))}`);
+  const top = key.split(".")[0]!;
+  if (!(top in OptaConfig.shape)) {
+    // Kept (a newer Opta may know it), but most likely a typo: say so.
+    notice(
+      dim(
+        `note: '${top}' is not a key this version of Opta reads (known: ${Object.keys(OptaConfig.shape).join(", ")})`,
+        process.stderr,
+      ),
+    );
+  }
   return 0;
 }
 

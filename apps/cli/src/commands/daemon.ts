@@ -59,7 +59,13 @@ async function runForeground(home: string, port: number | undefined): Promise<nu
 /** `opta daemon stop`. */
 export async function stop(): Promise<number> {
   const result = await stopDaemon({ home: optaHome() });
-  print(result.wasRunning ? `Opta daemon stopped (pid ${result.pid})` : "Opta daemon is not running");
+  print(
+    result.wasRunning
+      ? `Opta daemon stopped (pid ${result.pid})`
+      : result.stale
+        ? `Opta daemon was not running (it had stopped without cleaning up; removed its stale state for pid ${result.pid})`
+        : "Opta daemon is not running",
+  );
   return 0;
 }
 

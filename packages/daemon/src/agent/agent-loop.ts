@@ -281,7 +281,10 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const gate: GateResult = evaluatePermission(query, policies);
       if (gate.rule) rule = `${gate.rule.source}${gate.rule.line ? `:${gate.rule.line}` : ""}: ${gate.rule.text}`;
       if (gate.decision === "deny") {
-        return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}` });
+        const howToAllow = gate.suggestion
+          ? `. To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${gate.suggestion}`
+          : "";
+        return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}${howToAllow}` });
       }
       if (gate.decision === "ask") {
         const suggestion = suggestPolicyLine(query);
