@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import type { GlobalFrame, SessionEvent } from "@opta/protocol";
+import type { DaemonEvent, GlobalFrame, SessionEvent } from "@opta/protocol";
 import { act } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { eventFactory } from "./events.js";
@@ -20,7 +20,7 @@ async function mount(...args: Parameters<typeof mountApp>) {
   return mounted;
 }
 
-const frame = (event: SessionEvent | GlobalFrame): GlobalFrame => ({ cursor: "c", ...event }) as GlobalFrame;
+const frame = (event: SessionEvent | DaemonEvent): GlobalFrame => ({ cursor: "c", ...event }) as GlobalFrame;
 const railTexts = (container: HTMLElement) =>
   [...container.querySelectorAll(".rail-item")].map((item) => item.textContent ?? "");
 const key = (target: EventTarget, init: KeyboardEventInit) =>

@@ -134,6 +134,7 @@ describe("App", () => {
     const overlay = container.querySelector("[data-testid=help-overlay]");
     expect(overlay?.textContent).toContain("Toggle Chat / Do");
     expect(overlay?.textContent).toContain("Open the daemon panel");
+    expect(overlay?.textContent).toContain("Always allow (on a focused approval card)");
     await act(async () => {
       window.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", code: "Escape" }));
     });

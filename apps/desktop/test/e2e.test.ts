@@ -1,8 +1,9 @@
 /**
  * End to end: the built Code Desktop, served by a real daemon (its own process) with a scripted
  * model, driven in headless Debian Chromium through playwright-core. Opens through `opta app
- * --print-url`, creates a session, streams a turn, approves a tool call from the UI, restarts the
- * daemon from the panel and resumes the stream without duplicates, exports.
+ * --print-url` (a single-use sign-in code; the token is never in a URL), creates a session, streams
+ * a turn, approves a tool call from the UI, restarts the daemon from the panel and resumes the
+ * stream without duplicates, exports, opens the side panel as a drawer on a narrow window.
  *
  * Skips (saying why) when /usr/bin/chromium is absent; CI installs it. Set OPTA_SCREENSHOTS=1 to
  * refresh docs/screenshots/.
@@ -85,6 +86,10 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
   const pageErrors: string[] = [];
   /** Console errors (the browser logs the expected 401s around the restart here too). */
   const consoleErrors: string[] = [];
+  /** Every URL the page navigated to, and every request it made: none may carry a token. */
+  const seenUrls: string[] = [];
+  /** Every token the daemon has had during the test. */
+  const tokens = new Set<string>();
   const previousCwd = process.cwd();
 
   /** `opta app --print-url`, the real command, against the test's home. */
@@ -136,6 +141,12 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     page.on("console", (message) => {
       if (message.type() === "error") consoleErrors.push(message.text());
     });
+    page.on("framenavigated", (frame) => seenUrls.push(frame.url()));
+    // Not the WebSockets: the browser API has no headers, so the token rides in their query (loopback only).
+    page.on("request", (request) => {
+      if (!request.url().startsWith("ws")) seenUrls.push(request.url());
+    });
+    tokens.add(daemon.token);
   }, 90_000);
 
   afterAll(async () => {
@@ -146,14 +157,28 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     if (home) await rm(home, { recursive: true, force: true });
   });
 
-  it("opens through the token URL and moves the token out of the address bar", async () => {
+  it("opens through a single-use sign-in code, never a token in the URL, and is authenticated", async () => {
     const url = await appUrl();
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#token=/);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#code=[\w-]{16,}$/);
+    expect(url).not.toContain(daemon.token);
+    const code = new URL(url).hash.slice("#code=".length);
     await page.goto(url);
     await page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
-    expect(page.url()).not.toContain("token");
+    // The code left the address bar (and the history entry) as well.
+    expect(page.url()).toBe(`${daemon.url}/`);
+    expect(await page.evaluate(() => window.location.hash)).toBe("");
+    // Authenticated: the exchange stored the daemon's token, and the API answers the app.
     const stored = await page.evaluate(() => localStorage.getItem("opta.daemon.token"));
     expect(stored).toBe(daemon.token);
+    await page.locator(".rail").waitFor();
+    expect(await page.getByTestId("auth-prompt").count()).toBe(0);
+    // The code was spent by that exchange: the URL is worthless now.
+    const replay = await fetch(`${daemon.url}/v3/auth/exchange`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code }),
+    });
+    expect(replay.status).toBe(401);
     // The daemon serves the app with a strict policy.
     const response = await fetch(`${daemon.url}/`);
     expect(response.headers.get("content-security-policy")).toContain("script-src 'self'");
@@ -192,10 +217,17 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     expect(await approval.textContent()).toContain("a.txt");
     const card = lastTurn().getByTestId("tool-card");
     expect(await card.getAttribute("data-status")).toBe("awaiting");
+    // The card took focus, and the rail shows the turn running and waiting, not the last turn's end.
+    expect(await approval.evaluate((element) => element === document.activeElement)).toBe(true);
+    const railItem = page.locator(".rail-item.selected");
+    await railItem.filter({ hasText: "Active · 2 turns" }).waitFor();
+    await railItem.locator(".attention", { hasText: "1 approval" }).waitFor();
     await shot("approval");
     await approval.getByRole("button", { name: "Allow", exact: true }).click();
     await approval.waitFor({ state: "detached" });
+    await railItem.locator(".attention").waitFor({ state: "detached" });
     await lastTurn().getByTestId("turn-stats").waitFor({ timeout: 15_000 });
+    await railItem.filter({ hasText: "Done · 2 turns" }).waitFor();
     expect(await card.getAttribute("data-status")).toBe("ok");
     expect(await readFile(join(workdir, "a.txt"), "utf8")).toBe("x");
     // Collapsed by default; expands to the full payload.
@@ -215,11 +247,13 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     await page.getByTestId("daemon-tab").click();
     await page.getByTestId("log-view").locator(".log-line").first().waitFor();
     const oldToken = await daemon.readToken();
+    await page.locator(".rail-item.selected", { hasText: "Active · 3 turns" }).waitFor();
     await page.getByRole("button", { name: /Restart/ }).click();
     // The restart hands this tab the new token: no prompt, the streams reconnect and resume.
     const deadline = Date.now() + 10_000;
     while ((await daemon.readToken()) === oldToken && Date.now() < deadline) await sleep(50);
     expect(await daemon.readToken()).not.toBe(oldToken);
+    tokens.add(await daemon.readToken());
     await page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
     expect(await page.getByTestId("auth-prompt").count()).toBe(0);
 
@@ -228,6 +262,7 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     expect(text?.trim()).toBe(LONG_WORDS.join("").trim());
     expect(page.url()).not.toContain("token");
     await page.getByTestId("log-view").locator(".log-line", { hasText: "Restarting" }).waitFor();
+    await page.locator(".rail-item.selected", { hasText: "Done · 3 turns" }).waitFor();
     await shot("daemon-panel");
   });
 
@@ -238,18 +273,21 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
       headers: { authorization: `Bearer ${oldToken}` },
     });
     expect(restarted.status).toBe(200);
+    tokens.add(await daemon.readToken());
     const prompt = page.getByTestId("auth-prompt");
     await prompt.waitFor({ timeout: 15_000 });
     await shot("reconnect");
-    // `opta app` hands the new token to this tab through the URL fragment.
+    // A new `opta app` URL in this tab: its code is traded for the new token.
     const url = await appUrl();
-    expect(url).not.toContain(oldToken);
+    expect(url).toContain("#code=");
+    for (const token of tokens) expect(url).not.toContain(token);
     await page.evaluate((hash) => {
       window.location.hash = hash;
     }, new URL(url).hash);
     await prompt.waitFor({ state: "detached" });
     await page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
-    expect(page.url()).not.toContain("token");
+    expect(page.url()).toBe(`${daemon.url}/`);
+    expect(await page.evaluate(() => localStorage.getItem("opta.daemon.token"))).toBe(await daemon.readToken());
   });
 
   it("exports the session as JSON and Markdown", async () => {
@@ -284,7 +322,32 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     await page.keyboard.press("Alt+T");
     const rate = await page.getByTestId("metric-toks").textContent();
     expect(rate).toMatch(/\d/);
+    // No focus ring on the timeline in the picture.
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await shot("telemetry");
+  });
+
+  it("opens the side panel as a drawer on a narrow window", async () => {
+    await page.setViewportSize({ width: 1000, height: 800 });
+    const side = page.getByTestId("side-panel");
+    await page.getByTestId("panels-button").waitFor();
+    await side.waitFor({ state: "hidden", timeout: 5_000 });
+    await page.locator("body").click({ position: { x: 500, y: 80 } });
+    await page.keyboard.press("Alt+D");
+    await page.locator(".side.drawer.open").waitFor({ timeout: 5_000 });
+    expect(await page.getByTestId("daemon-tab").evaluate((element) => element === document.activeElement)).toBe(true);
+    expect(await side.isVisible()).toBe(true);
+    await page.getByTestId("log-view").locator(".log-line").first().waitFor();
+    await page.waitForTimeout(300); // the slide-in transition
+    await shot("drawer");
+    await page.keyboard.press("Escape");
+    await side.waitFor({ state: "hidden" });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+
+  it("never put a token in a URL, and had no page errors", async () => {
+    expect(seenUrls.length).toBeGreaterThan(0);
+    for (const url of seenUrls) for (const token of tokens) expect(url).not.toContain(token);
     expect(pageErrors).toEqual([]);
     expect(consoleErrors.filter((error) => /Content.Security.Policy/i.test(error))).toEqual([]);
   });

@@ -221,6 +221,10 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const [panel, setPanel] = useState<PanelName>("telemetry");
   const drawer = useMediaQuery(DRAWER_QUERY);
   const [drawerOpen, setDrawerOpen] = useState(false);
+  // A window widened past the drawer breakpoint shows the panel in place; narrowed again, it starts closed.
+  useEffect(() => {
+    if (!drawer) setDrawerOpen(false);
+  }, [drawer]);
   const [help, setHelp] = useState(false);
   // Permission "" = the daemon's default (none is sent), so the config's policy applies.
   const [settings, setSettings] = useState<ComposerSettings>({ mode: "chat", model: "", permission: "" });
@@ -303,7 +307,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
         case "daemon-panel":
         case "telemetry-panel":
           setPanel(action === "daemon-panel" ? "daemon" : "telemetry");
-          setDrawerOpen(true);
+          if (drawer) setDrawerOpen(true);
           break;
         case "send":
           return;

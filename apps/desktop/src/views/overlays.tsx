@@ -60,6 +60,13 @@ function Modal({
   );
 }
 
+/** Keys of a focused approval card (the card handles them itself). */
+const APPROVAL_KEYS: Array<[string, string]> = [
+  ["Y", "Allow (on a focused approval card)"],
+  ["N", "Deny (on a focused approval card)"],
+  ["A", "Always allow (on a focused approval card)"],
+];
+
 /** Every shortcut, written for this platform. */
 export function HelpOverlay({ onClose, platform }: { onClose: () => void; platform: "mac" | "other" }) {
   return (
@@ -72,6 +79,14 @@ export function HelpOverlay({ onClose, platform }: { onClose: () => void; platfo
                 <kbd>{formatKeys(shortcut.keys, platform)}</kbd>
               </td>
               <td>{shortcut.description}</td>
+            </tr>
+          ))}
+          {APPROVAL_KEYS.map(([keys, description]) => (
+            <tr key={keys}>
+              <td>
+                <kbd>{keys}</kbd>
+              </td>
+              <td>{description}</td>
             </tr>
           ))}
         </tbody>
