@@ -612,7 +612,13 @@ describe("text from the daemon never drives the terminal", () => {
     expect(ui.frame()).toContain("content: multi");
     ui.emit(
       { event: "permission.resolved", turnId: "t-1", requestId: "p-1", decision: "deny", by: "user" },
-      { event: "turn.error", turnId: "t-1", message: `provider broke${OSC_CLIPBOARD}`, code: "E_PROVIDER" },
+      {
+        event: "turn.error",
+        turnId: "t-1",
+        message: `provider broke${OSC_CLIPBOARD}`,
+        code: "E_PROVIDER",
+        retryable: false,
+      },
     );
     await waitFor(() => expect(ui.frame()).toContain("✗ provider broke (E_PROVIDER)"));
     await ui.press(KEYS.tab);
@@ -701,7 +707,9 @@ describe("streaming", () => {
     const words = Array.from({ length: 300 }, (_, i) => `w${i}`);
     for (let i = 0; i < words.length; i += 3) {
       ui.emit(
-        ...words.slice(i, i + 3).map((word) => ({ event: "turn.token" as const, turnId: "t-1", delta: `${word} ` })),
+        ...words
+          .slice(i, i + 3)
+          .map((word) => ({ event: "turn.token" as const, turnId: "t-1", delta: `${word} `, model: "m" })),
       );
       await new Promise((resolve) => setTimeout(resolve, 4));
     }

@@ -215,7 +215,8 @@ describe("the lmx key and discovered hosts", () => {
     // Still pointed at the discovered host, but now without the key.
     expect(registry.lmxOrigin()).toBe("mdns");
     expect(await registry.keyFor(registry.list()[0]!)).toBeUndefined();
-    registry.configure({ lmx: { "trust-discovered": "yes" } });
+    // Only a real `true` opts in (a hand-edited "yes" is not a boolean).
+    registry.configure({ lmx: { "trust-discovered": "yes" } } as unknown as Parameters<typeof registry.configure>[0]);
     expect(await registry.keyFor(registry.list()[0]!)).toBeUndefined();
   });
 
