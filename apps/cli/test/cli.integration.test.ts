@@ -3,48 +3,23 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type RecordedRequest,
   type ScriptedServer,
   startScriptedServer,
 } from "../../../packages/daemon/test/fixtures/scripted-openai-server.js";
+import { CLI_LAUNCHER, type CliResult, runCli, startCli } from "./fixtures/run-cli.js";
 
-/** The built `opta` command, run as users run it, against a temporary home and a scripted model. */
-const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 let home: string;
 let model: ScriptedServer;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function opta(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: {
-        ...process.env,
-        OPTA_HOME: home,
-        OPTA_DAEMON_PORT: "0",
-        OPTA_LMX_HOST: model.host,
-        NO_COLOR: "1",
-        ...options.env,
-      },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? "");
+/** The built `opta` command, run as users run it, against a temporary home and a scripted model. */
+function opta(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return runCli(args, {
+    home,
+    input: options.input,
+    env: { OPTA_DAEMON_PORT: "0", OPTA_LMX_HOST: model.host, ...options.env },
   });
 }
 
@@ -74,9 +49,8 @@ describe("opta (no daemon needed)", () => {
     const version = await opta(["--version"]);
     expect(version).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
     // The checked-in launcher npm links as the `opta` bin runs the same command.
-    const launcher = fileURLToPath(new URL("../bin/opta.js", import.meta.url));
     const viaLauncher = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, [launcher, "--version"]);
+      const child = spawn(process.execPath, [CLI_LAUNCHER, "--version"]);
       let out = "";
       child.stdout.on("data", (chunk) => {
         out += chunk;
@@ -199,28 +173,17 @@ describe("opta with the daemon", () => {
   });
 
   it("cancels the running turn on Ctrl+C (SIGINT) and keeps going", async () => {
-    const child = spawn(process.execPath, [BIN, "chat"], {
-      env: { ...process.env, OPTA_HOME: home, OPTA_DAEMON_PORT: "0", NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const { child, output, done } = startCli(["chat"], { home, env: { OPTA_DAEMON_PORT: "0" } });
     child.stdin.write("be slow\n");
     const deadline = Date.now() + 10_000;
-    while (!stdout.includes("s3 ") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!output.stdout.includes("s3 ") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill("SIGINT");
-    while (!stderr.includes("[cancelled]") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(stderr).toContain("[cancelled]");
+    while (!output.stderr.includes("[cancelled]") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(output.stderr).toContain("[cancelled]");
     child.stdin.end("hi\n");
-    expect(await exited).toBe(0);
-    expect(stdout).not.toContain("s199");
-    expect(stdout).toContain("Hello from the model");
+    expect((await done).code).toBe(0);
+    expect(output.stdout).not.toContain("s199");
+    expect(output.stdout).toContain("Hello from the model");
   });
 
   it("prints daemon logs", async () => {

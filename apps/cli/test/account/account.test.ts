@@ -1,40 +1,17 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
+import { type CliResult, runCli } from "../fixtures/run-cli.js";
 
-/** The built `opta` command, run against a temporary home with the file vault. */
-const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 const KEY = "sk-ant-api03-account-test-AbCdEf3f2a";
 const NEXT = "sk-ant-api03-account-test-rotated-9c1d";
 let home: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function opta(args: string[], input = ""): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, OPTA_HOME: home, OPTA_VAULT: "file", NO_COLOR: "1" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+/** The built `opta` command, run against a temporary home with the file vault. */
+function opta(args: string[], input = ""): Promise<CliResult> {
+  return runCli(args, { home, input, env: { OPTA_VAULT: "file" } });
 }
 
 beforeAll(async () => {

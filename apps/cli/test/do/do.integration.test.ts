@@ -2,7 +2,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type RecordedRequest,
@@ -10,19 +9,13 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from "../../../../packages/daemon/test/fixtures/scripted-openai-server.js";
+import { CLI_BIN, type CliResult, cliEnv, runCli, startCli } from "../fixtures/run-cli.js";
 
 /**
  * `opta do`, chat approvals and `opta sessions tools`: the built CLI, a real daemon and a scripted
  * model. Two Opta homes, because OPTA_POLICY is read by the daemon: one daemon runs unrestricted,
  * the other with the default (safe) policy.
  */
-const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 interface Message {
   role: string;
@@ -80,44 +73,25 @@ let safeHome: string;
 let repo: string;
 let fakeBin: string;
 
-function optaEnv(home: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+/** What a run in `home` adds to the environment: the scripted model, and that home's policy. */
+function optaEnv(home: string, env: Record<string, string> = {}): Record<string, string> {
   return {
-    ...process.env,
-    OPTA_HOME: home,
     OPTA_DAEMON_PORT: "0",
     OPTA_LMX_HOST: model.host,
-    NO_COLOR: "1",
     ...(home === openHome ? { OPTA_POLICY: "unrestricted" } : { OPTA_POLICY: "" }),
     ...env,
   };
 }
 
 function start(args: string[], options: { home: string; cwd?: string; env?: Record<string, string> }) {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? repo,
-    env: optaEnv(options.home, options.env),
-  });
-  const output = { stdout: "", stderr: "" };
-  child.stdout.on("data", (chunk) => {
-    output.stdout += chunk;
-  });
-  child.stderr.on("data", (chunk) => {
-    output.stderr += chunk;
-  });
-  const done = new Promise<Result>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, ...output }));
-  });
-  return { child, output, done };
+  return startCli(args, { home: options.home, cwd: options.cwd ?? repo, env: optaEnv(options.home, options.env) });
 }
 
 function opta(
   args: string[],
   options: { home: string; cwd?: string; input?: string; env?: Record<string, string> },
-): Promise<Result> {
-  const { child, done } = start(args, options);
-  child.stdin.end(options.input ?? "");
-  return done;
+): Promise<CliResult> {
+  return runCli(args, { ...options, cwd: options.cwd ?? repo, env: optaEnv(options.home, options.env) });
 }
 
 async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -131,8 +105,8 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
 /** Runs the CLI on a pseudo-terminal (util-linux `script`), so stdin and stderr are TTYs. */
 function inTerminal(args: string[], home: string) {
   const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
-  const command = [process.execPath, BIN, ...args].map(quote).join(" ");
-  const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: repo, env: optaEnv(home) });
+  const command = [process.execPath, CLI_BIN, ...args].map(quote).join(" ");
+  const child = spawn("script", ["-qfec", command, "/dev/null"], { cwd: repo, env: cliEnv(home, optaEnv(home)) });
   const output = { text: "" };
   child.stdout.on("data", (chunk) => {
     output.text += chunk;

@@ -4,7 +4,6 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { type DaemonProcess, spawnDaemon } from "../../../../packages/daemon/test/fixtures/daemon-harness.js";
@@ -16,9 +15,8 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from "../../../../packages/daemon/test/fixtures/scripted-openai-server.js";
+import { type CliResult, runCli } from "../fixtures/run-cli.js";
 
-/** The built `opta` command. */
-const BIN = fileURLToPath(new URL("../../dist/bin.js", import.meta.url));
 const KEY = "sk-ant-api03-doctor-test-key-3f2a";
 
 interface Check {
@@ -33,11 +31,6 @@ interface Report {
   ok: boolean;
   checks: Check[];
 }
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let root: string;
 let project: string;
@@ -46,32 +39,13 @@ let anthropic: ScriptedAnthropicServer;
 let deadHost: string;
 let daemon: DaemonProcess | undefined;
 
-function opta(home: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: project,
-      // OPTA_BROWSER: a known executable, so the browser check does not depend on this machine's Chromium.
-      env: {
-        ...process.env,
-        OPTA_HOME: home,
-        OPTA_VAULT: "file",
-        OPTA_LMX_HOST: lmx.host,
-        OPTA_BROWSER: process.execPath,
-        NO_COLOR: "1",
-        ...env,
-      },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
+/** The built `opta` command. */
+function opta(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, {
+    home,
+    cwd: project,
+    // OPTA_BROWSER: a known executable, so the browser check does not depend on this machine's Chromium.
+    env: { OPTA_VAULT: "file", OPTA_LMX_HOST: lmx.host, OPTA_BROWSER: process.execPath, ...env },
   });
 }
 

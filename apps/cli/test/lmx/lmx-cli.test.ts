@@ -5,43 +5,20 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-/** The built `opta` launcher, run as users run it, against a temporary home. */
-const BIN = fileURLToPath(new URL("../../bin/opta.js", import.meta.url));
+import { CLI_LAUNCHER, type CliResult, cliEnv, runCli } from "../fixtures/run-cli.js";
 
 let home: string;
 let modelsDir: string;
 let source: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function opta(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, OPTA_HOME: home, OPTA_LMX_HOST: "127.0.0.1:9", NO_COLOR: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+/** The built `opta` launcher, run as users run it, against a temporary home. */
+function opta(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCli(args, { home, bin: CLI_LAUNCHER, noStdin: true, env: { OPTA_LMX_HOST: "127.0.0.1:9", ...env } });
 }
 
 /** A failure as the CLI reports one: a non-zero exit and exactly one `error: …` line on stderr. */
-function expectOneLineError(result: Result, code: number, message: RegExp): void {
+function expectOneLineError(result: CliResult, code: number, message: RegExp): void {
   expect(result.code, result.stderr).toBe(code);
   const lines = result.stderr.trimEnd().split("\n");
   expect(lines, result.stderr).toHaveLength(1);
@@ -99,8 +76,21 @@ describe("opta lmx start, status, models, load, unload", () => {
     await copyFile(join(source, "a.gguf"), join(modelsDir, "tiny.gguf"));
     server = spawn(
       process.execPath,
-      [BIN, "lmx", "start", "--port", "0", "--models", modelsDir, "--threads", "1", "--parallel", "1", "--quiet"],
-      { env: { ...process.env, OPTA_HOME: home, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+      [
+        CLI_LAUNCHER,
+        "lmx",
+        "start",
+        "--port",
+        "0",
+        "--models",
+        modelsDir,
+        "--threads",
+        "1",
+        "--parallel",
+        "1",
+        "--quiet",
+      ],
+      { env: cliEnv(home), stdio: ["ignore", "pipe", "pipe"] },
     );
     host = await new Promise<string>((resolve, reject) => {
       server.stderr!.on("data", (chunk: Buffer) => {

@@ -6,9 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
+import { CLI_LAUNCHER, type CliResult, runCli } from "../fixtures/run-cli.js";
 
-/** The built `opta` launcher, run as users run it, against a temporary home. */
-const BIN = fileURLToPath(new URL("../../bin/opta.js", import.meta.url));
 const TEST_SERVER = fileURLToPath(
   new URL("../../../../packages/daemon/test/mcp/fixtures/test-server.mjs", import.meta.url),
 );
@@ -18,31 +17,16 @@ let project: string;
 let httpServer: ChildProcess;
 let httpUrl: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 const CHROMIUM = "/usr/bin/chromium";
 
-function opta(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: project,
-      env: { ...process.env, OPTA_HOME: home, OPTA_DAEMON_PORT: "0", OPTA_LMX_HOST: "127.0.0.1:9", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+/** The built `opta` launcher, run as users run it, against a temporary home. */
+function opta(args: string[]): Promise<CliResult> {
+  return runCli(args, {
+    home,
+    cwd: project,
+    bin: CLI_LAUNCHER,
+    noStdin: true,
+    env: { OPTA_DAEMON_PORT: "0", OPTA_LMX_HOST: "127.0.0.1:9" },
   });
 }
 
