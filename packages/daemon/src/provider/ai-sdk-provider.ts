@@ -7,6 +7,7 @@ import {
   type SharedV3ProviderOptions,
 } from "@ai-sdk/provider";
 import { redactSecrets } from "../vault/mask.js";
+import { streamOpenAIChat } from "./openai-sse.js";
 import { toPrompt, toToolChoice, toTools } from "./prompt.js";
 import type { ChatProvider, ChatRequest, ModelDetail, ProviderChunk } from "./types.js";
 import { ProviderError } from "./types.js";
@@ -152,7 +153,9 @@ export class AiSdkProvider implements ChatProvider {
   async *stream(request: ChatRequest): AsyncIterable<ProviderChunk> {
     if (request.signal.aborted) throw request.signal.reason;
     const key = await this.readKey(this.chatUrl);
-    const model = await this.languageModel(request.model, key);
+    // OpenAI-compatible servers (LMX first of all) are read directly: same parts, less latency per token.
+    const direct = this.type === "lmx" || this.type === "openai-compatible";
+    const model = direct ? undefined : await this.languageModel(request.model, key);
 
     // One controller for the whole call: user cancel, header timeout and idle timeout all abort it.
     const controller = new AbortController();
@@ -183,23 +186,42 @@ export class AiSdkProvider implements ChatProvider {
       return this.translate(error, { timedOut, afterFirstToken: firstTokenSent, key });
     };
     try {
-      let stream: ReadableStream<LanguageModelV3StreamPart>;
-      try {
-        const tools = toTools(request.tools);
-        const providerOptions = this.providerOptions();
-        ({ stream } = await model.doStream({
-          prompt: toPrompt(request.messages, (name, input) => this.signedReasoning.get(toolCallKey(name, input))),
-          ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
-          ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
-          ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-          ...(providerOptions ? { providerOptions } : {}),
-          abortSignal: controller.signal,
-        }));
-      } catch (error) {
-        throw fail(error);
+      let reader: { read(): Promise<IteratorResult<LanguageModelV3StreamPart>>; cancel(): Promise<unknown> };
+      if (direct) {
+        const parts = streamOpenAIChat({
+          url: this.chatUrl,
+          key,
+          model: request.model,
+          request,
+          signal: controller.signal,
+        });
+        reader = { read: () => parts.next(), cancel: async () => parts.return(undefined) };
+      } else {
+        let stream: ReadableStream<LanguageModelV3StreamPart>;
+        try {
+          const tools = toTools(request.tools);
+          const providerOptions = this.providerOptions();
+          ({ stream } = await model!.doStream({
+            prompt: toPrompt(request.messages, (name, input) => this.signedReasoning.get(toolCallKey(name, input))),
+            ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
+            ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
+            ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+            ...(providerOptions ? { providerOptions } : {}),
+            abortSignal: controller.signal,
+          }));
+        } catch (error) {
+          throw fail(error);
+        }
+        resetIdle();
+        const webReader = stream.getReader();
+        reader = {
+          read: async () => {
+            const next = await webReader.read();
+            return next.done ? { done: true, value: undefined } : { done: false, value: next.value };
+          },
+          cancel: () => webReader.cancel(),
+        };
       }
-      resetIdle();
-      const reader = stream.getReader();
       const reasoning = new Map<string, { text: string; signature?: string }>();
       try {
         for (;;) {
