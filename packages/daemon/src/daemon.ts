@@ -54,7 +54,23 @@ export class Daemon {
   readonly turns: TurnManager;
   readonly approvals: ApprovalBroker;
   /** Provider API keys (OS keychain or the file vault), read on every provider request. */
-  readonly vault: Promise<Vault>;
+  private vaultOpening: Promise<Vault> | undefined;
+  private readonly vaultEnv: NodeJS.ProcessEnv;
+
+  /**
+   * The key vault, opened on first use: probing the OS keychain loads a native binding, which an idle
+   * daemon (or one that only talks to a local LMX without a key) need not carry.
+   */
+  get vault(): Promise<Vault> {
+    if (!this.vaultOpening) {
+      this.vaultOpening = openVault({ home: this.options.home, env: this.vaultEnv });
+      this.vaultOpening.then(
+        (vault) => this.logger.info("vault", `Provider keys: ${vault.location}${vault.note ? ` (${vault.note})` : ""}`),
+        (error: Error) => this.logger.error("vault", error.message),
+      );
+    }
+    return this.vaultOpening;
+  }
   /** Keys handed out so far; the logger masks them wherever they appear. */
   private readonly secrets = new SecretTracker();
   private readonly keyEnv: NodeJS.ProcessEnv;
@@ -88,11 +104,7 @@ export class Daemon {
     this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
     const env = options.env ?? process.env;
     const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
-    this.vault = openVault({ home: options.home, env });
-    this.vault.then(
-      (vault) => this.logger.info("vault", `Provider keys: ${vault.location}${vault.note ? ` (${vault.note})` : ""}`),
-      (error: Error) => this.logger.error("vault", error.message),
-    );
+    this.vaultEnv = env;
     this.providers = new ProviderRegistry(
       {
         connectTimeoutMs: options.providerTimeouts?.connectTimeoutMs ?? (timeoutFromEnv > 0 ? timeoutFromEnv : 120_000),

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   type CallToolResult,
@@ -181,10 +181,12 @@ export class McpConnection {
     this.status = "starting";
     this.nextRetryAt = undefined;
     this.stderrTail = "";
-    const client = new Client({ name: "opta-daemon", version: DAEMON_VERSION }, { capabilities: {} });
+    const sdk = await loadSdk();
+    if (this.closed || generation !== this.generation) return;
+    const client = new sdk.Client({ name: "opta-daemon", version: DAEMON_VERSION }, { capabilities: {} });
     let transport: Transport;
     try {
-      transport = createTransport(this.spec, (chunk) => {
+      transport = createTransport(sdk, this.spec, (chunk) => {
         this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL);
       });
     } catch (error) {
@@ -294,11 +296,34 @@ function startupMessage(error: unknown, spec: McpServerSpec): string {
   return `could not start: ${failure.message ?? String(error)}`;
 }
 
+/** The parts of the MCP SDK the client uses. */
+interface McpSdk {
+  Client: typeof Client;
+  StdioClientTransport: typeof StdioClientTransport;
+  StreamableHTTPClientTransport: typeof StreamableHTTPClientTransport;
+}
+
+let sdkLoading: Promise<McpSdk> | undefined;
+
+/** Loads the MCP SDK when the first server connects: a daemon with no MCP server never pays its memory. */
+function loadSdk(): Promise<McpSdk> {
+  sdkLoading ??= Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/stdio.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+  ]).then(([client, stdio, http]) => ({
+    Client: client.Client,
+    StdioClientTransport: stdio.StdioClientTransport,
+    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
+  }));
+  return sdkLoading;
+}
+
 /** A stdio transport (stderr piped to `onStderr`) or a streamable HTTP one. */
-function createTransport(spec: McpServerSpec, onStderr: (text: string) => void): Transport {
-  if (spec.transport === "http") return new StreamableHTTPClientTransport(new URL(spec.url!));
+function createTransport(sdk: McpSdk, spec: McpServerSpec, onStderr: (text: string) => void): Transport {
+  if (spec.transport === "http") return new sdk.StreamableHTTPClientTransport(new URL(spec.url!));
   const [command, ...args] = spec.command!;
-  const transport = new StdioClientTransport({
+  const transport = new sdk.StdioClientTransport({
     command: command!,
     args,
     ...(spec.env ? { env: spec.env } : {}),
@@ -337,14 +362,15 @@ export async function probeServer(spec: McpServerSpec, timeoutMs: number): Promi
   const elapsed = () => Math.round(performance.now() - started);
   if (spec.unavailable) return { ok: false, tools: [], error: spec.unavailable, elapsedMs: 0 };
   let stderr = "";
-  const client = new Client({ name: "opta-daemon", version: DAEMON_VERSION }, { capabilities: {} });
+  const sdk = await loadSdk();
+  const client = new sdk.Client({ name: "opta-daemon", version: DAEMON_VERSION }, { capabilities: {} });
   const deadline = AbortSignal.timeout(timeoutMs);
   const suffix = () => {
     const tail = stderr.trim().split("\n").slice(-3).join(" | ").slice(-400);
     return tail ? ` (stderr: ${tail})` : "";
   };
   try {
-    const transport = createTransport(spec, (chunk) => {
+    const transport = createTransport(sdk, spec, (chunk) => {
       stderr = (stderr + chunk).slice(-STDERR_TAIL);
     });
     await client.connect(transport, { timeout: timeoutMs, signal: deadline });
