@@ -386,8 +386,24 @@ export class ModelRegistry {
       });
     }
     let context: LlamaContext;
+    let pool: SlotPool<LlamaContextSequence> | undefined;
     try {
-      context = await model.createContext({ contextSize, sequences: parallel, threads });
+      context = await model.createContext({
+        contextSize,
+        sequences: parallel,
+        threads,
+        batching: {
+          // node-llama-cpp decodes at once only when every sequence of the context has queued a
+          // token; otherwise it waits a setImmediate so that sequences can share the batch. With
+          // one request generating (the common case) there is nothing to wait for, and the wait
+          // puts a whole event-loop turn (socket I/O, other requests' parsing) between every two
+          // tokens: ~2–3% of decode speed on the mid test model. Dispatch at once then.
+          dispatchSchedule: (dispatch) => {
+            if (pool !== undefined && pool.active <= 1) dispatch();
+            else setImmediate(dispatch);
+          },
+        },
+      });
     } catch (error) {
       await model.dispose();
       throw new LmxError(
@@ -397,12 +413,13 @@ export class ModelRegistry {
       );
     }
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    pool = new SlotPool(sequences, this.options.queueLimit);
     const loaded = new LoadedModel(
       file.id,
       file.path,
       model,
       context,
-      new SlotPool(sequences, this.options.queueLimit),
+      pool,
       resolveChatWrapper(model),
       required,
       inspected.vocabularySize,

@@ -1,9 +1,23 @@
 import type { ServerResponse } from "node:http";
 import type { LmxError } from "./errors.js";
 
-/** Server-sent events in OpenAI's framing: `data: <json>\n\n` per chunk, `data: [DONE]` at the end. */
+/**
+ * Server-sent events in OpenAI's framing: `data: <json>\n\n` per chunk, `data: [DONE]` at the end.
+ *
+ * Chunks are serialized and written on the next turn of the event loop (setImmediate), not inside
+ * `send`: `send` runs in node-llama-cpp's token callback, between one token and the decode of the
+ * next, so JSON.stringify and the socket write there delay every token. Deferred, they run while
+ * llama.cpp decodes on its own thread, and chunks that arrive together go out in one write.
+ */
 export class SseStream {
   private opened = false;
+  private pending: unknown[] = [];
+  private flushScheduled = false;
+  private readonly flushNow = () => {
+    this.flushScheduled = false;
+    const text = this.take();
+    if (text !== "" && !this.response.writableEnded) this.response.write(text);
+  };
 
   constructor(private readonly response: ServerResponse) {}
 
@@ -12,7 +26,10 @@ export class SseStream {
     return this.opened;
   }
 
-  /** Sends the headers; further errors can no longer change the status. */
+  /**
+   * Commits to a 200 event stream: further errors can no longer change the status. The headers go
+   * out with the first write (the next turn of the event loop), not before the prompt is decoded.
+   */
   open(): void {
     if (this.opened) return;
     this.opened = true;
@@ -22,13 +39,26 @@ export class SseStream {
       Connection: "keep-alive",
       "X-Accel-Buffering": "no",
     });
-    this.response.flushHeaders();
   }
 
-  /** One chunk. */
+  /** One chunk (written on the next turn of the event loop, in order). */
   send(data: unknown): void {
     this.open();
-    if (!this.response.writableEnded) this.response.write(`data: ${JSON.stringify(data)}\n\n`);
+    if (this.response.writableEnded) return;
+    this.pending.push(data);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  /** The pending chunks as SSE text, emptying the queue. */
+  private take(): string {
+    if (this.pending.length === 0) return "";
+    let text = "";
+    for (const data of this.pending) text += `data: ${JSON.stringify(data)}\n\n`;
+    this.pending = [];
+    return text;
   }
 
   /** An error after the stream started, as OpenAI sends it, then the end of the stream. */
@@ -40,6 +70,7 @@ export class SseStream {
   /** `data: [DONE]` and the end of the response. */
   end(): void {
     this.open();
-    if (!this.response.writableEnded) this.response.end("data: [DONE]\n\n");
+    const text = this.take();
+    if (!this.response.writableEnded) this.response.end(`${text}data: [DONE]\n\n`);
   }
 }
