@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+
 // Opta LMX benchmark: decode tokens/s through LMX's HTTP API vs node-llama-cpp in-process (same
 // model, threads, sampling and prompts), the time-to-first-token the server adds, and aggregate
 // tokens/s at 1, 2 and 4 concurrent streams. Build first (`npx tsc -b`, which is all
@@ -12,6 +13,7 @@
 // The model is generated (writeTestModel, seed 1) into a temporary directory and deleted after.
 
 import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request as httpRequest } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -133,15 +135,65 @@ try {
       endedAt: performance.now(),
     };
   };
-  // Interleaved, same prompt and seed on both sides: a change in the load from other processes
-  // hits both figures of a pair, not one side's whole series.
+  // The same request from a minimal node:http client (keep-alive): what the server adds, without
+  // the cost of the fetch client itself (undici's request setup and web-stream body run in this
+  // process too, and count in the fetch figure).
+  const agent = new Agent({ keepAlive: true });
+  const streamHttp = (index, tokens = maxTokens) =>
+    new Promise((resolve, reject) => {
+      const started = performance.now();
+      const body = JSON.stringify({
+        model: size,
+        messages: [{ role: "user", content: prompt(index) }],
+        max_tokens: tokens,
+        temperature: sampling.temperature,
+        top_k: sampling.topK,
+        top_p: sampling.topP,
+        min_p: sampling.minP,
+        seed: index,
+        logit_bias: { [String(eos)]: -100 },
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const request = httpRequest(
+        `${lmx.url}/v1/chat/completions`,
+        {
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
+        (response) => {
+          response.setEncoding("utf8");
+          let buffer = "";
+          let first;
+          response.on("data", (text) => {
+            const now = performance.now();
+            buffer += text;
+            if (first === undefined && buffer.includes('"content":"') && /"content":"[^"]/.test(buffer)) first = now;
+            if (buffer.length > 65536) buffer = buffer.slice(-1024);
+          });
+          response.on("end", () => resolve({ ttftMs: first - started }));
+          response.on("error", reject);
+        },
+      );
+      request.on("error", reject);
+      request.end(body);
+    });
+
+  // Interleaved, same prompt and seed on every side: a change in the load from other processes
+  // hits all figures of a round, not one side's whole series.
   await inProcess(0);
   await stream(0);
+  await streamHttp(900);
   const local = [];
   const served = [];
+  const servedHttp = [];
   for (let run = 1; run <= runs; run++) {
     local.push(await inProcess(run));
     served.push(await stream(run));
+    // Another prompt than the fetch request just before it, or LMX would reuse that prompt's cached
+    // tokens (its slots keep their KV cache) and skip most of the prefill.
+    servedHttp.push(await streamHttp(900 + run));
   }
   await context.dispose();
   await model.dispose();
@@ -181,6 +233,11 @@ try {
     ttftAddedMs: Number((servedTtft - localTtft).toFixed(1)),
     // Median over the interleaved pairs of (LMX − in-process): less exposed to load swings.
     ttftAddedPairedMs: Number(median(served.map((result, index) => result.ttftMs - local[index].ttftMs)).toFixed(1)),
+    // The same with the node:http client: the server's own share.
+    lmxTtftHttpClientMs: Number(median(servedHttp.map((result) => result.ttftMs)).toFixed(1)),
+    ttftAddedHttpClientPairedMs: Number(
+      median(servedHttp.map((result, index) => result.ttftMs - local[index].ttftMs)).toFixed(1),
+    ),
     spread: {
       inProcessTokensPerSecond: spread(local.map((result) => result.tokensPerSecond)),
       lmxTokensPerSecond: spread(served.map((result) => result.tokensPerSecond)),
@@ -200,6 +257,9 @@ try {
     );
     console.log(
       `TTFT ms       in-process ${figures.inProcessTtftMs} (${figures.spread.inProcessTtftMs})  LMX HTTP ${figures.lmxTtftMs} (${figures.spread.lmxTtftMs})  added ${figures.ttftAddedMs} ms (paired median ${figures.ttftAddedPairedMs} ms)`,
+    );
+    console.log(
+      `TTFT ms       LMX via a node:http client ${figures.lmxTtftHttpClientMs}  added ${figures.ttftAddedHttpClientPairedMs} ms (paired median; the server's share without fetch's own cost)`,
     );
     console.log(`load average  ${figures.loadAverage.before} before, ${figures.loadAverage.after} after`);
     console.log(
