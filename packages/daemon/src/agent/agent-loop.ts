@@ -18,7 +18,7 @@ import {
   suggestPolicyLine,
 } from "../permission/index.js";
 import type { ProviderRegistry } from "../provider/registry.js";
-import type { ChatMessage, ToolSpec } from "../provider/types.js";
+import type { ChatMessage, ModelDetail, ToolSpec } from "../provider/types.js";
 import { ProviderError } from "../provider/types.js";
 import type { SessionStore } from "../session/store.js";
 import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
@@ -109,16 +109,13 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     const toolChoice = config["tool-choice"] ?? "auto";
     // The context window: config `context-window`, else what the server reports for the loaded model
     // (Opta LMX does); unknown means no automatic compaction.
-    let contextWindow = config["context-window"];
-    const windowSize = async (): Promise<number | undefined> => {
-      if (contextWindow !== undefined) return contextWindow;
-      const details = (await resolved.provider.modelDetails?.(signal).catch(() => [])) ?? [];
-      contextWindow = details.find((detail) => detail.id === resolved.model)?.contextLength;
-      return contextWindow;
-    };
+    const windowSize = async (): Promise<number | undefined> =>
+      config["context-window"] ?? (await reportedWindow(resolved.provider, resolved.model, signal));
     let history = await store.readEvents(sessionId);
     const turnText = history.findLast((event) => event.event === "turn.start")?.text ?? "";
-    if (needsCompaction(history, await windowSize())) {
+    // Only ask for the window when the last request's size is known: a first turn never waits on it.
+    const lastUse = lastPromptUse(history);
+    if (lastUse !== undefined && lastUse >= 0.8 * ((await windowSize()) ?? Number.POSITIVE_INFINITY)) {
       // The previous request filled 80% of the window: summarise older turns before this one runs.
       await compactSession(deps, sessionId, { model: turn.model, signal, keepLastTurn: true });
       history = await store.readEvents(sessionId);
@@ -197,8 +194,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       }
       // A long Do loop fills the window with its own tool results: compact this turn too, then go on
       // from the summary and the task.
-      const window = await windowSize();
       const added = messages.slice(-calls.length).reduce((sum, message) => sum + (message.content?.length ?? 0), 0);
+      const window = promptTokens !== undefined ? await windowSize() : undefined;
       if (window && promptTokens !== undefined && promptTokens + added / 4 >= 0.8 * window) {
         store.flush();
         await compactSession(deps, sessionId, { model: turn.model, signal });
@@ -363,17 +360,37 @@ function redactOutcome(outcome: ToolOutcome, redact: ((text: string) => string) 
   return { ...outcome, result: JSON.parse(masked) as unknown };
 }
 
-/** True when the last request of the session used 80% or more of the context window. */
-function needsCompaction(events: readonly SessionEvent[], window: number | undefined): boolean {
-  if (!window) return false;
+/** Tokens the session's last request used (prompt + output), unless a compaction came after it. */
+function lastPromptUse(events: readonly SessionEvent[]): number | undefined {
   for (let index = events.length - 1; index >= 0; index -= 1) {
     const event = events[index]!;
-    if (event.event === "session.compacted") return false;
-    if (event.event === "turn.done" && event.promptTokens !== undefined) {
-      return event.promptTokens + event.tokens >= 0.8 * window;
-    }
+    if (event.event === "session.compacted") return undefined;
+    if (event.event === "turn.done" && event.promptTokens !== undefined) return event.promptTokens + event.tokens;
   }
-  return false;
+  return undefined;
+}
+
+const WINDOW_CACHE_MS = 60_000;
+const reportedWindows = new Map<string, { at: number; value: number | undefined }>();
+
+/**
+ * The context window a server reports for a model (Opta LMX does, once the model is loaded), cached
+ * for a minute so the agent loop asks at most that often; undefined when it is not reported.
+ */
+async function reportedWindow(
+  provider: { name: string; modelDetails?: (signal?: AbortSignal) => Promise<ModelDetail[]> },
+  model: string,
+  signal: AbortSignal,
+): Promise<number | undefined> {
+  if (!provider.modelDetails) return undefined;
+  const key = `${provider.name}/${model}`;
+  const cached = reportedWindows.get(key);
+  // An unknown window (model not loaded yet) is asked again sooner than a known one.
+  if (cached && Date.now() - cached.at < (cached.value === undefined ? 5_000 : WINDOW_CACHE_MS)) return cached.value;
+  const details = await provider.modelDetails(signal).catch(() => []);
+  const value = details.find((detail) => detail.id === model)?.contextLength;
+  reportedWindows.set(key, { at: Date.now(), value });
+  return value;
 }
 
 /** Parses a model's tool call; arguments that are not a JSON object are kept raw for the error. */

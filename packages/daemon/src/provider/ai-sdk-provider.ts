@@ -40,6 +40,8 @@ export interface AiSdkProviderOptions {
 const ANTHROPIC_VERSION = "2023-06-01";
 /** Thinking budget when `thinking: true` (Anthropic). */
 const THINKING_BUDGET_TOKENS = 4096;
+/** Model details (load state, memory, context) never wait longer than this. */
+const DETAILS_TIMEOUT_MS = 1500;
 /** Model listing never waits longer than this, whatever the stream timeouts. */
 const LIST_TIMEOUT_MS = 5000;
 /** Tool calls whose signed reasoning is kept for the next request of the loop. */
@@ -86,7 +88,8 @@ export class AiSdkProvider implements ChatProvider {
     if (this.type !== "lmx") return [];
     const url = `${this.baseUrl.replace(/\/v1$/, "")}/api/v1/models`;
     const key = await this.readKey(url);
-    const timeout = AbortSignal.timeout(Math.min(this.options.connectTimeoutMs, LIST_TIMEOUT_MS));
+    // Details are a nice-to-have (telemetry, the context window): never wait long for them.
+    const timeout = AbortSignal.timeout(Math.min(this.options.connectTimeoutMs, DETAILS_TIMEOUT_MS));
     try {
       const response = await fetch(url, {
         headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },

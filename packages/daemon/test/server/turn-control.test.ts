@@ -205,4 +205,30 @@ describe("turn control", () => {
     expect(log).toContain("Stopped");
     expect(log).not.toContain(token);
   });
+
+  it("never makes a turn wait on a server's model details (LMX's /api/v1/models)", async () => {
+    const slow = await startScriptedServer({ hangPaths: ["/api/v1/models"], replies: [{ chunks: ["quick"] }] });
+    const home = await tempHome();
+    const other = await spawnDaemon(home.home, { OPTA_LMX_HOST: slow.host });
+    try {
+      const otherCall = api(other);
+      const id = ((await (await otherCall("/v3/sessions", { method: "POST", json: {} })).json()) as { id: string }).id;
+      for (const text of ["first", "second"]) {
+        const started = Date.now();
+        await otherCall(`/v3/sessions/${id}/turns`, { method: "POST", json: { text, model: "scripted-model" } });
+        await waitFor(async () => {
+          const all = ((await (await otherCall(`/v3/sessions/${id}/events`)).json()) as { events: Event[] }).events;
+          return all.filter((event) => event.event === "turn.done").length === (text === "first" ? 1 : 2)
+            ? true
+            : undefined;
+        });
+        // A details request that hangs is given up after 1.5 s at most, and only once a window matters.
+        expect(Date.now() - started).toBeLessThan(text === "first" ? 1000 : 2500);
+      }
+    } finally {
+      await other.stop();
+      await slow.close();
+      await home.cleanup();
+    }
+  });
 });
