@@ -166,13 +166,28 @@ try {
           response.setEncoding("utf8");
           let buffer = "";
           let first;
+          let last;
+          let generated;
           response.on("data", (text) => {
             const now = performance.now();
             buffer += text;
-            if (first === undefined && buffer.includes('"content":"') && /"content":"[^"]/.test(buffer)) first = now;
-            if (buffer.length > 65536) buffer = buffer.slice(-1024);
+            let end = buffer.indexOf("\n\n");
+            while (end >= 0) {
+              const event = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              end = buffer.indexOf("\n\n");
+              if (!event.startsWith("data: {")) continue;
+              if (/"content":"[^"]/.test(event)) {
+                first ??= now;
+                last = now;
+              }
+              const usage = /"completion_tokens":(\d+)/.exec(event);
+              if (usage) generated = Number(usage[1]);
+            }
           });
-          response.on("end", () => resolve({ ttftMs: first - started }));
+          response.on("end", () =>
+            resolve({ ttftMs: first - started, tokensPerSecond: (generated - 1) / ((last - first) / 1000) }),
+          );
           response.on("error", reject);
         },
       );
@@ -235,6 +250,8 @@ try {
     ttftAddedPairedMs: Number(median(served.map((result, index) => result.ttftMs - local[index].ttftMs)).toFixed(1)),
     // The same with the node:http client: the server's own share.
     lmxTtftHttpClientMs: Number(median(servedHttp.map((result) => result.ttftMs)).toFixed(1)),
+    lmxTokensPerSecondHttpClient: Number(median(servedHttp.map((result) => result.tokensPerSecond)).toFixed(1)),
+    ratioHttpClient: Number((median(servedHttp.map((result) => result.tokensPerSecond)) / localRate).toFixed(3)),
     ttftAddedHttpClientPairedMs: Number(
       median(servedHttp.map((result, index) => result.ttftMs - local[index].ttftMs)).toFixed(1),
     ),
@@ -259,7 +276,7 @@ try {
       `TTFT ms       in-process ${figures.inProcessTtftMs} (${figures.spread.inProcessTtftMs})  LMX HTTP ${figures.lmxTtftMs} (${figures.spread.lmxTtftMs})  added ${figures.ttftAddedMs} ms (paired median ${figures.ttftAddedPairedMs} ms)`,
     );
     console.log(
-      `TTFT ms       LMX via a node:http client ${figures.lmxTtftHttpClientMs}  added ${figures.ttftAddedHttpClientPairedMs} ms (paired median; the server's share without fetch's own cost)`,
+      `via a node:http client (the server's share, without fetch's own cost in this process): decode ${figures.lmxTokensPerSecondHttpClient} tok/s ratio ${figures.ratioHttpClient}×  TTFT ${figures.lmxTtftHttpClientMs} ms added ${figures.ttftAddedHttpClientPairedMs} ms (paired median)`,
     );
     console.log(`load average  ${figures.loadAverage.before} before, ${figures.loadAverage.after} after`);
     console.log(
