@@ -7,7 +7,7 @@ export const LMX_SERVICE_TYPE = "opta-lmx";
 export interface DiscoveredLmx {
   /** Service instance name. */
   name: string;
-  /** Base URL of its OpenAI-compatible API (`http://192.168.1.5:1234/v1`). */
+  /** Base URL of its OpenAI-compatible API (`http://<host>:1234/v1`). */
   baseUrl: string;
   /** The address the answer came from. */
   address: string;

@@ -43,7 +43,7 @@ export function advertiseLmx(
 export type DiscoveredLmx = {
   /** Service instance name. */
   name: string;
-  /** Base URL of the OpenAI-compatible API, e.g. `http://192.168.1.5:1234/v1`. */
+  /** Base URL of the OpenAI-compatible API, e.g. `http://<host>:1234/v1`. */
   baseUrl: string;
   /** The address the answer came from (reachable by construction). */
   address: string;
