@@ -5,20 +5,26 @@
 // tokens/s at 1, 2 and 4 concurrent streams. Build first (`npx tsc -b`, which is all
 // `npm run build` does for this package), then run it with plain node — no npm script involved:
 //
-//   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 5] [--json]
+//   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 5] [--parallel 4] [--json]
 //
 // Every figure is the median of --runs runs (after one warm-up run each); in-process and LMX runs
 // alternate with the same prompt and seed, and the min–max spread and the load average are
 // printed too, because the machine this runs on is usually shared.
 // The model is generated (writeTestModel, seed 1) into a temporary directory and deleted after.
+// LMX runs as its own process (`opta lmx start`, the way users run it), so the benchmark's HTTP
+// clients parse their SSE chunks on another JavaScript thread than the one driving LMX's decode.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaChat, LlamaLogLevel, TokenBias } from "node-llama-cpp";
-import { defaultThreads, startLmx, writeTestModel } from "../../packages/lmx/dist/index.js";
+import { defaultThreads, writeTestModel } from "../../packages/lmx/dist/index.js";
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +32,8 @@ const { values } = parseArgs({
     threads: { type: "string" },
     tokens: { type: "string", default: "128" },
     runs: { type: "string", default: "5" },
+    // LMX's parallel sequences per model (its default is 4; 1 shows what the 4-sequence context costs).
+    parallel: { type: "string", default: "4" },
     json: { type: "boolean", default: false },
   },
 });
@@ -44,14 +52,66 @@ const spread = (list) => `${Math.min(...list).toFixed(1)}–${Math.max(...list).
 const loadBefore = loadavg()[0];
 const prompt = (index) => `Request ${index}: write a long story about a fox who maintains an inference server.`;
 
+const opta = join(dirname(fileURLToPath(import.meta.url)), "../../apps/cli/bin/opta.js");
+
+/**
+ * Starts `opta lmx start` in a child process on a free port and resolves with its URL (read from
+ * its `lmx.started` log line) and a close() that stops it with SIGTERM, as Ctrl+C would.
+ */
+async function startLmxProcess(modelsDir, home) {
+  const child = spawn(
+    process.execPath,
+    [
+      opta,
+      "lmx",
+      "start",
+      "--port",
+      "0",
+      "--models",
+      modelsDir,
+      "--threads",
+      String(threads),
+      "--parallel",
+      values.parallel,
+    ],
+    { env: { ...process.env, OPTA_HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (text) => {
+    stderr += text;
+  });
+  const exited = once(child, "exit");
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    lines.on("line", (line) => {
+      try {
+        const entry = JSON.parse(line);
+        if (entry.event === "lmx.started") resolve(entry.url);
+      } catch {}
+    });
+    exited.then(([code]) => reject(new Error(`opta lmx start exited (${code}): ${stderr.trim()}`)));
+  });
+  return {
+    url,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
 const dir = await mkdtemp(join(tmpdir(), "opta-lmx-bench-"));
+let lmx;
 try {
   log(`writing the ${size} test model…`);
-  await writeTestModel(join(dir, `${size}.gguf`), { size, seed: 1 });
+  await mkdir(join(dir, "models"));
+  const modelPath = join(dir, "models", `${size}.gguf`);
+  await writeTestModel(modelPath, { size, seed: 1 });
 
   // ---- in-process baseline: LlamaChat on one sequence, the way an app embeds node-llama-cpp ----
   const llama = await getLlama({ gpu: false, maxThreads: threads, build: "never", logLevel: LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath: join(dir, `${size}.gguf`), gpuLayers: 0 });
+  const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 4096, sequences: 1, threads });
   const chat = new LlamaChat({ contextSequence: context.getSequence() });
   const eos = model.tokens.eos;
@@ -84,8 +144,9 @@ try {
     return { ttftMs: firstText - started, tokensPerSecond: (stamps.length - 1) / ((stamps.at(-1) - stamps[0]) / 1000) };
   };
 
-  // ---- the same through LMX's HTTP API (official streaming format, parsed by hand) ----
-  const lmx = await startLmx({ port: 0, modelsDir: dir, threads, parallel: 4 });
+  // ---- the same through LMX's HTTP API (official streaming format, parsed by hand), with LMX in
+  // its own process as users run it ----
+  lmx = await startLmxProcess(join(dir, "models"), join(dir, "home"));
   const stream = async (index, tokens = maxTokens) => {
     const started = performance.now();
     const response = await fetch(`${lmx.url}/v1/chat/completions`, {
@@ -136,8 +197,8 @@ try {
     };
   };
   // The same request from a minimal node:http client (keep-alive): what the server adds, without
-  // the cost of the fetch client itself (undici's request setup and web-stream body run in this
-  // process too, and count in the fetch figure).
+  // the cost of the fetch client itself (undici's request setup and web-stream body, which count
+  // in the fetch figure's TTFT).
   const agent = new Agent({ keepAlive: true });
   const streamHttp = (index, tokens = maxTokens) =>
     new Promise((resolve, reject) => {
@@ -230,6 +291,7 @@ try {
     concurrency[streams] = results.reduce((sum, result) => sum + result.generated, 0) / seconds;
   }
   await lmx.close();
+  lmx = undefined;
 
   const localRate = median(local.map((result) => result.tokensPerSecond));
   const servedRate = median(served.map((result) => result.tokensPerSecond));
@@ -276,7 +338,7 @@ try {
       `TTFT ms       in-process ${figures.inProcessTtftMs} (${figures.spread.inProcessTtftMs})  LMX HTTP ${figures.lmxTtftMs} (${figures.spread.lmxTtftMs})  added ${figures.ttftAddedMs} ms (paired median ${figures.ttftAddedPairedMs} ms)`,
     );
     console.log(
-      `via a node:http client (the server's share, without fetch's own cost in this process): decode ${figures.lmxTokensPerSecondHttpClient} tok/s ratio ${figures.ratioHttpClient}×  TTFT ${figures.lmxTtftHttpClientMs} ms added ${figures.ttftAddedHttpClientPairedMs} ms (paired median)`,
+      `via a node:http client (the server's share, without fetch's own cost): decode ${figures.lmxTokensPerSecondHttpClient} tok/s ratio ${figures.ratioHttpClient}×  TTFT ${figures.lmxTtftHttpClientMs} ms added ${figures.ttftAddedHttpClientPairedMs} ms (paired median)`,
     );
     console.log(`load average  ${figures.loadAverage.before} before, ${figures.loadAverage.after} after`);
     console.log(
@@ -284,5 +346,6 @@ try {
     );
   }
 } finally {
+  await lmx?.close();
   await rm(dir, { recursive: true, force: true });
 }
