@@ -6,11 +6,12 @@ import { client, post, startTestLmx, TINY_EOS, tinyModelsDir } from "./helpers.j
 let server: LmxServer;
 let openai: OpenAI;
 let cleanup: () => Promise<void>;
+const logs: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   const models = await tinyModelsDir();
   cleanup = models.cleanup;
-  server = await startTestLmx({ modelsDir: models.dir, parallel: 2 });
+  server = await startTestLmx({ modelsDir: models.dir, parallel: 2, log: (line) => logs.push(line as never) });
   openai = client(server);
 });
 afterAll(async () => {
@@ -126,6 +127,23 @@ describe("chat completions", () => {
     expect(["stop", "length"]).toContain(finish);
     expect(usage!.completion_tokens).toBeGreaterThan(0);
     expect(usage!.total_tokens).toBe(usage!.prompt_tokens + usage!.completion_tokens);
+  });
+
+  it("logs each answer with its TTFT and decode rate", async () => {
+    const answer = await openai.chat.completions.create({
+      model: "tiny",
+      messages: user("Rate me"),
+      max_tokens: 12,
+      seed: 5,
+      logit_bias: { [String(TINY_EOS)]: -100 },
+    });
+    const done = logs.filter((line) => line.event === "chat.done").at(-1)!;
+    expect(done).toMatchObject({ model: "tiny", completionTokens: 12, finish: "length" });
+    expect(done.completionTokens).toBe(answer.usage!.completion_tokens);
+    expect(done.ttftMs as number).toBeGreaterThan(0);
+    expect(done.ttftMs as number).toBeLessThanOrEqual(done.ms as number);
+    // 11 decode intervals on the tiny model: thousands of tokens per second, never zero or absent.
+    expect(done.tokensPerSecond as number).toBeGreaterThan(0);
   });
 
   it("honours stop sequences", async () => {

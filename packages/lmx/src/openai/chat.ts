@@ -184,10 +184,15 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
     sse?.send(chunk(tools.forced ? { role: "assistant", content: null } : { role: "assistant", content: "" }));
 
     let firstTokenAt: number | undefined;
+    let lastTokenAt: number | undefined;
     const markFirstToken = () => {
       if (firstTokenAt !== undefined) return;
       firstTokenAt = performance.now();
       app.metrics.recordTimeToFirstToken((firstTokenAt - scope.receivedAt) / 1000);
+    };
+    const markToken = () => {
+      lastTokenAt = performance.now();
+      markFirstToken();
     };
     const callIds: string[] = [];
     const heldWhitespace: string[] = [];
@@ -199,7 +204,7 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       signal: lease.signal,
       stopOnAbortSignal: false,
       tokenBias,
-      onToken: markFirstToken,
+      onToken: markToken,
       onTextChunk: (text: string) => {
         markFirstToken();
         if (text !== "") sse?.send(chunk({ content: text }));
@@ -277,12 +282,10 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       function: { name: call.functionName, arguments: call.rawParams ?? JSON.stringify(call.params ?? {}) },
     }));
     const finish = finishReason(result.metadata.stopReason, toolCalls.length > 0);
-    app.metrics.recordGeneration(
-      model.id,
-      promptTokens,
-      completionTokens,
-      (finishedAt - (firstTokenAt ?? finishedAt)) / 1000,
-    );
+    // Decode time runs from the first token to the last, so the rate is the model's, not diluted
+    // by the prompt or the end of the response.
+    const decodeSeconds = ((lastTokenAt ?? finishedAt) - (firstTokenAt ?? finishedAt)) / 1000;
+    app.metrics.recordGeneration(model.id, promptTokens, completionTokens, decodeSeconds);
     app.log({
       event: "chat.done",
       requestId: scope.requestId,
@@ -291,6 +294,11 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       completionTokens,
       finish,
       ms: Math.round(finishedAt - scope.receivedAt),
+      ttftMs: firstTokenAt === undefined ? null : Math.round((firstTokenAt - scope.receivedAt) * 10) / 10,
+      tokensPerSecond:
+        completionTokens > 1 && decodeSeconds > 0
+          ? Math.round(((completionTokens - 1) / decodeSeconds) * 10) / 10
+          : null,
     });
     if (sse) {
       sse.send(chunk({}, finish));
