@@ -265,14 +265,21 @@ export class ModelRegistry {
     return pending;
   }
 
-  /** Loads (if needed) and waits for a free sequence; the lease's signal also covers unloading. */
-  async acquire(requested: string | undefined, signal: AbortSignal): Promise<Lease> {
+  /**
+   * Loads (if needed) and waits for a free sequence; the lease's signal also covers unloading.
+   * `preferenceFor` may score the loaded model's free sequences (see prompt-affinity.ts).
+   */
+  async acquire(
+    requested: string | undefined,
+    signal: AbortSignal,
+    preferenceFor?: (model: LoadedModel) => ((sequence: LlamaContextSequence) => number) | undefined,
+  ): Promise<Lease> {
     const model = await this.load(requested);
     model.busy++;
     this.clearIdle(model);
     let sequence: LlamaContextSequence;
     try {
-      sequence = await model.pool.acquire(signal);
+      sequence = await model.pool.acquire(signal, preferenceFor?.(model));
     } catch (error) {
       this.done(model);
       throw error;

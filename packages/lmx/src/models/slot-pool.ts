@@ -39,12 +39,29 @@ export class SlotPool<Slot> {
     return this.waiters.length;
   }
 
-  /** Takes a free slot, or waits in the queue for one. */
-  acquire(signal?: AbortSignal): Promise<Slot> {
+  /**
+   * Takes a free slot, or waits in the queue for one. Without `preference`, the most recently
+   * released slot. With it, the free slot it scores highest above 0 (ties: the most recently
+   * released); when none scores above 0, the least recently released one, whose cache is the least
+   * likely to be wanted again. A queued request takes whichever slot frees up first.
+   */
+  acquire(signal?: AbortSignal, preference?: (slot: Slot) => number): Promise<Slot> {
     if (this.closedReason) return Promise.reject(this.closedReason);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const slot = this.free.pop();
-    if (slot !== undefined) {
+    if (this.free.length > 0) {
+      let chosen = this.free.length - 1;
+      if (preference) {
+        let best = 0;
+        chosen = 0;
+        for (let index = this.free.length - 1; index >= 0; index--) {
+          const score = preference(this.free[index]!);
+          if (score > best) {
+            best = score;
+            chosen = index;
+          }
+        }
+      }
+      const [slot] = this.free.splice(chosen, 1) as [Slot];
       this.onChange();
       return Promise.resolve(slot);
     }

@@ -10,6 +10,7 @@ import {
   type Token,
   TokenMeter,
 } from "node-llama-cpp";
+import { affinityTo, rememberHeldText } from "../models/prompt-affinity.js";
 import type { Lease } from "../models/registry.js";
 import type { LmxApp, RequestScope } from "../server/context.js";
 import { STREAMED } from "../server/context.js";
@@ -135,7 +136,21 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
   const id = newId("chatcmpl");
   const created = Math.floor(Date.now() / 1000);
 
-  const lease = await app.registry.acquire(request.model, scope.signal);
+  // The prompt as the model's template renders it: it picks the sequence whose KV cache already
+  // holds the longest part of it, and bounds the prompt's length below.
+  let contextText = LlamaText([]);
+  let promptKey = "";
+  const lease = await app.registry.acquire(request.model, scope.signal, (model) => {
+    contextText = model.chatWrapper.generateContextState({
+      chatHistory: history,
+      availableFunctions: tools.functions,
+      documentFunctionParams: true,
+    }).contextText;
+    promptKey = contextText.toString();
+    return affinityTo(promptKey);
+  });
+  // From here the sequence holds (part of) this prompt, whatever happens to the generation.
+  rememberHeldText(lease.sequence, promptKey);
   const sse = stream ? new SseStream(scope.response) : undefined;
   const chat = new LlamaChat({ contextSequence: lease.sequence, chatWrapper: lease.model.chatWrapper });
   try {
@@ -150,11 +165,6 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
     // LlamaChat tokenizes the prompt itself; doing it here too cost ~0.2–0.5 ms before the first
     // token. A bound from the rendered text is enough to know the prompt fits; only a prompt that
     // might not fit is tokenized here, and then the count is exact.
-    const contextText = lease.model.chatWrapper.generateContextState({
-      chatHistory: history,
-      availableFunctions: tools.functions,
-      documentFunctionParams: true,
-    }).contextText;
     let promptTokens: number | undefined;
     if (promptTokenBound(contextText) >= model.contextSize) {
       promptTokens = contextText.tokenize(model.model.tokenizer).length;
@@ -268,12 +278,18 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
     }
 
     const finishedAt = performance.now();
-    const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
+    const meter = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore);
+    const completionTokens = meter.usedOutputTokens;
     promptTokens ??= promptTokensFromSequence(lease, completionTokens, tools.functions !== undefined, contextText);
+    // Prompt tokens evaluated: the meter's input tokens plus the prompt's last token (decoded with
+    // logits, so metered as output). The rest came from the sequence's KV cache. Call syntax that
+    // LlamaChat inserts itself also counts as input, so with tools this is a lower bound.
+    const cachedTokens = completionTokens > 0 ? Math.max(0, promptTokens - meter.usedInputTokens - 1) : 0;
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
       total_tokens: promptTokens + completionTokens,
+      prompt_tokens_details: { cached_tokens: cachedTokens },
     };
     const calls = (result.functionCalls ?? []) as { functionName: string; params?: unknown; rawParams?: string }[];
     const toolCalls: ToolCallOut[] = calls.map((call, index) => ({
@@ -282,6 +298,8 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       function: { name: call.functionName, arguments: call.rawParams ?? JSON.stringify(call.params ?? {}) },
     }));
     const finish = finishReason(result.metadata.stopReason, toolCalls.length > 0);
+    // The answer follows the prompt in the cache, as the next turn's history will render it.
+    if (toolCalls.length === 0) rememberHeldText(lease.sequence, promptKey + result.response);
     // Decode time runs from the first token to the last, so the rate is the model's, not diluted
     // by the prompt or the end of the response.
     const decodeSeconds = ((lastTokenAt ?? finishedAt) - (firstTokenAt ?? finishedAt)) / 1000;
@@ -291,6 +309,7 @@ export async function chatCompletions(app: LmxApp, scope: RequestScope, body: un
       requestId: scope.requestId,
       model: model.id,
       promptTokens,
+      cachedTokens,
       completionTokens,
       finish,
       ms: Math.round(finishedAt - scope.receivedAt),

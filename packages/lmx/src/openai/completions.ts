@@ -1,4 +1,5 @@
 import { LlamaCompletion, TokenMeter } from "node-llama-cpp";
+import { affinityTo, rememberHeldText } from "../models/prompt-affinity.js";
 import type { LmxApp, RequestScope } from "../server/context.js";
 import { STREAMED } from "../server/context.js";
 import { LmxError, toLmxError } from "../server/errors.js";
@@ -20,7 +21,10 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
   const id = newId("cmpl");
   const created = Math.floor(Date.now() / 1000);
 
-  const lease = await app.registry.acquire(request.model, scope.signal);
+  // Raw prompts are keyed apart from chat prompts (which begin with the template's text).
+  const promptKey = `\u0000raw\u0000${prompt}`;
+  const lease = await app.registry.acquire(request.model, scope.signal, () => affinityTo(promptKey));
+  rememberHeldText(lease.sequence, promptKey);
   const sse = stream ? new SseStream(scope.response) : undefined;
   const completion = new LlamaCompletion({ contextSequence: lease.sequence });
   try {
@@ -67,6 +71,7 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
     });
     const finishedAt = performance.now();
     const completionTokens = TokenMeter.diff(lease.sequence.tokenMeter, meterBefore).usedOutputTokens;
+    rememberHeldText(lease.sequence, promptKey + result.response);
     const usage = {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,
