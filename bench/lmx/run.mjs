@@ -455,7 +455,7 @@ try {
       `              LMX via fetch ${f.lmxTokensPerSecond} (${f.spread.lmxTokensPerSecond})  via node:http ${f.lmxTokensPerSecondHttpClient} (${f.spread.lmxTokensPerSecondHttpClient})`,
     );
     console.log(
-      `              LMX's own figure (first to last token, in the server) ${f.lmxServerSideTokensPerSecond}; its TTFT from the request's arrival ${f.lmxServerSideTtftMs} ms`,
+      `              LMX's own figure (first to last token, in the server) ${f.lmxServerSideTokensPerSecond}; its TTFT from the request's arrival (short rounds) ${f.lmxServerSideTtftMs} ms`,
     );
     console.log(
       `decode ratio  LMX / in-process on the same context, median of paired rounds: fetch ${f.ratioPaired}×  node:http ${f.ratioHttpClientPaired}×   target ≥ 0.97×  (ratio of medians: ${f.ratio}× / ${f.ratioHttpClient}×)`,
