@@ -18,10 +18,9 @@ export function commonPrefixLength(a: string, b: string): number {
   return index;
 }
 
-/** Records what `sequence` now holds; `undefined` when that is unknown (e.g. a raw completion). */
-export function rememberHeldText(sequence: object, text: string | undefined): void {
-  if (text === undefined) held.delete(sequence);
-  else held.set(sequence, text);
+/** Records what `sequence` now holds: the prompt once it is taken, the prompt and answer after. */
+export function rememberHeldText(sequence: object, text: string): void {
+  held.set(sequence, text);
 }
 
 /**
