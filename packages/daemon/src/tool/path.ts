@@ -89,7 +89,12 @@ async function realpathLoose(path: string): Promise<string> {
     });
     if (info?.isSymbolicLink()) {
       if (++hops > MAX_LINK_HOPS) throw new ToolError("TOOL_FAILED", `too many symbolic links in "${path}"`);
-      const target = await readlink(next);
+      const target = await readlink(next).catch((error) => {
+        // lstat saw a link that is gone or no longer a link: something is changing the path right now.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "EINVAL" && code !== "ENOENT") throw error;
+        throw new ToolError("FILE_CHANGED", `${next} changed while the path was being resolved; try again`);
+      });
       if (isAbsolute(target)) current = parse(target).root;
       const parts = target.slice(isAbsolute(target) ? parse(target).root.length : 0).split(sep);
       for (let index = parts.length - 1; index >= 0; index--) if (parts[index]) pending.push(parts[index] as string);

@@ -43,7 +43,12 @@ function hold(handle: FileHandle, path: string, viaProc: boolean): HeldDirectory
     handle,
     path,
     child: (name) => (viaProc ? `${self}/${name}` : join(path, name)),
-    where: () => (viaProc ? readlink(self) : realpath(path)).catch(() => undefined),
+    // A removed directory reads as "/x (deleted)" through /proc: that is nowhere.
+    where: () =>
+      (viaProc ? readlink(self) : realpath(path)).then(
+        (now) => (now.endsWith(" (deleted)") ? undefined : now),
+        () => undefined,
+      ),
   };
 }
 
@@ -61,14 +66,12 @@ async function openChild(parent: HeldDirectory, name: string, shownAs: string): 
     if (code === "ENOENT") return undefined;
     if (code === "ELOOP" || code === "EMLINK" || code === "ENOTDIR") {
       const info = await lstat(path).catch(() => undefined);
-      if (info?.isSymbolicLink())
-        throw moved(shownAs, `has a directory (${join(parent.path, name)}) that became a symbolic link`);
+      const where = join(parent.path, name);
+      if (info?.isSymbolicLink()) throw moved(shownAs, `has a directory (${where}) that became a symbolic link`);
       if (info && !info.isDirectory()) {
-        throw new ToolError(
-          "NOT_A_DIRECTORY",
-          `a component of "${shownAs}" (${join(parent.path, name)}) is not a directory`,
-        );
+        throw new ToolError("NOT_A_DIRECTORY", `a component of "${shownAs}" (${where}) is not a directory`);
       }
+      throw moved(shownAs, `has a directory (${where}) that changed`); // a link a moment ago, not now
     }
     throw toToolError(error, shownAs);
   }
@@ -97,7 +100,10 @@ async function openDirectory(
       if (!handle) {
         if (!options.createParents) throw new ToolError("NOT_FOUND", `"${options.shownAs}" does not exist`);
         await mkdir(current.child(name)).catch((error) => {
-          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw toToolError(error, options.shownAs);
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === "EEXIST") return; // made by someone else meanwhile: opened (without following) below
+          if (code === "ENOENT") throw moved(options.shownAs, `has a directory (${current.path}) that was removed`);
+          throw toToolError(error, options.shownAs);
         });
         handle = await openChild(current, name, options.shownAs);
         if (!handle) throw moved(options.shownAs, `has a directory (${join(current.path, name)}) that vanished`);
@@ -130,9 +136,18 @@ async function checkPathFallback(directory: HeldDirectory, shownAs: string): Pro
 async function checkDirectory(directory: HeldDirectory, roots: readonly string[], shownAs: string): Promise<void> {
   const now = await directory.where();
   if (now === undefined || !roots.some((root) => isWithin(now, root))) {
-    throw moved(shownAs, `now lies in ${now ?? "a removed directory"}, outside the workspace,`);
+    throw moved(
+      shownAs,
+      now === undefined ? "has a directory that was removed" : `now lies in ${now}, outside the workspace,`,
+    );
   }
   if (now !== directory.path) throw moved(shownAs, `has a directory (${directory.path}) that moved to ${now}`);
+}
+
+/** ENOENT inside a directory that was open: the directory was removed under the write. */
+function removedOr(error: unknown, shownAs: string): ToolError {
+  if ((error as NodeJS.ErrnoException).code === "ENOENT") return moved(shownAs, "has a directory that was removed");
+  return toToolError(error, shownAs);
 }
 
 /** What is at `name` now: undefined when nothing, else a regular file that is not a symlink. */
@@ -205,7 +220,7 @@ export async function writeFileAtomically(
     const before = await checkTarget(directory, name, options);
     const temp = tempName(name);
     const handle = await open(directory.child(temp), NEW_FILE, 0o666).catch((error) => {
-      throw toToolError(error, options.shownAs);
+      throw removedOr(error, options.shownAs);
     });
     let stillOpen = true;
     let renamed = false;
@@ -228,7 +243,7 @@ export async function writeFileAtomically(
       await rename(directory.child(temp), directory.child(name));
       renamed = true;
     } catch (error) {
-      throw toToolError(error, options.shownAs);
+      throw removedOr(error, options.shownAs);
     } finally {
       if (stillOpen) await handle.close().catch(() => undefined);
       if (!renamed) await unlink(directory.child(temp)).catch(() => undefined);
