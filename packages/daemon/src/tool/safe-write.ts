@@ -99,6 +99,8 @@ async function openDirectory(
       let handle = await openChild(current, name, options.shownAs);
       if (!handle) {
         if (!options.createParents) throw new ToolError("NOT_FOUND", `"${options.shownAs}" does not exist`);
+        // Without /proc the mkdir goes by path: narrow the window in which a swapped parent could redirect it.
+        if (!viaProc) await checkPathFallback(current, options.shownAs);
         await mkdir(current.child(name)).catch((error) => {
           const code = (error as NodeJS.ErrnoException).code;
           if (code === "EEXIST") return; // made by someone else meanwhile: opened (without following) below
