@@ -325,6 +325,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         cwd: session!.cwd,
         signal,
         extraRoots: [...policies.extraRoots],
+        home: deps.home,
         turn: { sessionId, turnId },
       });
       return finish(executed);

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { defineTool } from "./define.js";
 import { ToolError, toToolError } from "./errors.js";
-import { displayPath, openInWorkspace, replaceContent, resolveInWorkspace, workspaceRoots } from "./path.js";
+import { assertNotProtected, displayPath, openInWorkspace, resolveInWorkspace, workspaceRoots } from "./path.js";
+import { writeFileAtomically } from "./safe-write.js";
 import { looksBinary } from "./text.js";
 
 /** Files bigger than this are not edited in memory. */
@@ -44,11 +45,14 @@ export const editFileTool = defineTool({
   async execute(args, ctx) {
     const real = await resolveInWorkspace(args.path, ctx);
     const shown = displayPath(real, await workspaceRoots(ctx));
+    await assertNotProtected(real, ctx, args.path); // before reading, so this is the error the model sees
     // Read and written through handles opened without following symlinks (see openInWorkspace).
     const reader = await openInWorkspace(real, ctx, "read", args.path);
     let bytes: Buffer;
+    let read: { dev: number; ino: number };
     try {
       const info = await reader.stat();
+      read = { dev: info.dev, ino: info.ino };
       if (info.size > EDIT_MAX_FILE_BYTES) {
         throw new ToolError(
           "FILE_TOO_LARGE",
@@ -84,14 +88,8 @@ export const editFileTool = defineTool({
     const updated = args.replace_all
       ? text.split(args.old_string).join(args.new_string)
       : text.slice(0, positions[0]) + args.new_string + text.slice((positions[0] ?? 0) + args.old_string.length);
-    const writer = await openInWorkspace(real, ctx, "write", args.path);
-    try {
-      await replaceContent(writer, updated);
-    } catch (error) {
-      throw toToolError(error, args.path);
-    } finally {
-      await writer.close().catch(() => undefined);
-    }
+    // Written through a temp file renamed over the one that was read, and only if it is still that file.
+    await writeFileAtomically(real, updated, ctx, { shownAs: args.path, createParents: false, expect: read });
     const replacements = positions.length;
     const firstLine = lineOf(text, positions[0] ?? 0);
     return {

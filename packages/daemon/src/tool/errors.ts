@@ -2,6 +2,9 @@
 export type ToolErrorCode =
   | "INVALID_ARGS"
   | "PATH_OUTSIDE_WORKSPACE"
+  | "PATH_TOO_LONG"
+  | "PROTECTED_PATH"
+  | "FILE_CHANGED"
   | "NOT_FOUND"
   | "NOT_A_FILE"
   | "NOT_A_DIRECTORY"

@@ -9,6 +9,11 @@ export interface ToolContext {
   /** Extra directories outside `cwd` that a policy grants (`roots:` in a policy file). */
   extraRoots?: readonly string[];
   /**
+   * The daemon's Opta home (policies, config, token, vault). write_file and edit_file never change
+   * anything under it (nor under `$OPTA_HOME` of the process environment, checked as well).
+   */
+  home?: string;
+  /**
    * Extra environment variable names to keep from `run_command`'s child process (besides the
    * provider keys and every OPTA_* variable, which are always removed), e.g. a configured
    * provider's `apiKeyEnv`.

@@ -1,20 +1,28 @@
 /**
  * A symlink swapped in between the path check and the write must not redirect the write:
- * `open` from node:fs/promises is wrapped so a test can change the file system at exactly that moment.
+ * `open` from node:fs/promises is wrapped so a test can change the file system at exactly that
+ * moment — by default right before the temp file of an atomic write is created, the last open
+ * before the rename.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-const hooks = vi.hoisted(() => ({ beforeOpen: undefined as undefined | ((path: string) => Promise<void>) }));
+const hooks = vi.hoisted(() => ({
+  beforeOpen: undefined as undefined | ((path: string) => Promise<void>),
+  /** Which open the hook runs before. */
+  when: (path: string) => path.includes(".opta-tmp-"),
+}));
 
 vi.mock("node:fs/promises", async (importOriginal) => {
   const original = await importOriginal<typeof import("node:fs/promises")>();
   const open: typeof original.open = async (path, ...rest) => {
     const hook = hooks.beforeOpen;
-    hooks.beforeOpen = undefined; // once
-    if (hook) await hook(String(path));
+    if (hook && hooks.when(String(path))) {
+      hooks.beforeOpen = undefined; // once
+      await hook(String(path));
+    }
     return original.open(path, ...rest);
   };
   return { ...original, open, default: { ...original, open } };
@@ -32,14 +40,14 @@ beforeEach(async () => {
   secret = join(ws.outside, "secret.txt");
   await writeFile(secret, "top secret\n");
   hooks.beforeOpen = undefined;
+  hooks.when = (path) => path.includes(".opta-tmp-");
 });
 afterEach(() => ws.cleanup());
 
 describe("writes open the checked path without following a swapped-in symlink", () => {
   it("write_file refuses a symlink placed at the target after the check (new file)", async () => {
-    hooks.beforeOpen = async (path) => {
-      expect(path).toBe(join(ws.cwd, "out.txt"));
-      await symlink(secret, path);
+    hooks.beforeOpen = async () => {
+      await symlink(secret, join(ws.cwd, "out.txt"));
     };
     const outcome = fail(await ws.call("write_file", { path: "out.txt", content: "pwned" }));
     expect(outcome.code).toBe("PATH_OUTSIDE_WORKSPACE");
@@ -67,16 +75,43 @@ describe("writes open the checked path without following a swapped-in symlink", 
       "PATH_OUTSIDE_WORKSPACE",
     );
     expect(await readFile(secret, "utf8")).toBe("top secret\n");
+    // The temp file went into the directory that was opened (now sub-moved) and was removed again.
+    expect(await readdir(ws.outside)).toEqual(["secret.txt"]);
+    expect(await readdir(join(ws.cwd, "sub-moved"))).toEqual([]);
+  });
+
+  it("write_file creating a/b/c refuses a component swapped for a symlink while it walks, creating nothing outside", async () => {
+    await mkdir(join(ws.cwd, "a"));
+    let opens = 0;
+    // The second open of a/b: right after the walk created it (the first found it missing).
+    hooks.when = (path) => path.endsWith("/b") && ++opens === 2;
+    hooks.beforeOpen = async () => {
+      await rm(join(ws.cwd, "a", "b"), { recursive: true });
+      await symlink(ws.outside, join(ws.cwd, "a", "b"));
+    };
+    const outcome = fail(await ws.call("write_file", { path: "a/b/c/file.txt", content: "pwned" }));
+    expect(outcome.code).toBe("PATH_OUTSIDE_WORKSPACE");
+    expect(outcome.error).toContain("symbolic link");
+    expect(await readdir(ws.outside)).toEqual(["secret.txt"]);
+  });
+
+  it("edit_file refuses a file replaced by another regular file between its read and its write", async () => {
+    const target = await ws.write("d.txt", "one\n");
+    hooks.beforeOpen = async () => {
+      await writeFile(`${target}.new`, "someone else's save\n");
+      await rename(`${target}.new`, target);
+    };
+    const outcome = fail(await ws.call("edit_file", { path: "d.txt", old_string: "one", new_string: "two" }));
+    expect(outcome.code).toBe("FILE_CHANGED");
+    expect(await readFile(target, "utf8")).toBe("someone else's save\n");
   });
 
   it("edit_file refuses a symlink swapped in between its read and its write", async () => {
     const target = await ws.write("b.txt", "top secret\n");
-    // The read opens first; swap before the write's open.
+    // After the read, before the temp file of the write.
     hooks.beforeOpen = async () => {
-      hooks.beforeOpen = async () => {
-        await rm(target);
-        await symlink(secret, target);
-      };
+      await rm(target);
+      await symlink(secret, target);
     };
     const outcome = fail(await ws.call("edit_file", { path: "b.txt", old_string: "top secret", new_string: "pwned" }));
     expect(outcome.code).toBe("PATH_OUTSIDE_WORKSPACE");
@@ -85,6 +120,7 @@ describe("writes open the checked path without following a swapped-in symlink", 
 
   it("edit_file refuses a symlink swapped in before its read", async () => {
     const target = await ws.write("c.txt", "x");
+    hooks.when = (path) => path === target;
     hooks.beforeOpen = async () => {
       await rm(target);
       await symlink(secret, target);
