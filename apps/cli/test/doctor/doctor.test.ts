@@ -111,6 +111,7 @@ describe("opta doctor", () => {
       "vault",
       "config",
       "policy",
+      "sandbox",
       "home",
       "browser",
     ]);
