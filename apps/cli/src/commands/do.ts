@@ -1,4 +1,10 @@
-import { PermissionLevel, SandboxLevel, type SessionEvent, type SessionEventOf, type SubmitTurnRequest } from "@opta/protocol";
+import {
+  PermissionLevel,
+  SandboxLevel,
+  type SessionEvent,
+  type SessionEventOf,
+  type SubmitTurnRequest,
+} from "@opta/protocol";
 import { ApprovalPrompts, askKey, describeRequest } from "../agent-view/approvals.js";
 import { Timeline } from "../agent-view/timeline.js";
 import { connect } from "../connection.js";

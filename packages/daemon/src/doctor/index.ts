@@ -4,8 +4,8 @@ import { checkBrowser } from "../browser/index.js";
 import { loadConfig, optaPaths } from "../config/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
-import { DEFAULT_SANDBOX_LEVEL, detectSandbox, SANDBOX_LEVEL_SUMMARY } from "../sandbox/index.js";
 import type { ChatProvider } from "../provider/types.js";
+import { DEFAULT_SANDBOX_LEVEL, detectSandbox, SANDBOX_LEVEL_SUMMARY } from "../sandbox/index.js";
 import { FileVault, maskSecret, openVault, redactSecrets, VAULT_FILE_NAME, type Vault } from "../vault/index.js";
 
 /** A check's outcome: `fail` makes `opta doctor` exit 1, `warn` does not. */

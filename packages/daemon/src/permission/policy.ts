@@ -400,5 +400,13 @@ export async function loadPolicySet(opts: {
   if (policyEnv === "unrestricted") unrestricted = true;
   else if (policyEnv)
     problems.push({ file: "OPTA_POLICY", message: `unknown value "${policyEnv}"; the only value is "unrestricted"` });
-  return { rules, extraRoots: [...new Set(roots)], unrestricted, problems, files, cwd, ...(sandbox ? { sandbox } : {}) };
+  return {
+    rules,
+    extraRoots: [...new Set(roots)],
+    unrestricted,
+    problems,
+    files,
+    cwd,
+    ...(sandbox ? { sandbox } : {}),
+  };
 }
