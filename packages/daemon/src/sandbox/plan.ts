@@ -47,10 +47,11 @@ async function realpathOrParent(path: string): Promise<string> {
 }
 
 /**
- * Works out what a command under `level` may touch. `roots` are the real workspace roots (cwd's
- * first); `home` is the Opta home. The policy directories that decide what the agent may do —
- * `.opta` in every writable root and in the cwd and its parents inside one — are read-only (or
- * cannot be created), so a command cannot grant the agent more; the Opta home is hidden.
+ * Works out what a command under `level` may touch. `cwd` is where the command starts; `roots`
+ * are the real workspace roots, the session cwd first; `home` is the Opta home. The policy
+ * directories that decide what the agent may do — `.opta` in every writable root and in each
+ * parent of the session cwd inside one — are read-only (or cannot be created), so a command
+ * cannot grant the agent more; the Opta home is hidden.
  */
 export async function planSandbox(options: {
   level: ContainedLevel;
@@ -73,8 +74,10 @@ export async function planSandbox(options: {
   const insideWritable = (path: string) => writable && roots.some((root) => isWithin(path, root));
 
   if (writable) {
+    // The session's project policy is the nearest .opta above the session cwd (roots[0]); the
+    // command's own cwd does not matter to it, so no .opta is made in every subdirectory it runs in.
     const candidates = new Set(roots.map((root) => join(root, ".opta")));
-    for (let directory = options.cwd; ; directory = dirname(directory)) {
+    for (let directory = roots[0] ?? options.cwd; ; directory = dirname(directory)) {
       if (insideWritable(directory)) candidates.add(join(directory, ".opta"));
       if (dirname(directory) === directory) break;
     }
