@@ -165,6 +165,7 @@ export function buildProgram(): Command {
     .option("--session <id>", "continue an existing session (its full history)")
     .option("--model <model>", "model for this task")
     .option("--permission <level>", "safe, standard or unrestricted")
+    .option("--sandbox <level>", "sandbox of the commands: workspace-write (default), read-only, network or off")
     .option("--watch", "send a desktop notification (or ring the bell) when done")
     .action(lazyModule("./commands/do.js", "run"));
 

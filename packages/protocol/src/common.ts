@@ -8,6 +8,14 @@ export type Mode = z.infer<typeof Mode>;
 export const PermissionLevel = z.enum(["safe", "standard", "unrestricted"]);
 export type PermissionLevel = z.infer<typeof PermissionLevel>;
 
+/**
+ * How `run_command` is contained: workspace-write (default) = read-only file system except the
+ * workspace, the granted roots and a private /tmp, no network; read-only = nothing writable but a
+ * private /tmp; network = workspace-write plus the network; off = no sandbox (the user's explicit choice).
+ */
+export const SandboxLevel = z.enum(["workspace-write", "read-only", "network", "off"]);
+export type SandboxLevel = z.infer<typeof SandboxLevel>;
+
 /** A user's answer to a permission request. */
 export const PermissionDecision = z.enum(["allow", "deny", "always"]);
 export type PermissionDecision = z.infer<typeof PermissionDecision>;

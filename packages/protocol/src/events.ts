@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Mode, PermissionDecision, PermissionLevel, Risk, StopReason } from "./common.js";
+import { Mode, PermissionDecision, PermissionLevel, Risk, SandboxLevel, StopReason } from "./common.js";
 
 /**
  * Every event envelope carries these. `seq` is per session, starts at 1, has no gaps and never
@@ -36,6 +36,8 @@ export const TurnStartEvent = defineEvent("turn.start", {
   mode: Mode,
   model: z.string(),
   permission: PermissionLevel,
+  /** Sandbox level the turn asked for (`sandbox` of the request); absent: the policy's, else workspace-write. */
+  sandbox: SandboxLevel.optional(),
 });
 export type TurnStartEvent = z.infer<typeof TurnStartEvent>;
 
@@ -64,6 +66,11 @@ export const PermissionRequestEvent = defineEvent("permission.request", {
   reason: z.string().optional(),
   /** Policy YAML that would allow this call without asking ("Always allow" writes its equivalent). */
   suggestion: z.string().optional(),
+  /**
+   * For a command: the sandbox it would run in, or `unavailable` when no sandbox works on this
+   * machine and it would run unsandboxed (the reason then says so).
+   */
+  sandbox: z.union([SandboxLevel, z.literal("unavailable")]).optional(),
 });
 export type PermissionRequestEvent = z.infer<typeof PermissionRequestEvent>;
 

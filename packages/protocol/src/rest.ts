@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LogLevel, Mode, PermissionDecision, PermissionLevel, SessionStatus } from "./common.js";
+import { LogLevel, Mode, PermissionDecision, PermissionLevel, SandboxLevel, SessionStatus } from "./common.js";
 import { SessionEvent } from "./events.js";
 
 /** `POST /v3/sessions` body. */
@@ -51,6 +51,8 @@ export const SubmitTurnRequest = z
     mode: Mode.optional(),
     model: z.string().max(256).optional(),
     permission: PermissionLevel.optional(),
+    /** Sandbox level of this turn's commands; beats the policy's `sandbox:` (default workspace-write). */
+    sandbox: SandboxLevel.optional(),
     /** Agent-loop step limit for this turn (default: config `max-steps`, else 20). */
     maxSteps: z.number().int().min(1).max(1000).optional(),
     /**

@@ -1,4 +1,10 @@
-import { PermissionLevel, type SessionEvent, type SessionEventOf, type SubmitTurnRequest } from "@opta/protocol";
+import {
+  PermissionLevel,
+  SandboxLevel,
+  type SessionEvent,
+  type SessionEventOf,
+  type SubmitTurnRequest,
+} from "@opta/protocol";
 import { ApprovalPrompts, askKey, describeRequest } from "../agent-view/approvals.js";
 import { Timeline } from "../agent-view/timeline.js";
 import { connect } from "../connection.js";
@@ -12,6 +18,7 @@ export interface DoOptions {
   session?: string;
   model?: string;
   permission?: string;
+  sandbox?: string;
   watch?: boolean;
 }
 
@@ -32,6 +39,7 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
   if (!task) throw new UsageError('say what to do: opta do "add a --verbose flag to cli.ts"');
   const maxSteps = parseMaxSteps(options.maxSteps);
   const permission = parsePermission(options.permission);
+  const sandbox = parseSandbox(options.sandbox);
   const interactive = Boolean(process.stdin.isTTY);
 
   const client = await connect();
@@ -119,6 +127,7 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
       ...(maxSteps !== undefined ? { maxSteps } : {}),
       ...(options.model ? { model: options.model } : {}),
       ...(permission ? { permission } : {}),
+      ...(sandbox ? { sandbox } : {}),
     };
     turnId = (await client.submitTurn(session.id, body)).turnId;
     for (const event of early.splice(0)) handle(event);
@@ -209,6 +218,15 @@ function parseMaxSteps(value: string | undefined): number | undefined {
     throw new UsageError(`--max-steps must be a whole number from 1 to 1000; got '${value}'`);
   }
   return number;
+}
+
+function parseSandbox(value: string | undefined): SandboxLevel | undefined {
+  if (value === undefined) return undefined;
+  const parsed = SandboxLevel.safeParse(value);
+  if (!parsed.success) {
+    throw new UsageError(`--sandbox must be one of ${SandboxLevel.options.join(", ")}; got '${value}'`);
+  }
+  return parsed.data;
 }
 
 function parsePermission(value: string | undefined): PermissionLevel | undefined {

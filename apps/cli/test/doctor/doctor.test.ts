@@ -111,6 +111,7 @@ describe("opta doctor", () => {
       "vault",
       "config",
       "policy",
+      "sandbox",
       "home",
       "browser",
     ]);
@@ -126,13 +127,16 @@ describe("opta doctor", () => {
     expect(byId.browser).toMatchObject({ status: "ok" });
     expect(byId.browser?.detail).toContain(process.execPath);
     expect(byId.home).toMatchObject({ status: "ok" });
+    // The sandbox check is ok where bubblewrap works (CI installs it), else a warning.
+    const sandboxOk = byId.sandbox?.status === "ok";
+    if (!sandboxOk) expect(byId.sandbox?.detail).toContain("commands run unsandboxed");
 
     const text = await opta(home, ["doctor"]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/✓ ok\s+daemon\s+running on http:\/\/127\.0\.0\.1:\d+/);
     expect(text.stdout).toMatch(/! warn\s+key vault/);
     expect(text.stdout).toContain("fix: on Linux, install and unlock a Secret Service keyring");
-    expect(text.stdout).toContain("7 ok · 1 warning · 0 failed");
+    expect(text.stdout).toContain(sandboxOk ? "8 ok · 1 warning · 0 failed" : "7 ok · 2 warnings · 0 failed");
     expect(text.stdout + text.stderr).not.toContain(KEY);
     await daemon.stop();
     daemon = undefined;
@@ -194,7 +198,7 @@ describe("opta doctor", () => {
     expect(code).toBe(1);
     expect(byId.config).toMatchObject({ status: "fail" });
     expect(byId.config?.detail).toContain("max-steps");
-    expect(report.checks).toHaveLength(7);
+    expect(report.checks).toHaveLength(8);
   });
 
   it("fails an invalid policy file naming the line; --policy checks only policies", async () => {

@@ -3,6 +3,7 @@ import {
   type Mode,
   type OptaConfig,
   type PermissionLevel,
+  type SandboxLevel,
   type SessionEvent,
   type StopReason,
   TurnErrorCode,
@@ -20,6 +21,7 @@ import {
 import type { ProviderRegistry } from "../provider/registry.js";
 import type { ChatMessage, ModelDetail, ToolSpec } from "../provider/types.js";
 import { ProviderError } from "../provider/types.js";
+import { DEFAULT_SANDBOX_LEVEL, gateCommand } from "../sandbox/index.js";
 import type { SessionStore } from "../session/store.js";
 import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
 import type { ApprovalBroker } from "./approvals.js";
@@ -62,6 +64,8 @@ export interface AgentTurn {
   permission: PermissionLevel;
   maxSteps: number;
   interactive: boolean;
+  /** The turn's own sandbox level for commands; beats the policy's `sandbox:`. */
+  sandbox?: SandboxLevel;
 }
 
 interface PendingCall {
@@ -275,7 +279,11 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         mode: turn.mode,
         level: turn.permission,
       };
-      const gate: GateResult = evaluatePermission(query, policies);
+      const sandboxLevel = turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL;
+      let gate: GateResult = evaluatePermission(query, policies);
+      // A command's allow assumes a sandbox: without one it asks, and every request says "runs unsandboxed".
+      const command = call.name === "run_command" ? await gateCommand(gate, sandboxLevel) : undefined;
+      if (command) gate = command.gate;
       if (gate.rule) rule = `${gate.rule.source}${gate.rule.line ? `:${gate.rule.line}` : ""}: ${gate.rule.text}`;
       if (gate.decision === "deny") {
         const howToAllow = gate.suggestion
@@ -286,6 +294,13 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       if (gate.decision === "ask") {
         const suggestion = suggestPolicyLine(query);
         if (!turn.interactive) {
+          if (command?.unsandboxed) {
+            return finish({
+              ok: false,
+              code: "PERMISSION_DENIED",
+              error: `denied: ${gate.reason}. This run cannot ask (no terminal): ${command.unsandboxed.fix}, or pass --sandbox off to run commands unsandboxed`,
+            });
+          }
           return finish({
             ok: false,
             code: "PERMISSION_DENIED",
@@ -302,6 +317,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             risk: tool.risk,
             reason: gate.reason,
             suggestion,
+            ...(command ? { sandbox: command.sandbox } : {}),
           },
           signal,
         );
@@ -326,6 +342,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         signal,
         extraRoots: [...policies.extraRoots],
         home: deps.home,
+        sandbox: { level: sandboxLevel, home: deps.home },
         turn: { sessionId, turnId },
       });
       return finish(executed);

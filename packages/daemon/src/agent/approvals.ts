@@ -1,4 +1,4 @@
-import { createId, type PermissionDecision, type Risk } from "@opta/protocol";
+import { createId, type PermissionDecision, type Risk, type SandboxLevel } from "@opta/protocol";
 import type { SessionStore } from "../session/store.js";
 
 interface Pending {
@@ -17,6 +17,8 @@ export interface ApprovalRequest {
   risk: Risk;
   reason?: string;
   suggestion?: string;
+  /** For a command: its sandbox level, or `unavailable` when it would run unsandboxed. */
+  sandbox?: SandboxLevel | "unavailable";
 }
 
 /**
@@ -61,6 +63,7 @@ export class ApprovalBroker {
         risk: request.risk,
         ...(request.reason ? { reason: request.reason } : {}),
         ...(request.suggestion ? { suggestion: request.suggestion } : {}),
+        ...(request.sandbox ? { sandbox: request.sandbox } : {}),
       });
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });

@@ -47,6 +47,8 @@ export class TurnManager {
           : (config.permission ?? CONFIG_DEFAULTS.permission)),
       maxSteps: body.maxSteps ?? config["max-steps"] ?? CONFIG_DEFAULTS["max-steps"],
       interactive: body.interactive ?? true,
+      // OPTA_POLICY=unrestricted lifts prompts, never the sandbox: only an explicit `sandbox` does.
+      ...(body.sandbox ? { sandbox: body.sandbox } : {}),
     };
     const start = this.deps.store.append(sessionId, {
       event: "turn.start",
@@ -56,6 +58,7 @@ export class TurnManager {
       mode: settings.mode,
       model: settings.model ?? "auto",
       permission: settings.permission,
+      ...(settings.sandbox ? { sandbox: settings.sandbox } : {}),
     });
     const controller = new AbortController();
     const finished = this.run(settings, controller.signal).finally(() => this.active.delete(sessionId));

@@ -5,6 +5,7 @@ import { loadConfig, optaPaths } from "../config/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
 import type { ChatProvider } from "../provider/types.js";
+import { DEFAULT_SANDBOX_LEVEL, detectSandbox, SANDBOX_LEVEL_SUMMARY } from "../sandbox/index.js";
 import { FileVault, maskSecret, openVault, redactSecrets, VAULT_FILE_NAME, type Vault } from "../vault/index.js";
 
 /** A check's outcome: `fail` makes `opta doctor` exit 1, `warn` does not. */
@@ -12,7 +13,7 @@ export type CheckStatus = "ok" | "warn" | "fail";
 
 /** One line of `opta doctor`. */
 export interface DoctorCheck {
-  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `home`, `browser`. */
+  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `sandbox`, `home`, `browser`. */
   id: string;
   /** What was checked, for people. */
   title: string;
@@ -103,10 +104,38 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     vaultCheck,
     configCheck,
     await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)),
+    await guarded("sandbox", "command sandbox", () => checkSandbox(options.home, options.cwd, env)),
     await guarded("home", "Opta home permissions", () => checkHome(options.home)),
     await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
   );
   return report(checks);
+}
+
+/**
+ * Whether commands the agent runs are contained: a warn (not a fail: they still run, after asking)
+ * when no sandbox works here or a user policy turned it off.
+ */
+export async function checkSandbox(home: string, cwd: string, env: NodeJS.ProcessEnv): Promise<CheckResult> {
+  const { sandbox } = await loadPolicies({ home, cwd, env: {} });
+  const level = sandbox?.level ?? DEFAULT_SANDBOX_LEVEL;
+  const from = sandbox ? ` (sandbox: ${level} in ${sandbox.source}${sandbox.line ? `:${sandbox.line}` : ""})` : "";
+  if (level === "off") {
+    return {
+      status: "warn",
+      detail: `commands run unsandboxed${from}`,
+      fix: "remove the sandbox: off line to contain commands again",
+    };
+  }
+  const support = await detectSandbox({ env });
+  if (!support.available) {
+    return {
+      status: "warn",
+      detail: `commands run unsandboxed: ${support.reason}; every command asks first`,
+      fix: support.fix,
+    };
+  }
+  const program = support.version ?? (support.kind === "bwrap" ? "bubblewrap" : "sandbox-exec");
+  return { status: "ok", detail: `${program} at ${support.path}; ${level}${from}: ${SANDBOX_LEVEL_SUMMARY[level]}` };
 }
 
 /** Browser tools need a Chromium: a fail only when `mcp.peekaboo` is on, else a warn (nothing uses it yet). */

@@ -8,7 +8,7 @@ export {
   type GateResult,
   type PermissionQuery,
 } from "./evaluate.js";
-export type { PolicyLevel, PolicyProblem, PolicyRule, PolicySet, RuleDecision } from "./policy.js";
+export type { PolicyLevel, PolicyProblem, PolicyRule, PolicySandbox, PolicySet, RuleDecision } from "./policy.js";
 export { joinShellWords, type ParsedShell, parseShellCommand, splitShellCommand } from "./shell.js";
 
 /**

@@ -1,6 +1,7 @@
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { SandboxLevel } from "@opta/protocol";
 import picomatch from "picomatch";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { optaPaths } from "../config/index.js";
@@ -69,6 +70,15 @@ export interface PolicySet {
   files: readonly string[];
   /** The session cwd the set was loaded for. */
   cwd: string;
+  /** The `sandbox:` level the policies set (project beats user), and where; absent: the default, workspace-write. */
+  sandbox?: PolicySandbox;
+}
+
+/** A policy file's `sandbox:` line. */
+export interface PolicySandbox {
+  level: SandboxLevel;
+  source: string;
+  line?: number;
 }
 
 /** Tools whose pattern is a path glob, and the argument holding the path (default "."). */
@@ -83,7 +93,7 @@ export const PATH_ARGUMENT: Readonly<Record<string, string>> = {
 
 const BUILTIN_TOOLS = new Set([...Object.keys(PATH_ARGUMENT), "run_command"]);
 const RULE_SYNTAX = /^([A-Za-z0-9_.*?\-[\]]+)(?:\((.*)\))?$/s;
-const TOP_LEVEL_KEYS = new Set(["allow", "ask", "deny", "roots", "version"]);
+const TOP_LEVEL_KEYS = new Set(["allow", "ask", "deny", "roots", "sandbox", "version"]);
 
 /** `~` and `~/x` expanded to the user's home directory. */
 export function expandHome(path: string): string {
@@ -144,6 +154,7 @@ interface ParsedFile {
   rules: PolicyRule[];
   roots: RootEntry[];
   problems: PolicyProblem[];
+  sandbox?: PolicySandbox;
 }
 
 function isWithin(child: string, root: string): boolean {
@@ -198,10 +209,23 @@ export function parsePolicyText(
     const key = isScalar(keyNode) ? String(keyNode.value) : undefined;
     const keyLine = lineOf(keyNode, counter);
     if (key === undefined || !TOP_LEVEL_KEYS.has(key)) {
-      problem(`unknown key "${key ?? "?"}"; expected allow, ask, deny, roots or version`, keyLine);
+      problem(`unknown key "${key ?? "?"}"; expected allow, ask, deny, roots, sandbox or version`, keyLine);
       continue;
     }
     const value = pair.value as Node | null;
+    if (key === "sandbox") {
+      const line = lineOf(value, counter) ?? keyLine;
+      const level = SandboxLevel.safeParse(isScalar(value) ? value.value : undefined);
+      if (!level.success) problem(`sandbox must be one of ${SandboxLevel.options.join(", ")}`, line);
+      else if (level.data === "off" && options.level === "project") {
+        // A cloned repository must not switch off the containment of the commands run in it.
+        problem(
+          "sandbox: off is only honoured in a user policy ($OPTA_HOME/policies/*.yaml) or for one turn (opta do --sandbox off), not in a project policy",
+          line,
+        );
+      } else out.sandbox = { level: level.data, source: options.file, ...(line === undefined ? {} : { line }) };
+      continue;
+    }
     if (key === "version") {
       if (!isScalar(value) || value.value !== 1) problem("version must be 1", lineOf(value, counter) ?? keyLine);
       continue;
@@ -347,8 +371,10 @@ export async function loadPolicySet(opts: {
   const roots: string[] = [];
   const problems: PolicyProblem[] = [];
   const files: string[] = [];
+  let sandbox: PolicySandbox | undefined;
   const add = (parsed: ParsedFile, file: string) => {
     files.push(file);
+    sandbox ??= parsed.sandbox; // the project file is added first, then user files by name
     rules.push(...parsed.rules);
     roots.push(...parsed.roots.map((root) => root.path));
     problems.push(...parsed.problems);
@@ -374,5 +400,13 @@ export async function loadPolicySet(opts: {
   if (policyEnv === "unrestricted") unrestricted = true;
   else if (policyEnv)
     problems.push({ file: "OPTA_POLICY", message: `unknown value "${policyEnv}"; the only value is "unrestricted"` });
-  return { rules, extraRoots: [...new Set(roots)], unrestricted, problems, files, cwd };
+  return {
+    rules,
+    extraRoots: [...new Set(roots)],
+    unrestricted,
+    problems,
+    files,
+    cwd,
+    ...(sandbox ? { sandbox } : {}),
+  };
 }

@@ -19,6 +19,7 @@ export type ToolErrorCode =
   | "TIMEOUT"
   | "ABORTED"
   | "SPAWN_FAILED"
+  | "SANDBOX_FAILED"
   | "UNKNOWN_TOOL"
   | "TOOL_FAILED";
 

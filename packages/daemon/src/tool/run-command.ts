@@ -1,9 +1,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
+import type { SandboxLevel } from "@opta/protocol";
 import { z } from "zod";
+import { resolveOptaHome } from "../config/home.js";
+import {
+  DEFAULT_SANDBOX_LEVEL,
+  detectSandbox,
+  planSandbox,
+  SandboxPlanError,
+  type WrappedCommand,
+  wrapCommand,
+} from "../sandbox/index.js";
 import { defineTool } from "./define.js";
 import { ToolError, toToolError } from "./errors.js";
 import { displayPath, resolveInWorkspace, workspaceRoots } from "./path.js";
+import type { ToolContext } from "./types.js";
 
 /** Default timeout of a command, and the longest the model may ask for (seconds). */
 export const RUN_DEFAULT_TIMEOUT_SECONDS = 120;
@@ -117,6 +128,43 @@ function formatElapsed(ms: number): string {
   return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
 }
 
+/** How a command ran: its sandbox level, or `unavailable` when no sandbox works here and it ran unsandboxed. */
+export type CommandContainment = SandboxLevel | "unavailable";
+
+/**
+ * The program that runs `/bin/sh -c command`: the shell itself when the level is off or no
+ * sandbox works on this machine (the gate has asked the user then), else the sandbox around it.
+ */
+async function commandLauncher(
+  command: string,
+  cwd: string,
+  roots: readonly string[],
+  ctx: ToolContext,
+): Promise<WrappedCommand & { containment: CommandContainment }> {
+  const env = commandEnvironment(process.env, ctx.secretEnv);
+  const level = ctx.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL;
+  const plain = { file: "/bin/sh", args: ["-c", command], env };
+  if (level === "off") return { ...plain, containment: "off" };
+  const support = await detectSandbox();
+  if (!support.available) return { ...plain, containment: "unavailable" };
+  try {
+    const plan = await planSandbox({ level, cwd, roots, home: ctx.sandbox?.home ?? resolveOptaHome() });
+    return { ...(await wrapCommand(command, plan, support, env)), containment: level };
+  } catch (error) {
+    if (error instanceof SandboxPlanError) throw new ToolError("SANDBOX_FAILED", error.message);
+    throw error;
+  }
+}
+
+/**
+ * bwrap reports its own setup failures (a mount it cannot make) as exit 1 with `bwrap: …` on
+ * stderr, before the command ever ran.
+ */
+function sandboxSetupFailure(exitCode: number | null, stderr: string): string | undefined {
+  if (exitCode !== 1 || !stderr.startsWith("bwrap: ")) return undefined;
+  return stderr.split("\n")[0];
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export const runCommandTool = defineTool({
@@ -125,7 +173,9 @@ export const runCommandTool = defineTool({
     "Run a shell command (/bin/sh -c) in the working directory and return its exit code, stdout and stderr. " +
     `Output is capped (first ${RUN_OUTPUT_HEAD_BYTES / 1024} KiB and last ${RUN_OUTPUT_TAIL_BYTES / 1024} KiB of each stream). ` +
     `The command and everything it started are killed after timeout_seconds (default ${RUN_DEFAULT_TIMEOUT_SECONDS}). ` +
-    "stdin is closed, so interactive programs will not wait for input.",
+    "stdin is closed, so interactive programs will not wait for input. " +
+    "Commands run in a sandbox (result field `sandbox`): by default only the working directory and /tmp are writable, " +
+    ".opta/ is read-only, there is no network, and background processes end when the command returns.",
   kind: "execute",
   risk: "execute",
   schema: RunCommandArgs,
@@ -141,11 +191,15 @@ export const runCommandTool = defineTool({
     const started = performance.now();
     const stdout = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);
     const stderr = new HeadTailBuffer(RUN_OUTPUT_HEAD_BYTES, RUN_OUTPUT_TAIL_BYTES);
-    const child = spawn("/bin/sh", ["-c", args.command], {
+    const launcher = await commandLauncher(args.command, cwd, roots, ctx);
+    // Detached: its own process group, so the whole tree can be killed at once. In the sandbox the
+    // group leader is bwrap; killing it kills the sandbox's PID 1 (--die-with-parent) and with it
+    // every process in the sandbox's PID namespace.
+    const child = spawn(launcher.file, launcher.args, {
       cwd,
-      detached: true, // own process group, so the whole tree can be killed at once
+      detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: commandEnvironment(process.env, ctx.secretEnv),
+      env: launcher.env,
     });
     child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
@@ -170,7 +224,7 @@ export const runCommandTool = defineTool({
         child.once("exit", (code, signal) => resolve({ code, signal }));
       });
     } catch (error) {
-      throw new ToolError("SPAWN_FAILED", `could not start /bin/sh: ${(error as Error).message}`);
+      throw new ToolError("SPAWN_FAILED", `could not start ${launcher.file}: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
       ctx.signal.removeEventListener("abort", onAbort);
@@ -200,6 +254,15 @@ export const runCommandTool = defineTool({
       throw new ToolError("ABORTED", `command cancelled by the user after ${formatElapsed(elapsedMs)} and killed`);
     }
 
+    const sandboxed = launcher.containment !== "off" && launcher.containment !== "unavailable";
+    const setupFailure = sandboxed ? sandboxSetupFailure(exit.code, stderr.toString()) : undefined;
+    if (setupFailure) {
+      throw new ToolError(
+        "SANDBOX_FAILED",
+        `the sandbox could not start, so the command did not run (${setupFailure}); run 'opta doctor' to check the sandbox`,
+      );
+    }
+
     const result: Record<string, unknown> = {
       command: args.command,
       cwd: displayPath(cwd, roots),
@@ -208,6 +271,7 @@ export const runCommandTool = defineTool({
       stdout: stdout.toString(),
       stderr: stderr.toString(),
       elapsedMs,
+      sandbox: launcher.containment,
     };
     if (stdout.dropped > 0 || stderr.dropped > 0) {
       result.truncated = { stdoutBytes: stdout.total, stderrBytes: stderr.total };

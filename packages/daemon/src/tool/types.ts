@@ -1,4 +1,4 @@
-import type { Risk } from "@opta/protocol";
+import type { Risk, SandboxLevel } from "@opta/protocol";
 
 /** What a tool run may touch and how it is cancelled. */
 export interface ToolContext {
@@ -19,6 +19,11 @@ export interface ToolContext {
    * provider's `apiKeyEnv`.
    */
   secretEnv?: readonly string[];
+  /**
+   * How `run_command` is contained: the level (default workspace-write) and the Opta home whose
+   * token, vault and sessions the sandbox hides (default: `$OPTA_HOME` or ~/.config/opta).
+   */
+  sandbox?: { level?: SandboxLevel; home?: string };
   /** The session and turn (agent loop) the call belongs to; MCP's browser keeps one profile per turn. */
   turn?: { sessionId: string; turnId: string };
 }

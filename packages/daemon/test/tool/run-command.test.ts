@@ -35,12 +35,20 @@ async function waitForFile(path: string, timeoutMs = 5000): Promise<string> {
   }
 }
 
+/**
+ * These tests look at host processes (pids written by the shell, a signal seen by node): run them
+ * unsandboxed. Inside the sandbox pids belong to its own namespace and bwrap reports a signal as
+ * exit 128+N; test/sandbox covers the sandboxed equivalents.
+ */
+const HOST = { sandbox: { level: "off" as const } };
+
 const SPAWN_TREE = "sleep 30 & echo $! > pids; sh -c 'echo $$ >> pids; sleep 30'";
 
 describe("run_command", () => {
   it("reports stdout, stderr, exit code and a summary", async () => {
     const { result, summary } = ok(await ws.call("run_command", { command: "echo out; echo err >&2; exit 3" }));
     expect(result).toMatchObject({ exitCode: 3, signal: null, stdout: "out\n", stderr: "err\n", cwd: "." });
+    expect(["workspace-write", "unavailable"]).toContain(result.sandbox);
     expect(summary).toMatch(/^exit 3 · \d+\.\ds$/);
     const zero = ok(await ws.call("run_command", { command: "true" }));
     expect(zero.result.exitCode).toBe(0);
@@ -72,7 +80,7 @@ describe("run_command", () => {
   });
 
   it("reports a terminating signal", async () => {
-    const { result, summary } = ok(await ws.call("run_command", { command: "kill -KILL $$" }));
+    const { result, summary } = ok(await ws.call("run_command", { command: "kill -KILL $$" }, HOST));
     expect(result).toMatchObject({ exitCode: null, signal: "SIGKILL" });
     expect(summary).toMatch(/^killed by SIGKILL/);
   });
@@ -102,7 +110,7 @@ describe("run_command", () => {
 
   it("kills the whole process group on timeout", async () => {
     const started = Date.now();
-    const outcome = await ws.call("run_command", { command: `echo begun; ${SPAWN_TREE}`, timeout_seconds: 0.5 });
+    const outcome = await ws.call("run_command", { command: `echo begun; ${SPAWN_TREE}`, timeout_seconds: 0.5 }, HOST);
     const failure = fail(outcome);
     expect(failure.code).toBe("TIMEOUT");
     expect(failure.error).toContain("begun");
@@ -115,7 +123,7 @@ describe("run_command", () => {
   it("kills the whole process group within 500 ms of an abort, also when SIGTERM is ignored", async () => {
     for (const command of [SPAWN_TREE, `trap '' TERM; ${SPAWN_TREE}`]) {
       const controller = new AbortController();
-      const running = ws.call("run_command", { command }, { signal: controller.signal });
+      const running = ws.call("run_command", { command }, { ...HOST, signal: controller.signal });
       const pids = (await waitForFile(join(ws.cwd, "pids"))).trim().split("\n").map(Number);
       expect(pids).toHaveLength(2);
       const abortedAt = Date.now();
@@ -131,7 +139,7 @@ describe("run_command", () => {
 
   it("returns when the shell exits even if a background process holds the output open", async () => {
     const started = Date.now();
-    const { result } = ok(await ws.call("run_command", { command: "sleep 20 & echo $! > bg.pid; echo done" }));
+    const { result } = ok(await ws.call("run_command", { command: "sleep 20 & echo $! > bg.pid; echo done" }, HOST));
     expect(Date.now() - started).toBeLessThan(3000);
     expect(result.stdout).toBe("done\n");
     expect(result.note).toContain("background");
