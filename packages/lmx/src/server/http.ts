@@ -27,15 +27,15 @@ const ROUTES: Route[] = [
     path: "/health",
     endpoint: "health",
     open: true,
-    handle: async (app, scope) => {
-      const loading = app.registry.isLoading;
-      if (loading) scope.response.statusCode = 503;
-      return {
-        status: loading ? "loading" : "ok",
-        version: app.version,
-        models_loaded: app.registry.loadedModels().length,
-      };
-    },
+    // Always 200 while the process serves: a load is native work off the event loop, and requests
+    // for other models (or queued ones for this model) are served meanwhile. A 503 here made probes
+    // (and the daemon) treat a server that is merely loading as down.
+    handle: async (app) => ({
+      status: app.registry.isLoading ? "loading" : "ok",
+      version: app.version,
+      models_loaded: app.registry.loadedModels().length,
+      models_loading: app.registry.loadingModels(),
+    }),
   },
   {
     method: "GET",
@@ -230,7 +230,7 @@ async function handleRequest(
       response.end(result.text);
       return;
     }
-    sendJson(response, response.statusCode === 503 ? 503 : 200, result);
+    sendJson(response, 200, result);
   } catch (thrown) {
     if (controller.signal.aborted && !(thrown instanceof LmxError)) return;
     const error = toLmxError(thrown);
