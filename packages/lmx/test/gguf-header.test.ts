@@ -85,7 +85,9 @@ describe("GGUF header bounds", () => {
     expect(info.tensorInfo).toHaveLength(2000);
     const refused = await checkGgufHeader(path).catch((error) => error);
     expect(refused).toBeInstanceOf(GgufHeaderError);
-    expect(refused.reason).toBe("its header claims 2000 tensors but the file is 24 bytes (each tensor entry takes at least 33)");
+    expect(refused.reason).toBe(
+      "its header claims 2000 tensors but the file is 24 bytes (each tensor entry takes at least 33)",
+    );
   });
 
   it("accepts a real model's header", async () => {
@@ -105,7 +107,9 @@ describe("GGUF header bounds", () => {
     // The preamble attacks are marked in the listing (and left out of /v1/models) already.
     expect(status.models.find((model) => model.id === "attack-0")).toMatchObject({
       state: "invalid",
-      error: expect.stringContaining("attack-0.gguf is not a usable GGUF model: its header claims 1099511627776 tensors"),
+      error: expect.stringContaining(
+        "attack-0.gguf is not a usable GGUF model: its header claims 1099511627776 tensors",
+      ),
     });
     expect(listed).toContain("good");
     expect(listed).not.toContain("attack-0");
@@ -118,7 +122,10 @@ describe("GGUF header bounds", () => {
     for (const [index, attack] of Object.keys(ATTACKS).entries()) {
       const id = `attack-${index}`;
       const loaded = await post(server, "/api/v1/models/load", { model: id });
-      const chat = await post(server, "/v1/chat/completions", { model: id, messages: [{ role: "user", content: "x" }] });
+      const chat = await post(server, "/v1/chat/completions", {
+        model: id,
+        messages: [{ role: "user", content: "x" }],
+      });
       const health = await fetch(`${server.url}/health`);
       const rssGrowth = process.memoryUsage().rss - rssBefore;
       const message = loaded.json.error?.message ?? "";

@@ -8,7 +8,7 @@ import { type FileHandle, open } from "node:fs/promises";
  * forever (gigabytes of RSS, the event loop busy for minutes), and a string length of 2^32 makes it
  * allocate a 4 GiB buffer. This walk reads the header in chunks, checks every count and length
  * against the bytes left in the file and against absolute caps, and never allocates more than one
- * chunk, so a hostile file costs at most a few milliseconds and a megabyte.
+ * chunk (or one key), so a hostile file costs at most a few milliseconds and a megabyte.
  */
 
 /** Absolute caps, far above any real model (the largest have ~1M-entry vocabularies, ~50k tensors). */
@@ -39,7 +39,8 @@ export const MIN_TENSOR_INFO_BYTES = 8 + 1 + 4 + 8 + 4 + 8;
 export const MIN_METADATA_ENTRY_BYTES = 8 + 1 + 4 + 1;
 /** Magic, version, tensor count, metadata count. */
 const PREAMBLE_BYTES = 4 + 4 + 8 + 8;
-const CHUNK_BYTES = 1024 * 1024;
+// Small enough that walking one chunk's worth of entries takes about a millisecond.
+const CHUNK_BYTES = 256 * 1024;
 
 // GGUF value types: byte width of the fixed-size ones; 8 is string, 9 is array.
 const FIXED_WIDTH: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
@@ -87,36 +88,39 @@ export async function checkGgufHeader(path: string): Promise<GgufHeaderSummary> 
   return withFile(path, async (reader) => {
     const { version, tensorCount, metadataCount } = await readPreamble(reader);
     for (let index = 0; index < metadataCount; index++) {
-      const at = `metadata entry ${index}`;
-      const keyLength = await reader.u64(`the key length of ${at}`);
+      const at = () => `metadata entry ${index}`;
+      const keyLength = await reader.u64Exact(() => `the key length of ${at()}`);
       if (keyLength === 0n || keyLength > BigInt(GGUF_LIMITS.keyBytes)) {
-        throw new GgufHeaderError(`${at} has a key of ${keyLength} bytes (1 to ${GGUF_LIMITS.keyBytes} allowed)`);
+        throw new GgufHeaderError(`${at()} has a key of ${keyLength} bytes (1 to ${GGUF_LIMITS.keyBytes} allowed)`);
       }
-      const key = await reader.text(Number(keyLength), `the key of ${at}`);
-      const type = await reader.u32(`the value type of '${key}'`);
-      await skipValue(reader, type, `'${key}'`, 0);
+      const key = await reader.text(Number(keyLength), () => `the key of ${at()}`);
+      const type = await reader.u32(() => `the value type of '${key}'`);
+      await skipValue(reader, type, () => `'${key}'`, 0);
       reader.checkHeaderSize();
     }
     for (let index = 0; index < tensorCount; index++) {
-      const at = `tensor entry ${index}`;
-      const nameLength = await reader.u64(`the name length of ${at}`);
+      const at = () => `tensor entry ${index}`;
+      const nameLength = await reader.u64Exact(() => `the name length of ${at()}`);
       if (nameLength === 0n || nameLength > BigInt(GGUF_LIMITS.tensorNameBytes)) {
         throw new GgufHeaderError(
-          `${at} has a name of ${nameLength} bytes (1 to ${GGUF_LIMITS.tensorNameBytes} allowed)`,
+          `${at()} has a name of ${nameLength} bytes (1 to ${GGUF_LIMITS.tensorNameBytes} allowed)`,
         );
       }
-      const name = await reader.text(Number(nameLength), `the name of ${at}`);
-      const dims = await reader.u32(`the dimension count of tensor ${name}`);
+      const name = await reader.text(Number(nameLength), () => `the name of ${at()}`);
+      const dims = await reader.u32(() => `the dimension count of tensor ${name}`);
       if (dims > GGUF_LIMITS.tensorDims) {
         throw new GgufHeaderError(`tensor ${name} claims ${dims} dimensions (at most ${GGUF_LIMITS.tensorDims})`);
       }
       // Dimensions (u64 each), the ggml type (u32) and the data offset (u64).
-      reader.skip(dims * 8 + 4 + 8, `the shape, type and offset of tensor ${name}`);
+      reader.skip(dims * 8 + 4 + 8, () => `the shape, type and offset of tensor ${name}`);
       reader.checkHeaderSize();
     }
     return { version, tensorCount, metadataCount, headerEndOffset: reader.position, sizeBytes: reader.size };
   });
 }
+
+/** Names what is being read, for an error message; built only when one is thrown. */
+type Describe = () => string;
 
 async function withFile<T>(path: string, walk: (reader: HeaderReader) => Promise<T>): Promise<T> {
   const handle = await open(path, "r");
@@ -133,14 +137,14 @@ async function readPreamble(
   if (reader.size < PREAMBLE_BYTES) {
     throw new GgufHeaderError(`the file is only ${reader.size} bytes long (a GGUF header takes at least 24)`);
   }
-  const magic = await reader.text(4, "the magic bytes");
+  const magic = await reader.text(4, () => "the magic bytes");
   if (magic !== "GGUF") throw new GgufHeaderError("it does not start with the GGUF magic bytes");
-  const version = await reader.u32("the version");
+  const version = await reader.u32(() => "the version");
   if (version !== 2 && version !== 3) {
     throw new GgufHeaderError(`GGUF version ${version} is not supported (llama.cpp reads versions 2 and 3)`);
   }
-  const tensorCount = await reader.u64("the tensor count");
-  const metadataCount = await reader.u64("the metadata count");
+  const tensorCount = await reader.u64Exact(() => "the tensor count");
+  const metadataCount = await reader.u64Exact(() => "the metadata count");
   const rest = BigInt(reader.size - PREAMBLE_BYTES);
   // The size bounds first: they say what is wrong with the file; the caps only catch huge files.
   if (tensorCount * BigInt(MIN_TENSOR_INFO_BYTES) > rest) {
@@ -164,33 +168,36 @@ async function readPreamble(
   return { version, tensorCount: Number(tensorCount), metadataCount: Number(metadataCount) };
 }
 
-async function skipValue(reader: HeaderReader, type: number, what: string, depth: number): Promise<void> {
+async function skipValue(reader: HeaderReader, type: number, what: Describe, depth: number): Promise<void> {
   const width = FIXED_WIDTH[type];
-  if (width !== undefined) return reader.skip(width, `the value of ${what}`);
-  if (type === STRING) {
-    const length = await reader.u64(`the string length of ${what}`);
-    reader.checkLength(length, GGUF_LIMITS.stringBytes, `${what} claims a string of ${length} bytes`);
-    return reader.skip(Number(length), `the string of ${what}`);
-  }
-  if (type !== ARRAY) throw new GgufHeaderError(`${what} has an unknown value type ${type}`);
+  if (width !== undefined) return reader.skip(width, () => `the value of ${what()}`);
+  if (type === STRING) return reader.skipStrings(1, what);
+  if (type !== ARRAY) throw new GgufHeaderError(`${what()} has an unknown value type ${type}`);
   if (depth >= GGUF_LIMITS.arrayDepth) {
-    throw new GgufHeaderError(`${what} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
+    throw new GgufHeaderError(`${what()} nests arrays deeper than ${GGUF_LIMITS.arrayDepth} levels`);
   }
-  const elementType = await reader.u32(`the element type of ${what}`);
-  const count = await reader.u64(`the array length of ${what}`);
+  const elementType = await reader.u32(() => `the element type of ${what()}`);
+  const count = await reader.u64Exact(() => `the array length of ${what()}`);
   if (count > BigInt(GGUF_LIMITS.arrayElements)) {
     throw new GgufHeaderError(
-      `${what} claims an array of ${count} elements (at most ${GGUF_LIMITS.arrayElements} are accepted)`,
+      `${what()} claims an array of ${count} elements (at most ${GGUF_LIMITS.arrayElements} are accepted)`,
     );
   }
   const elementWidth = FIXED_WIDTH[elementType];
   // Every element takes at least its fixed width, a string at least its 8-byte length, an array 12.
   const minimum = elementWidth ?? (elementType === STRING ? 8 : elementType === ARRAY ? 12 : undefined);
-  if (minimum === undefined) throw new GgufHeaderError(`${what} has an array of unknown value type ${elementType}`);
-  reader.checkLength(count * BigInt(minimum), Number.MAX_SAFE_INTEGER, `${what} claims an array of ${count} elements`);
-  if (elementWidth !== undefined) return reader.skip(Number(count) * elementWidth, `the array of ${what}`);
-  for (let index = 0; index < Number(count); index++) {
-    await skipValue(reader, elementType, `${what}[${index}]`, depth + 1);
+  if (minimum === undefined) throw new GgufHeaderError(`${what()} has an array of unknown value type ${elementType}`);
+  const left = reader.size - reader.position;
+  if (count * BigInt(minimum) > BigInt(left)) {
+    throw new GgufHeaderError(
+      `${what()} claims an array of ${count} elements but only ${left} bytes of the file remain`,
+    );
+  }
+  const elements = Number(count);
+  if (elementWidth !== undefined) return reader.skip(elements * elementWidth, () => `the array of ${what()}`);
+  if (elementType === STRING) return reader.skipStrings(elements, what);
+  for (let index = 0; index < elements; index++) {
+    await skipValue(reader, elementType, () => `${what()}[${index}]`, depth + 1);
   }
 }
 
@@ -209,13 +216,6 @@ class HeaderReader {
     readonly size: number,
   ) {}
 
-  /** Throws unless `length` more bytes exist, fit in `max`, and stay within the header cap. */
-  checkLength(length: bigint, max: number, claim: string): void {
-    const left = this.size - this.position;
-    if (length > BigInt(left)) throw new GgufHeaderError(`${claim} but only ${left} bytes of the file remain`);
-    if (length > BigInt(max)) throw new GgufHeaderError(`${claim} (at most ${max} are accepted)`);
-  }
-
   /** Refuses headers beyond {@link GGUF_LIMITS.headerBytes}. */
   checkHeaderSize(): void {
     if (this.position > GGUF_LIMITS.headerBytes) {
@@ -225,14 +225,15 @@ class HeaderReader {
     }
   }
 
-  async u32(what: string): Promise<number> {
+  async u32(what: Describe): Promise<number> {
     await this.ensure(4, what);
     const value = this.chunk.readUInt32LE(this.position - this.chunkStart);
     this.position += 4;
     return value;
   }
 
-  async u64(what: string): Promise<bigint> {
+  /** A u64 exactly (counts that appear in error messages). */
+  async u64Exact(what: Describe): Promise<bigint> {
     await this.ensure(8, what);
     const value = this.chunk.readBigUInt64LE(this.position - this.chunkStart);
     this.position += 8;
@@ -240,7 +241,7 @@ class HeaderReader {
   }
 
   /** `length` bytes as UTF-8 (callers bound `length` first). */
-  async text(length: number, what: string): Promise<string> {
+  async text(length: number, what: Describe): Promise<string> {
     await this.ensure(length, what);
     const offset = this.position - this.chunkStart;
     this.position += length;
@@ -248,14 +249,43 @@ class HeaderReader {
   }
 
   /** Moves past `length` bytes without reading them (a long string is never held in memory). */
-  skip(length: number, what: string): void {
+  skip(length: number, what: Describe): void {
     if (length > this.size - this.position) this.truncated(length, what);
     this.position += length;
   }
 
-  private ensure(length: number, what: string): Promise<void> | undefined {
+  /**
+   * Moves past `count` length-prefixed strings, each bounded by the rest of the file and
+   * {@link GGUF_LIMITS.stringBytes}. A tight loop: vocabularies have hundreds of thousands.
+   */
+  async skipStrings(count: number, what: Describe): Promise<void> {
+    for (let index = 0; index < count; index++) {
+      if (this.position + 8 > this.chunkStart + this.chunk.length) {
+        await this.ensure(8, () => `the string length of ${count === 1 ? what() : `${what()}[${index}]`}`);
+      }
+      const length = this.readU64At(this.position - this.chunkStart);
+      this.position += 8;
+      const left = this.size - this.position;
+      if (length > left || length > GGUF_LIMITS.stringBytes) {
+        const exact = this.chunk.readBigUInt64LE(this.position - 8 - this.chunkStart);
+        const claim = `${count === 1 ? what() : `${what()}[${index}]`} claims a string of ${exact} bytes`;
+        throw new GgufHeaderError(
+          length > left
+            ? `${claim} but only ${left} bytes of the file remain`
+            : `${claim} (at most ${GGUF_LIMITS.stringBytes} are accepted)`,
+        );
+      }
+      this.position += length;
+    }
+  }
+
+  private readU64At(offset: number): number {
+    return this.chunk.readUInt32LE(offset + 4) * 2 ** 32 + this.chunk.readUInt32LE(offset);
+  }
+
+  private ensure(length: number, what: Describe): Promise<void> | undefined {
     if (length > this.size - this.position) this.truncated(length, what);
-    if (this.position + length <= this.chunkStart + this.chunk.length && this.position >= this.chunkStart) return;
+    if (this.position + length <= this.chunkStart + this.chunk.length) return;
     return this.fill(length);
   }
 
@@ -263,14 +293,15 @@ class HeaderReader {
     const size = Math.min(Math.max(length, CHUNK_BYTES), this.size - this.position);
     const buffer = Buffer.allocUnsafe(size);
     const { bytesRead } = await this.handle.read(buffer, 0, size, this.position);
-    if (bytesRead < length) throw new GgufHeaderError(`the file shrank while it was read (${this.size} bytes at start)`);
+    if (bytesRead < length)
+      throw new GgufHeaderError(`the file shrank while it was read (${this.size} bytes at start)`);
     this.chunk = buffer.subarray(0, bytesRead);
     this.chunkStart = this.position;
   }
 
-  private truncated(length: number, what: string): never {
+  private truncated(length: number, what: Describe): never {
     throw new GgufHeaderError(
-      `it is truncated: ${what} at byte ${this.position} needs ${length} bytes but the file ends at byte ${this.size} (an interrupted download? pull it again)`,
+      `it is truncated: ${what()} at byte ${this.position} needs ${length} bytes but the file ends at byte ${this.size} (an interrupted download? pull it again)`,
     );
   }
 }

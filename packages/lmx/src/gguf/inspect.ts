@@ -130,7 +130,10 @@ function splitParts(path: string): string[] {
   const parts = Number(match?.[2] ?? 0);
   if (!match || parts === 0 || Number(match[1]) > parts) return [path];
   const stem = path.slice(0, path.length - match[0].length);
-  return Array.from({ length: parts }, (_, index) => `${stem}-${String(index + 1).padStart(5, "0")}-of-${match[2]}.gguf`);
+  return Array.from(
+    { length: parts },
+    (_, index) => `${stem}-${String(index + 1).padStart(5, "0")}-of-${match[2]}.gguf`,
+  );
 }
 
 function invalid(name: string, reason: string): LmxError {
