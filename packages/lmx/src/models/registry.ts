@@ -10,10 +10,10 @@ import {
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
   type LlamaModel,
-  resolveChatWrapper,
 } from "node-llama-cpp";
+import { type ChatWrapperPlan, chatWrapperFor, planChatWrapper } from "../engine/chat-wrapper.js";
 import { checkGgufPreamble, GgufHeaderError } from "../gguf/header.js";
-import { inspectModelFile } from "../gguf/inspect.js";
+import { type InspectedModel, inspectModelFile } from "../gguf/inspect.js";
 import { LmxError } from "../server/errors.js";
 import { SlotPool } from "./slot-pool.js";
 
@@ -389,9 +389,25 @@ export class ModelRegistry {
   }
 
   private async loadFile(file: ModelFile): Promise<LoadedModel> {
-    const { llama, parallel, threads, log } = this.options;
     const started = performance.now();
     const inspected = await inspectModelFile(file.path);
+    // Chosen in a worker while the weights load here (see engine/chat-wrapper.ts).
+    const wrapperPlan = planChatWrapper(file.path);
+    try {
+      return await this.loadInspected(file, inspected, wrapperPlan.plan, started);
+    } catch (error) {
+      wrapperPlan.cancel();
+      throw error;
+    }
+  }
+
+  private async loadInspected(
+    file: ModelFile,
+    inspected: InspectedModel,
+    wrapperPlan: Promise<ChatWrapperPlan>,
+    started: number,
+  ): Promise<LoadedModel> {
+    const { llama, parallel, threads, log } = this.options;
     const contextSize = this.options.contextSize ?? Math.min(inspected.trainContextSize ?? 4096, 4096);
     const insights = await GgufInsights.from(inspected.info, llama);
     const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
@@ -446,6 +462,16 @@ export class ModelRegistry {
         { cause: error },
       );
     }
+    let chatWrapper: ChatWrapper;
+    try {
+      chatWrapper = await chatWrapperFor(model, wrapperPlan, log);
+    } catch (error) {
+      await context.dispose();
+      await model.dispose();
+      throw new LmxError("model_load_failed", `no chat template fits '${file.id}': ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
     pool = new SlotPool(sequences, this.options.queueLimit);
     const loaded = new LoadedModel(
@@ -454,7 +480,7 @@ export class ModelRegistry {
       model,
       context,
       pool,
-      resolveChatWrapper(model),
+      chatWrapper,
       required,
       inspected.vocabularySize,
       threads,
