@@ -70,6 +70,8 @@ export function planChatWrapper(path: string): { plan: Promise<ChatWrapperPlan>;
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the chat-wrapper worker exited with code ${code}`)));
   });
+  // A load that fails before it needs the plan cancels it; that rejection is nobody's to handle.
+  plan.catch(() => undefined);
   return { plan, cancel: () => void worker.terminate() };
 }
 
