@@ -70,12 +70,15 @@ describe("model management", () => {
     await new Promise((resolve) => setTimeout(resolve, 900));
     expect((await state()).b).toBe("not-loaded");
 
-    // While a model loads, /health says 503 "loading".
+    // While a model loads, /health stays 200 and says "loading".
     const loading = post(server, "/api/v1/models/load", { model: "a" });
-    const seen = new Set<number>();
-    while (!seen.has(503) && (await state()).a !== "loaded") seen.add((await fetch(`${server.url}/health`)).status);
+    const seen = new Set<string>();
+    while (!seen.has("200 loading") && (await state()).a !== "loaded") {
+      const health = await fetch(`${server.url}/health`);
+      seen.add(`${health.status} ${((await health.json()) as { status: string }).status}`);
+    }
     expect((await loading).status).toBe(200);
-    expect(seen.has(503)).toBe(true);
+    expect([...seen].every((entry) => entry.startsWith("200 "))).toBe(true);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
 
     const missing = await post(server, "/api/v1/models/load", { model: "zzz" });

@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { type GgufFileInfo, readGgufFileInfo } from "node-llama-cpp";
 import { LmxError } from "../server/errors.js";
+import { checkGgufHeader, GgufHeaderError } from "./header.js";
 
 /** What LMX needs to know about a GGUF file before handing it to native code. */
 export type InspectedModel = {
@@ -55,6 +56,19 @@ export async function inspectModelFile(path: string): Promise<InspectedModel> {
     throw new LmxError("model_not_found", `model file ${path} cannot be read: ${(error as Error).message}`);
   }
   if (sizeBytes < 24) throw invalid(name, `the file is only ${sizeBytes} bytes long`);
+  // node-llama-cpp's parser trusts every count and length in the header (and reads zeros past the
+  // end of the file): each part gets the bounds check first.
+  for (const part of splitParts(path)) {
+    try {
+      await checkGgufHeader(part);
+    } catch (error) {
+      if (error instanceof GgufHeaderError) {
+        const advice = /pull it again/.test(error.reason) ? "" : "; the file is corrupt: delete it or pull it again";
+        throw invalid(part === path ? name : `${name} (part ${basename(part)})`, `${error.reason}${advice}`);
+      }
+      throw new LmxError("model_not_found", `model file ${part} cannot be read: ${(error as Error).message}`);
+    }
+  }
   let info: GgufFileInfo;
   try {
     info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false, sourceType: "filesystem" });
@@ -107,6 +121,19 @@ export async function inspectModelFile(path: string): Promise<InspectedModel> {
     architecture,
     trainContextSize: typeof contextLength === "number" ? contextLength : undefined,
   };
+}
+
+/** The files node-llama-cpp reads for `path`: every part of a `-00001-of-0000N.gguf` split, else `path`. */
+function splitParts(path: string): string[] {
+  // The same pattern node-llama-cpp's resolveSplitGgufParts uses.
+  const match = /-(\d{5})-of-(\d{5})\.gguf$/.exec(path);
+  const parts = Number(match?.[2] ?? 0);
+  if (!match || parts === 0 || Number(match[1]) > parts) return [path];
+  const stem = path.slice(0, path.length - match[0].length);
+  return Array.from(
+    { length: parts },
+    (_, index) => `${stem}-${String(index + 1).padStart(5, "0")}-of-${match[2]}.gguf`,
+  );
 }
 
 function invalid(name: string, reason: string): LmxError {

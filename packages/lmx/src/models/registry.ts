@@ -10,9 +10,10 @@ import {
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
   type LlamaModel,
-  resolveChatWrapper,
 } from "node-llama-cpp";
-import { inspectModelFile } from "../gguf/inspect.js";
+import { type ChatWrapperPlan, chatWrapperFor, planChatWrapper } from "../engine/chat-wrapper.js";
+import { checkGgufPreamble, GgufHeaderError } from "../gguf/header.js";
+import { type InspectedModel, inspectModelFile } from "../gguf/inspect.js";
 import { LmxError } from "../server/errors.js";
 import { SlotPool } from "./slot-pool.js";
 
@@ -26,9 +27,17 @@ export type ModelFile = {
   sizeBytes: number;
   /** Last modification time. */
   modifiedAt: Date;
+  /**
+   * Set when the header's first 24 bytes already show the file is unusable (not GGUF, or counts
+   * the file cannot hold): why, as the second half of a sentence. Loading it gives the full error.
+   */
+  problem?: string;
 };
 
-/** Every GGUF under `modelsDir` (two levels deep), sorted by id; a missing directory is empty. */
+/**
+ * Every GGUF under `modelsDir` (two levels deep), sorted by id; a missing directory is empty. Each
+ * file's 24-byte preamble is checked (one small read), so a corrupt file is marked, not hidden.
+ */
 export async function listModelFiles(modelsDir: string): Promise<ModelFile[]> {
   const found: ModelFile[] = [];
   const walk = async (dir: string, depth: number): Promise<void> => {
@@ -52,7 +61,11 @@ export async function listModelFiles(modelsDir: string): Promise<ModelFile[]> {
           .split(sep)
           .join("/")
           .replace(/\.gguf$/i, "");
-        found.push({ id, path, sizeBytes: info.size, modifiedAt: info.mtime });
+        const problem = await checkGgufPreamble(path).then(
+          () => undefined,
+          (error) => (error instanceof GgufHeaderError ? error.reason : (error as Error).message),
+        );
+        found.push({ id, path, sizeBytes: info.size, modifiedAt: info.mtime, ...(problem ? { problem } : {}) });
       }
     }
   };
@@ -173,12 +186,19 @@ export class ModelRegistry {
   private listed: { files: ModelFile[]; at: number } | undefined;
   /** A listing being read; concurrent callers share it. */
   private listing: Promise<ModelFile[]> | undefined;
+  /** `path@mtime` of unusable files already logged, so each is logged once, not on every listing. */
+  private readonly reported = new Set<string>();
 
   constructor(private readonly options: ModelRegistryOptions) {}
 
-  /** True while any model is being loaded (health reports 503 then). */
+  /** True while any model is being loaded (health reports `"loading"` then). */
   get isLoading(): boolean {
     return this.loading.size > 0;
+  }
+
+  /** Ids of the models being loaded now. */
+  loadingModels(): string[] {
+    return [...this.loading.keys()];
   }
 
   /** The models in memory. */
@@ -191,6 +211,12 @@ export class ModelRegistry {
     this.listing ??= listModelFiles(this.options.modelsDir)
       .then((files) => {
         this.listed = { files, at: performance.now() };
+        for (const file of files) {
+          const key = `${file.path}@${file.modifiedAt.getTime()}`;
+          if (!file.problem || this.reported.has(key)) continue;
+          this.reported.add(key);
+          this.options.log({ event: "model.invalid", model: file.id, path: file.path, reason: file.problem });
+        }
         return files;
       })
       .finally(() => {
@@ -222,7 +248,8 @@ export class ModelRegistry {
   private match(models: ModelFile[], requested: string | undefined): ModelFile | undefined {
     if (requested === undefined || requested === "") {
       const firstLoaded = this.loadedModels()[0];
-      return models.find((model) => model.id === firstLoaded?.id) ?? models[0];
+      // Never pick a file already known to be broken as the default.
+      return models.find((model) => model.id === firstLoaded?.id) ?? models.find((model) => !model.problem);
     }
     const wanted = requested.replace(/\.gguf$/i, "");
     return (
@@ -362,9 +389,25 @@ export class ModelRegistry {
   }
 
   private async loadFile(file: ModelFile): Promise<LoadedModel> {
-    const { llama, parallel, threads, log } = this.options;
     const started = performance.now();
     const inspected = await inspectModelFile(file.path);
+    // Chosen in a worker while the weights load here (see engine/chat-wrapper.ts).
+    const wrapperPlan = planChatWrapper(file.path);
+    try {
+      return await this.loadInspected(file, inspected, wrapperPlan.plan, started);
+    } catch (error) {
+      wrapperPlan.cancel();
+      throw error;
+    }
+  }
+
+  private async loadInspected(
+    file: ModelFile,
+    inspected: InspectedModel,
+    wrapperPlan: Promise<ChatWrapperPlan>,
+    started: number,
+  ): Promise<LoadedModel> {
+    const { llama, parallel, threads, log } = this.options;
     const contextSize = this.options.contextSize ?? Math.min(inspected.trainContextSize ?? 4096, 4096);
     const insights = await GgufInsights.from(inspected.info, llama);
     const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
@@ -419,6 +462,16 @@ export class ModelRegistry {
         { cause: error },
       );
     }
+    let chatWrapper: ChatWrapper;
+    try {
+      chatWrapper = await chatWrapperFor(model, wrapperPlan, log);
+    } catch (error) {
+      await context.dispose();
+      await model.dispose();
+      throw new LmxError("model_load_failed", `no chat template fits '${file.id}': ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
     pool = new SlotPool(sequences, this.options.queueLimit);
     const loaded = new LoadedModel(
@@ -427,7 +480,7 @@ export class ModelRegistry {
       model,
       context,
       pool,
-      resolveChatWrapper(model),
+      chatWrapper,
       required,
       inspected.vocabularySize,
       threads,

@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { ModelActionRequest } from "../openai/schemas.js";
 import type { LmxApp } from "../server/context.js";
 import { parseRequest } from "../server/validate.js";
@@ -8,7 +9,10 @@ export type ModelStatus = {
   id: string;
   path: string;
   size_bytes: number;
-  state: "loaded" | "not-loaded";
+  /** `invalid`: the header shows the file cannot be loaded (see `error`). */
+  state: "loaded" | "not-loaded" | "invalid";
+  /** Why an `invalid` file cannot be loaded. */
+  error: string | null;
   context_size: number | null;
   parallel: number | null;
   active: number;
@@ -24,7 +28,8 @@ function describe(file: ModelFile, loaded: LoadedModel | undefined): ModelStatus
     id: file.id,
     path: file.path,
     size_bytes: file.sizeBytes,
-    state: loaded ? "loaded" : "not-loaded",
+    state: loaded ? "loaded" : file.problem ? "invalid" : "not-loaded",
+    error: file.problem ? `${basename(file.path)} is not a usable GGUF model: ${file.problem}` : null,
     context_size: loaded?.contextSize ?? null,
     parallel: loaded?.pool.total ?? null,
     active: loaded?.pool.active ?? 0,
@@ -36,9 +41,12 @@ function describe(file: ModelFile, loaded: LoadedModel | undefined): ModelStatus
   };
 }
 
-/** `GET /v1/models`: every GGUF in the models directory, OpenAI's list shape. */
+/**
+ * `GET /v1/models`: every usable GGUF in the models directory, OpenAI's list shape. Files whose
+ * header is already known to be broken are left out (and logged once); `/api/v1/models` shows them.
+ */
 export async function listOpenAiModels(app: LmxApp): Promise<unknown> {
-  const files = await app.registry.list();
+  const files = (await app.registry.list()).filter((file) => !file.problem);
   return {
     object: "list",
     data: files.map((file) => ({

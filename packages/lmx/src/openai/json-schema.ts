@@ -40,6 +40,28 @@ const REFUSED = [
 /** Upper bound for lengths and counts: llama.cpp expands `{m,n}` repetitions into rules. */
 const MAX_REPEAT = 4096;
 const MAX_DEPTH = 64;
+
+/**
+ * Caps on what one request may ask the grammar builder to compile. node-llama-cpp builds grammars
+ * synchronously, at ~25 µs per schema node or enum value (a 10,000-value enum blocks the event
+ * loop for ~0.3 s, 50,000 for seconds), so the whole request's schemas are bounded before it runs.
+ */
+export const SCHEMA_LIMITS = {
+  /** Values in one `enum` (and alternatives in one `anyOf` / `oneOf`). */
+  enumValues: 1024,
+  /** Schema nodes plus enum values, across all of a request's schemas (all tools together). */
+  nodes: 4096,
+  /** Bytes of schema JSON (names, strings, descriptions, patterns), across the request. */
+  bytes: 256 * 1024,
+  /** Nesting levels. */
+  depth: MAX_DEPTH,
+} as const;
+
+/** What a request's schemas have used of {@link SCHEMA_LIMITS}; share one across its tools. */
+export class SchemaBudget {
+  nodes = 0;
+  bytes = 0;
+}
 /** Any JSON value, in the builder's vocabulary (it has no "any" schema of its own). */
 const ANY: Schema = {
   oneOf: [
@@ -49,13 +71,77 @@ const ANY: Schema = {
   ],
 };
 
-/** Returns `schema` rewritten for node-llama-cpp's grammar builder; throws a 400 naming what it cannot express. */
-export function normalizeJsonSchema(schema: unknown, param: string): Schema {
-  return new Normalizer(param).node(schema, "", new Map(), 0);
+/**
+ * Returns `schema` rewritten for node-llama-cpp's grammar builder; throws a 400 naming what it
+ * cannot express, or what exceeds {@link SCHEMA_LIMITS} (counted in `budget`, shared by a request).
+ */
+export function normalizeJsonSchema(schema: unknown, param: string, budget = new SchemaBudget()): Schema {
+  measureJson(schema, param, budget);
+  return new Normalizer(param, budget).node(schema, "", new Map(), 0);
+}
+
+/**
+ * Counts the schema's JSON size and depth with an explicit stack, stopping at the first cap
+ * exceeded: a 16 MiB `properties` object or 10,000 nested levels cost no more than the cap.
+ */
+function measureJson(schema: unknown, param: string, budget: SchemaBudget): void {
+  // Two parallel stacks rather than one of pairs: a 50,000-element array allocates nothing per item.
+  const values: unknown[] = [schema];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const value = values.pop();
+    const depth = depths.pop()!;
+    if (typeof value === "string") budget.bytes += value.length + 2;
+    else if (typeof value !== "object" || value === null) budget.bytes += 6;
+    else {
+      if (depth > MAX_DEPTH) tooLarge(param, `it is nested deeper than ${MAX_DEPTH} levels`);
+      budget.bytes += 2;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length && budget.bytes <= SCHEMA_LIMITS.bytes; index++) {
+          budget.bytes += 1;
+          values.push(value[index]);
+          depths.push(depth + 1);
+        }
+      } else {
+        for (const key in value) {
+          if (!Object.hasOwn(value, key)) continue;
+          budget.bytes += key.length + 3;
+          values.push((value as Record<string, unknown>)[key]);
+          depths.push(depth + 1);
+          if (budget.bytes > SCHEMA_LIMITS.bytes) break;
+        }
+      }
+    }
+    if (budget.bytes > SCHEMA_LIMITS.bytes) {
+      tooLarge(param, `the request's schemas are larger than ${SCHEMA_LIMITS.bytes / 1024} KiB of JSON`);
+    }
+  }
+}
+
+function tooLarge(param: string, why: string): never {
+  throw new LmxError(
+    "invalid_request",
+    `${param}: schema too large to compile into a grammar: ${why}; simplify it (fewer properties, shorter enums, or a plain string with a description)`,
+    { param },
+  );
 }
 
 class Normalizer {
-  constructor(private readonly param: string) {}
+  constructor(
+    private readonly param: string,
+    private readonly budget: SchemaBudget,
+  ) {}
+
+  /** Counts `count` nodes against the request's budget. */
+  private spend(count: number, path: string): void {
+    this.budget.nodes += count;
+    if (this.budget.nodes > SCHEMA_LIMITS.nodes) {
+      tooLarge(
+        `${this.param}${path}`,
+        `the request's schemas have more than ${SCHEMA_LIMITS.nodes} nodes and enum values in all`,
+      );
+    }
+  }
 
   private fail(path: string, message: string): never {
     const param = `${this.param}${path}`;
@@ -64,6 +150,7 @@ class Normalizer {
 
   node(input: unknown, path: string, scope: ReadonlyMap<string, unknown>, depth: number): Schema {
     if (depth > MAX_DEPTH) this.fail(path, `nested deeper than ${MAX_DEPTH} levels`);
+    this.spend(1, path);
     if (input === true) return { ...ANY };
     if (input === false) this.fail(path, "the schema `false` matches no value");
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
@@ -123,6 +210,12 @@ class Normalizer {
       if (!(keyword in schema)) continue;
       const options = schema[keyword];
       if (!Array.isArray(options) || options.length === 0) this.fail(`${path}.${keyword}`, "must be a non-empty array");
+      if (options.length > SCHEMA_LIMITS.enumValues) {
+        tooLarge(
+          `${this.param}${path}.${keyword}`,
+          `${keyword} has ${options.length} alternatives (at most ${SCHEMA_LIMITS.enumValues})`,
+        );
+      }
       // The grammar accepts any of the alternatives, which is anyOf; oneOf's "exactly one" is not checked.
       return { ...out, oneOf: options.map((option, index) => child(option, `.${keyword}[${index}]`)) };
     }
@@ -130,6 +223,13 @@ class Normalizer {
     if ("enum" in schema) {
       const values = schema.enum;
       if (!Array.isArray(values) || values.length === 0) this.fail(`${path}.enum`, "must be a non-empty array");
+      if (values.length > SCHEMA_LIMITS.enumValues) {
+        tooLarge(
+          `${this.param}${path}.enum`,
+          `the enum has ${values.length} values (at most ${SCHEMA_LIMITS.enumValues})`,
+        );
+      }
+      this.spend(values.length, `${path}.enum`);
       return { ...out, enum: values.map((value, index) => this.literal(value, `${path}.enum[${index}]`)) };
     }
 

@@ -1,6 +1,6 @@
 import type { ChatHistoryItem, ChatModelFunctions } from "node-llama-cpp";
 import { LmxError } from "../server/errors.js";
-import { normalizeJsonSchema } from "./json-schema.js";
+import { normalizeJsonSchema, SchemaBudget } from "./json-schema.js";
 import type { ChatMessage, ChatTool } from "./schemas.js";
 
 type ModelResponse = Extract<ChatHistoryItem, { type: "model" }>["response"];
@@ -109,6 +109,8 @@ function parseMaybeJson(text: string): unknown {
 /** OpenAI tools → node-llama-cpp functions (name → description and JSON-schema params). */
 export function toChatFunctions(tools: readonly ChatTool[]): ChatModelFunctions {
   const functions: Record<string, { description?: string; params?: unknown }> = {};
+  // One budget for all tools: node-llama-cpp compiles every tool's parameters into one grammar.
+  const budget = new SchemaBudget();
   for (const [index, tool] of tools.entries()) {
     const { name, description, parameters } = tool.function;
     if (name in functions) {
@@ -119,7 +121,7 @@ export function toChatFunctions(tools: readonly ChatTool[]): ChatModelFunctions 
     functions[name] = {
       ...(description ? { description } : {}),
       ...(parameters && hasProperties(parameters)
-        ? { params: normalizeJsonSchema(parameters, `tools[${index}].function.parameters`) }
+        ? { params: normalizeJsonSchema(parameters, `tools[${index}].function.parameters`, budget) }
         : {}),
     };
   }

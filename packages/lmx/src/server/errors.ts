@@ -16,6 +16,7 @@ export const LMX_ERRORS = {
   method_not_allowed: { status: 405, type: "invalid_request_error" },
   payload_too_large: { status: 413, type: "invalid_request_error" },
   unsupported_media_type: { status: 415, type: "invalid_request_error" },
+  headers_too_large: { status: 431, type: "invalid_request_error" },
   model_invalid: { status: 422, type: "invalid_request_error" },
   model_load_failed: { status: 500, type: "server_error" },
   internal_error: { status: 500, type: "server_error" },

@@ -27,15 +27,15 @@ const ROUTES: Route[] = [
     path: "/health",
     endpoint: "health",
     open: true,
-    handle: async (app, scope) => {
-      const loading = app.registry.isLoading;
-      if (loading) scope.response.statusCode = 503;
-      return {
-        status: loading ? "loading" : "ok",
-        version: app.version,
-        models_loaded: app.registry.loadedModels().length,
-      };
-    },
+    // Always 200 while the process serves: a load is native work off the event loop, and requests
+    // for other models (or queued ones for this model) are served meanwhile. A 503 here made probes
+    // (and the daemon) treat a server that is merely loading as down.
+    handle: async (app) => ({
+      status: app.registry.isLoading ? "loading" : "ok",
+      version: app.version,
+      models_loaded: app.registry.loadedModels().length,
+      models_loading: app.registry.loadingModels(),
+    }),
   },
   {
     method: "GET",
@@ -102,9 +102,14 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) {
     throw new LmxError("unsupported_media_type", `Content-Type must be application/json, got '${type}'`);
   }
+  // Refused from the header alone, before a byte of the body is read (the parser has already
+  // refused a Content-Length that is not one plain decimal number).
   const declared = Number(request.headers["content-length"] ?? 0);
   if (declared > MAX_BODY_BYTES) {
-    throw new LmxError("payload_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+    throw new LmxError(
+      "payload_too_large",
+      `the request declares a ${declared}-byte body; the limit is ${MAX_BODY_BYTES} bytes (16 MiB): send a smaller request`,
+    );
   }
   const text = await readBody(request);
   if (text.trim() === "") throw new LmxError("invalid_json", "the request body is empty; send a JSON object");
@@ -128,7 +133,12 @@ function readBody(request: IncomingMessage): Promise<string> {
       if (size > MAX_BODY_BYTES) {
         cleanup();
         request.resume();
-        reject(new LmxError("payload_too_large", `the request body is larger than ${MAX_BODY_BYTES} bytes`));
+        reject(
+          new LmxError(
+            "payload_too_large",
+            `the request body is larger than ${MAX_BODY_BYTES} bytes (16 MiB): send a smaller request`,
+          ),
+        );
         return;
       }
       chunks.push(chunk);
@@ -177,8 +187,23 @@ export function createLmxServer(app: LmxApp, guard: RequestGuard): Server {
   const server = createServer({ noDelay: true, keepAlive: true }, (request, response) => {
     void handleRequest(app, guard, request, response);
   });
-  server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  // Requests the HTTP parser refuses (a malformed or duplicated Content-Length, Content-Length
+  // with Transfer-Encoding, oversized headers) never reach a route: answer them here, in the same
+  // JSON shape as every other error, and close the connection.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify(
+      new LmxError(
+        tooLarge ? "headers_too_large" : "invalid_request",
+        tooLarge
+          ? "the request headers are too large; send fewer or shorter headers"
+          : `the request is not valid HTTP (${error.code ?? "parse error"}: ${error.message}); send one well-formed Content-Length or chunked body`,
+      ).toBody(),
+    );
+    socket.end(
+      `HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
   return server;
 }
@@ -230,7 +255,7 @@ async function handleRequest(
       response.end(result.text);
       return;
     }
-    sendJson(response, response.statusCode === 503 ? 503 : 200, result);
+    sendJson(response, 200, result);
   } catch (thrown) {
     if (controller.signal.aborted && !(thrown instanceof LmxError)) return;
     const error = toLmxError(thrown);
@@ -239,7 +264,13 @@ async function handleRequest(
     }
     const headers: Record<string, string> = {};
     if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
+    // Refused before its body was read (413 on the declared length, 415, 401…): the rest of the body
+    // would otherwise be read and discarded to keep the connection alive, for as long as the client
+    // cares to send it. Close instead.
+    const unread = !request.complete;
+    if (unread) headers.Connection = "close";
     sendJson(response, error.status, error.toBody(), headers);
+    if (unread) response.once("finish", () => request.socket.destroySoon());
   } finally {
     const status = response.headersSent ? response.statusCode : 499;
     app.metrics.recordRequest(endpoint, status);
