@@ -37,7 +37,8 @@ type Encoding = "base64" | "hex" | "url-encoded";
 
 /**
  * Every way a secret can show up encoded in tool output: base64 (standard and URL-safe alphabet,
- * padded or not), hex (lower and upper case) and percent-encoding.
+ * padded or not), hex (lower and upper case) and percent-encoding; none for a secret shorter than
+ * MIN_ENCODED_SECRET_LENGTH.
  *
  * A secret inside a larger base64 blob (`base64 /proc/self/environ`) starts at any byte offset, so
  * its characters there depend on that offset mod 3. For each of the three alignments this takes
@@ -46,6 +47,7 @@ type Encoding = "base64" | "hex" | "url-encoded";
  * that alignment, whatever surrounds it.
  */
 export function encodedForms(secret: string): Array<{ text: string; encoding: Encoding }> {
+  if (secret.length < MIN_ENCODED_SECRET_LENGTH) return [];
   const bytes = Buffer.from(secret, "utf8");
   const base64 = new Set<string>();
   for (const offset of [0, 1, 2]) {
