@@ -105,6 +105,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   const repeats = new Map<string, number>();
 
   const redact = deps.redact ?? ((text: string) => text);
+  // Lets go (masked) what the current step's stream masks hold back; also when the step breaks off.
+  let flushHeldText = () => {};
   try {
     await deps.secretsReady?.();
     const resolved = await providers.resolve(turn.model, signal, {
@@ -154,40 +156,40 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const emitThinking = (delta: string) => {
         if (delta) store.append(sessionId, { event: "turn.thinking", turnId, delta });
       };
-      try {
-        for await (const chunk of resolved.stream({
-          messages,
-          ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
-          ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),
-          signal,
-        })) {
-          switch (chunk.type) {
-            case "text":
-              stats.countedTokens += 1;
-              emitText(textMask ? textMask.push(chunk.delta) : chunk.delta);
-              break;
-            case "reasoning":
-              stats.countedThinking += 1;
-              emitThinking(thinkingMask ? thinkingMask.push(chunk.delta) : chunk.delta);
-              break;
-            case "usage":
-              stats.usageTokens += chunk.completionTokens;
-              promptTokens = chunk.promptTokens;
-              if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
-              break;
-            case "finish":
-              stopReason = chunk.reason === "length" ? "length" : "stop";
-              break;
-            case "tool-call":
-              calls.push(parseCall(chunk.name, chunk.arguments, redact));
-              break;
-          }
-        }
-      } finally {
-        // What was held back (a possible start of a secret) goes out masked, also when the step broke off.
+      flushHeldText = () => {
         if (textMask) emitText(textMask.flush());
         if (thinkingMask) emitThinking(thinkingMask.flush());
+      };
+      for await (const chunk of resolved.stream({
+        messages,
+        ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
+        ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),
+        signal,
+      })) {
+        switch (chunk.type) {
+          case "text":
+            stats.countedTokens += 1;
+            emitText(textMask ? textMask.push(chunk.delta) : chunk.delta);
+            break;
+          case "reasoning":
+            stats.countedThinking += 1;
+            emitThinking(thinkingMask ? thinkingMask.push(chunk.delta) : chunk.delta);
+            break;
+          case "usage":
+            stats.usageTokens += chunk.completionTokens;
+            promptTokens = chunk.promptTokens;
+            if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
+            break;
+          case "finish":
+            stopReason = chunk.reason === "length" ? "length" : "stop";
+            break;
+          case "tool-call":
+            calls.push(parseCall(chunk.name, chunk.arguments, redact));
+            break;
+        }
       }
+      // What was held back (the end of the stream looked like the start of a secret) goes out masked.
+      flushHeldText();
       stats.streamingMs += performance.now() - stepStarted;
       if (signal.aborted) throw signal.reason ?? new Error("cancelled");
       if (calls.length === 0) break;
@@ -368,6 +370,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       return finish(executed);
     }
   } catch (error) {
+    flushHeldText();
     if (signal.aborted) {
       store.append(sessionId, { event: "session.cancelled", turnId });
       logger.info("session", `Turn cancelled · session=${sessionId}`, { turnId });

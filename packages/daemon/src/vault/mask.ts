@@ -122,13 +122,7 @@ export class SecretMasker {
 
   /** `text` with every known secret (and anything shaped like an API key) replaced by its mask. */
   mask(text: string): string {
-    let out = applyRanges(text, this.ranges(text));
-    for (const shape of SECRET_SHAPES) {
-      out = out.replace(shape, (match, bearer?: string) =>
-        typeof bearer === "string" ? `${bearer}${DOTS}` : maskSecret(match),
-      );
-    }
-    return out;
+    return this.maskShapes(applyRanges(text, this.ranges(text)));
   }
 
   /** Masks text that arrives in pieces (a model's streamed answer); see SecretStream. */
@@ -157,17 +151,18 @@ export class SecretMasker {
   }
 
   /**
-   * The longest prefix of `text` that can be masked and let go now: it stops before any tail
-   * that could still grow into a secret or an encoded form (or a key-shaped token) and never
-   * splits a match.
+   * Where the unfinished start of a secret, an encoded form or a key-shaped token may begin at the
+   * end of `text`: the earliest position at or after `from` from which the rest of `text` (at
+   * least `minimum` characters of it, whitespace aside for encoded forms) is a proper prefix of
+   * one; `text.length` when there is none.
    */
-  safeCut(text: string): number {
-    let cut = text.length;
+  holdStart(text: string, from: number, minimum: number): number {
+    let hold = text.length;
     const longestRaw = this.raw.reduce((most, secret) => Math.max(most, secret.length), 0);
-    for (let index = Math.max(0, text.length - longestRaw + 1); index < text.length; index += 1) {
+    for (let index = Math.max(0, text.length - longestRaw + 1); index <= text.length - minimum; index += 1) {
       const tail = text.slice(index);
       if (this.raw.some((secret) => secret.length > tail.length && secret.startsWith(tail))) {
-        cut = index;
+        hold = Math.max(index, from);
         break;
       }
     }
@@ -180,20 +175,29 @@ export class SecretMasker {
       }
       let view = tailPositions.map((index) => text[index]).join("");
       for (const position of tailPositions) {
-        if (position >= cut) break;
+        if (view.length < minimum || position >= hold) break;
         if (this.encoded.some((form) => form.length > view.length && form.startsWith(view))) {
-          cut = position;
+          hold = Math.min(hold, Math.max(position, from));
           break;
         }
         view = view.slice(1);
       }
     }
-    const shape = SHAPE_AT_END.exec(text.slice(-SHAPE_HOLD_LIMIT));
-    if (shape) cut = Math.min(cut, Math.max(0, text.length - SHAPE_HOLD_LIMIT) + shape.index);
-    for (const range of this.ranges(text)) {
-      if (range.start < cut && range.end > cut) cut = range.start;
+    const window = Math.max(from, text.length - SHAPE_HOLD_LIMIT);
+    const shape = SHAPE_AT_END.exec(text.slice(window));
+    if (shape) hold = Math.min(hold, window + shape.index);
+    return hold;
+  }
+
+  /** The key-shaped tokens of SECRET_SHAPES in `text` masked. */
+  maskShapes(text: string): string {
+    let out = text;
+    for (const shape of SECRET_SHAPES) {
+      out = out.replace(shape, (match, bearer?: string) =>
+        typeof bearer === "string" ? `${bearer}${DOTS}` : maskSecret(match),
+      );
     }
-    return cut;
+    return out;
   }
 
   private replace(found: string): string {
@@ -202,30 +206,60 @@ export class SecretMasker {
 }
 
 /**
- * Masks a stream of text deltas. A secret or one of its encoded forms can be split across deltas,
- * so the end of what has arrived is held back while it could still be the start of one; `flush`
- * lets the rest go at the end of the stream. Ordinary prose is held back by a few characters at most.
+ * Streamed text is held back only when its end is at least this many characters into a possible
+ * secret or encoded form, so ordinary deltas pass as they come (a shorter tail would match by
+ * chance in one delta of five). The price: up to STREAM_MIN_PREFIX-1 leading characters of a
+ * form can go out before it is recognised; the rest of it is masked.
+ */
+export const STREAM_MIN_PREFIX = 4;
+// Text already let go that a later match may start in (at most STREAM_MIN_PREFIX-1 characters, plus whitespace).
+const STREAM_CARRY = 128;
+
+/**
+ * Masks a stream of text deltas. A secret or one of its encoded forms can be split across deltas:
+ * the end of what has arrived is held back while it is well into one, and a match that began in
+ * text already let go is masked from where the new text starts. `flush` lets the rest go at the
+ * end of the stream.
  */
 export class SecretStream {
   private pending = "";
+  private carry = "";
 
   constructor(private readonly masker: SecretMasker) {}
 
   /** Takes the next delta; returns the masked text that can be shown and stored now (maybe ""). */
   push(delta: string): string {
     this.pending += delta;
-    const cut = this.masker.safeCut(this.pending);
-    if (cut === 0) return "";
-    const ready = this.pending.slice(0, cut);
-    this.pending = this.pending.slice(cut);
-    return this.masker.mask(ready);
+    const context = this.carry + this.pending;
+    const offset = this.carry.length;
+    const ranges = this.masker.ranges(context);
+    let cut = this.masker.holdStart(context, offset, STREAM_MIN_PREFIX);
+    for (const range of ranges) {
+      // Never split a match: hold one that starts in the new text, finish one that started before it.
+      if (range.start < cut && range.end > cut) cut = range.start >= offset ? range.start : range.end;
+    }
+    return cut <= offset ? "" : this.release(context, offset, cut, ranges);
   }
 
   /** Everything still held back, masked. */
   flush(): string {
-    const rest = this.pending;
-    this.pending = "";
-    return rest ? this.masker.mask(rest) : "";
+    if (!this.pending) return "";
+    const context = this.carry + this.pending;
+    return this.release(context, this.carry.length, context.length, this.masker.ranges(context));
+  }
+
+  private release(context: string, offset: number, cut: number, ranges: readonly MaskRange[]): string {
+    let out = "";
+    let at = offset;
+    for (const range of ranges) {
+      if (range.end <= at || range.start >= cut) continue;
+      out += context.slice(at, Math.max(range.start, at)) + range.replacement;
+      at = range.end;
+    }
+    out += context.slice(at, cut);
+    this.carry = context.slice(Math.max(0, cut - STREAM_CARRY), cut);
+    this.pending = context.slice(cut);
+    return this.masker.maskShapes(out);
   }
 }
 
