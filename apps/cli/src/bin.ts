@@ -196,6 +196,15 @@ export function buildProgram(): Command {
     .option("--json", "print JSON for scripts")
     .action(lazyModule("./commands/doctor.js", "doctor"));
 
+  program
+    .command("trust")
+    .description("let DIR's .opta/policy.yaml govern sessions below it (it is not a repository root)")
+    .argument("[dir]", "directory to trust")
+    .option("--list", "list trusted directories (the default without DIR)")
+    .option("--remove <dir>", "stop trusting a directory")
+    .option("--json", "print the list as JSON")
+    .action(lazyModule("./commands/trust.js", "trust"));
+
   configCommand
     .command("add-provider")
     .description("add (or replace) a provider: an OpenAI-compatible server, Anthropic or OpenAI")

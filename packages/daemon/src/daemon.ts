@@ -20,7 +20,7 @@ import { GlobalFeed } from "./session/global-feed.js";
 import { SessionStore } from "./session/store.js";
 import { builtinTools } from "./tool/index.js";
 import { openVault, SecretTracker, type Vault } from "./vault/index.js";
-import { redactSecrets } from "./vault/mask.js";
+import { redactSecrets, secretMasker } from "./vault/mask.js";
 import { DAEMON_VERSION } from "./version.js";
 
 /** How to start a daemon. */
@@ -128,6 +128,8 @@ export class Daemon {
       tools: async (cwd) => [...builtinTools, ...(await this.mcp.tools(cwd))],
       turnEnded: (turn) => this.mcp.turnEnded(turn),
       redact: (text) => redactSecrets(text, this.knownSecrets()),
+      redactStream: () => secretMasker(this.knownSecrets()).stream(),
+      secretsReady: () => this.rememberStoredKeys(),
     });
     const context: DaemonContext = {
       version: DAEMON_VERSION,
@@ -148,7 +150,16 @@ export class Daemon {
         return token;
       },
       publishDaemonEvent: (event) => this.publish(event),
-      compact: (sessionId) => compactSession(this, sessionId),
+      compact: (sessionId) =>
+        compactSession(
+          {
+            store: this.store,
+            providers: this.providers,
+            logger: this.logger,
+            redact: (text) => redactSecrets(text, this.knownSecrets()),
+          },
+          sessionId,
+        ),
       authCodes: this.authCodes,
       resolvePermission: (sessionId, requestId, decision, by) =>
         this.approvals.resolve(sessionId, requestId, decision, by),
@@ -169,6 +180,28 @@ export class Daemon {
     this.server.on("clientError", (_error, socket) => {
       if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     });
+  }
+
+  private storedKeysRead: { at: number; done: Promise<void> } | undefined;
+
+  /**
+   * Reads every key in the vault (at most every 30 s) so that masking knows them all, not only the
+   * ones a provider request has used: a turn's command could print any of them. This opens the
+   * vault on a daemon's first turn even when no provider needs a key.
+   */
+  private rememberStoredKeys(): Promise<void> {
+    const now = Date.now();
+    if (this.storedKeysRead && now - this.storedKeysRead.at < 30_000) return this.storedKeysRead.done;
+    const done = (async () => {
+      try {
+        const vault = await this.vault;
+        for (const name of await vault.list()) await this.secrets.read(vault, name);
+      } catch (error) {
+        this.logger.warn("vault", `Could not read the stored keys to mask them: ${(error as Error).message}`);
+      }
+    })();
+    this.storedKeysRead = { at: now, done };
+    return done;
   }
 
   /** Every secret the daemon knows now: its token, keys read from the vault, keys from the environment. */

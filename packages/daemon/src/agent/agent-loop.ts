@@ -24,6 +24,7 @@ import { ProviderError } from "../provider/types.js";
 import { DEFAULT_SANDBOX_LEVEL, gateCommand } from "../sandbox/index.js";
 import type { SessionStore } from "../session/store.js";
 import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
+import { redactValue } from "../vault/mask.js";
 import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
@@ -42,14 +43,25 @@ export interface AgentDeps {
   home: string;
   config: () => OptaConfig;
   /**
-   * Masks secrets the daemon knows (its token, API keys it has read) in text that would otherwise reach
-   * the session log and the model: tool arguments and results. Identity when absent.
+   * Masks secrets the daemon knows (its token, API keys), as they are and encoded, in text that would
+   * otherwise reach the session log, the exports and the model: tool results, the model's own
+   * answer, thinking and tool-call arguments. Identity when absent.
    */
   redact?: (text: string) => string;
+  /** The same masking for text that streams in deltas (a secret may be split across two). */
+  redactStream?: () => TextRedactor;
+  /** Makes every stored key known to `redact` before a turn runs (not only those read so far). */
+  secretsReady?: () => Promise<void>;
   /** Every tool the model may call: the built-ins plus those of connected MCP servers. */
   tools: (cwd: string) => readonly AgentTool[] | Promise<readonly AgentTool[]>;
   /** Called once a turn has ended, however it ended (MCP: closes the loop's browser). */
   turnEnded?: (turn: { sessionId: string; turnId: string }) => void;
+}
+
+/** Masks a stream of deltas: `push` returns what can be let go now, `flush` the rest at the end. */
+export interface TextRedactor {
+  push(delta: string): string;
+  flush(): string;
 }
 
 /** A tool as the loop sees it: built-in tools are `read`/`write`/`execute`, MCP tools `mcp`. */
@@ -72,6 +84,8 @@ interface PendingCall {
   callId: string;
   name: string;
   args: Record<string, unknown>;
+  /** `args` with secrets masked: what the session log, clients and the model see (the gate and the tool get `args`). */
+  shownArgs: Record<string, unknown>;
   rawArgs: unknown;
   argsError?: string;
 }
@@ -94,7 +108,11 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   let stopReason: StopReason = "stop";
   const repeats = new Map<string, number>();
 
+  const redact = deps.redact ?? ((text: string) => text);
+  // Lets go (masked) what the current step's stream masks hold back; also when the step breaks off.
+  let flushHeldText = () => {};
   try {
+    await deps.secretsReady?.();
     const resolved = await providers.resolve(turn.model, signal, {
       onFallback: (fallback) => store.append(sessionId, { event: "provider.fallback", turnId, ...fallback }),
     });
@@ -131,6 +149,21 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const stepStarted = performance.now();
       let text = "";
       const calls: PendingCall[] = [];
+      // The model's answer is masked before it is stored or shown: it may echo an encoded secret.
+      const textMask = deps.redactStream?.();
+      const thinkingMask = deps.redactStream?.();
+      const emitText = (delta: string) => {
+        if (!delta) return;
+        text += delta;
+        store.append(sessionId, { event: "turn.token", turnId, delta, model: resolved.model });
+      };
+      const emitThinking = (delta: string) => {
+        if (delta) store.append(sessionId, { event: "turn.thinking", turnId, delta });
+      };
+      flushHeldText = () => {
+        if (textMask) emitText(textMask.flush());
+        if (thinkingMask) emitThinking(thinkingMask.flush());
+      };
       for await (const chunk of resolved.stream({
         messages,
         ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
@@ -140,12 +173,11 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         switch (chunk.type) {
           case "text":
             stats.countedTokens += 1;
-            text += chunk.delta;
-            store.append(sessionId, { event: "turn.token", turnId, delta: chunk.delta, model: resolved.model });
+            emitText(textMask ? textMask.push(chunk.delta) : chunk.delta);
             break;
           case "reasoning":
             stats.countedThinking += 1;
-            store.append(sessionId, { event: "turn.thinking", turnId, delta: chunk.delta });
+            emitThinking(thinkingMask ? thinkingMask.push(chunk.delta) : chunk.delta);
             break;
           case "usage":
             stats.usageTokens += chunk.completionTokens;
@@ -156,10 +188,12 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             stopReason = chunk.reason === "length" ? "length" : "stop";
             break;
           case "tool-call":
-            calls.push(parseCall(chunk.name, chunk.arguments));
+            calls.push(parseCall(chunk.name, chunk.arguments, redact));
             break;
         }
       }
+      // What was held back (the end of the stream looked like the start of a secret) goes out masked.
+      flushHeldText();
       stats.streamingMs += performance.now() - stepStarted;
       if (signal.aborted) throw signal.reason ?? new Error("cancelled");
       if (calls.length === 0) break;
@@ -171,11 +205,17 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         tool_calls: calls.map((call) => ({
           id: call.callId,
           type: "function",
-          function: { name: call.name, arguments: JSON.stringify(call.args) },
+          function: { name: call.name, arguments: JSON.stringify(call.shownArgs) },
         })),
       });
       for (const call of calls) {
-        store.append(sessionId, { event: "tool.call", turnId, callId: call.callId, name: call.name, args: call.args });
+        store.append(sessionId, {
+          event: "tool.call",
+          turnId,
+          callId: call.callId,
+          name: call.name,
+          args: call.shownArgs,
+        });
       }
       toolCallCount += calls.length;
       const outcomes = await mapConcurrent(calls, MAX_CONCURRENT_TOOL_CALLS, async (call) => {
@@ -313,10 +353,10 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             turnId,
             callId: call.callId,
             name: call.name,
-            args: call.args,
+            args: call.shownArgs,
             risk: tool.risk,
-            reason: gate.reason,
-            suggestion,
+            reason: redact(gate.reason),
+            suggestion: redact(suggestion),
             ...(command ? { sandbox: command.sandbox } : {}),
           },
           signal,
@@ -348,6 +388,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       return finish(executed);
     }
   } catch (error) {
+    flushHeldText();
     if (signal.aborted) {
       store.append(sessionId, { event: "session.cancelled", turnId });
       logger.info("session", `Turn cancelled · session=${sessionId}`, { turnId });
@@ -368,14 +409,14 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   }
 }
 
-/** The outcome with known secrets masked, in the result (whatever its shape) and the error text. */
+/** The outcome with known secrets masked: every string of the result (whatever its shape), the summary, the error. */
 function redactOutcome(outcome: ToolOutcome, redact: ((text: string) => string) | undefined): ToolOutcome {
   if (!redact) return outcome;
   if (!outcome.ok) return { ...outcome, error: redact(outcome.error) };
-  const text = JSON.stringify(outcome.result ?? null);
-  const masked = redact(text);
-  if (masked === text) return outcome;
-  return { ...outcome, result: JSON.parse(masked) as unknown };
+  const result = redactValue(outcome.result, redact);
+  const summary = outcome.summary === undefined ? undefined : redact(outcome.summary);
+  if (result === outcome.result && summary === outcome.summary) return outcome;
+  return { ...outcome, result, ...(summary === undefined ? {} : { summary }) };
 }
 
 /** Tokens the session's last request used (prompt + output), unless a compaction came after it. */
@@ -411,25 +452,35 @@ async function reportedWindow(
   return value;
 }
 
-/** Parses a model's tool call; arguments that are not a JSON object are kept raw for the error. */
-function parseCall(name: string, text: string): PendingCall {
+/**
+ * Parses a model's tool call; arguments that are not a JSON object are kept raw for the error.
+ * `shownArgs` has secrets masked; the gate judges and the tool runs the arguments as sent, so that
+ * what is approved is what runs.
+ */
+function parseCall(name: string, text: string, redact: (text: string) => string): PendingCall {
   const callId = createId("c");
   const trimmed = text.trim();
-  if (trimmed === "") return { callId, name, args: {}, rawArgs: {} };
+  const call = (args: Record<string, unknown>, rawArgs: unknown, argsError?: string): PendingCall => ({
+    callId,
+    name,
+    args,
+    shownArgs: redactValue(args, redact),
+    rawArgs,
+    ...(argsError === undefined ? {} : { argsError }),
+  });
+  if (trimmed === "") return call({}, {});
   try {
     const parsed: unknown = JSON.parse(trimmed);
     if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-      return { callId, name, args: parsed as Record<string, unknown>, rawArgs: parsed };
+      return call(parsed as Record<string, unknown>, parsed);
     }
-    return { callId, name, args: { raw: trimmed }, rawArgs: trimmed, argsError: "arguments must be a JSON object" };
+    return call({ raw: trimmed }, trimmed, "arguments must be a JSON object");
   } catch (error) {
-    return {
-      callId,
-      name,
-      args: { raw: trimmed },
-      rawArgs: trimmed,
-      argsError: `arguments are not valid JSON (${(error as Error).message}); send a JSON object matching the tool's schema`,
-    };
+    return call(
+      { raw: trimmed },
+      trimmed,
+      `arguments are not valid JSON (${(error as Error).message}); send a JSON object matching the tool's schema`,
+    );
   }
 }
 

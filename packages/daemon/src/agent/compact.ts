@@ -13,7 +13,7 @@ commands run and their outcomes, and open questions or next steps. Be concise; u
  * see the summary in place of the turns it covers. Returns undefined when there is nothing to compact.
  */
 export async function compactSession(
-  deps: { store: SessionStore; providers: ProviderRegistry; logger: Logger },
+  deps: { store: SessionStore; providers: ProviderRegistry; logger: Logger; redact?: (text: string) => string },
   sessionId: string,
   options: { model?: string | undefined; signal?: AbortSignal; keepLastTurn?: boolean } = {},
 ): Promise<string | undefined> {
@@ -36,7 +36,8 @@ export async function compactSession(
   })) {
     if (chunk.type === "text") summary += chunk.delta;
   }
-  summary = summary.trim();
+  // The summary is model output that later requests carry: mask secrets it may repeat.
+  summary = (deps.redact ? deps.redact(summary) : summary).trim();
   if (!summary) throw new Error(`${resolved.provider.name}/${resolved.model} returned an empty summary`);
   deps.store.append(sessionId, { event: "session.compacted", summary, turnIds });
   deps.logger.info("session", `Compacted ${turnIds.length} turns of ${sessionId}`, { chars: summary.length });

@@ -24,6 +24,8 @@ export function optaPaths(home: string) {
     log: join(daemonDir, "daemon.log"),
     sessions: join(daemonDir, "sessions"),
     policies: join(home, "policies"),
+    /** Directories the user trusts with a project policy above a session's cwd (`opta trust DIR`). */
+    trusted: join(home, "trusted.json"),
     commands: join(home, "commands"),
     browserSnapshots: join(home, "browser-snapshots"),
     lmxModels: join(home, "lmx", "models"),

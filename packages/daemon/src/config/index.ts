@@ -8,3 +8,11 @@ export {
   unsetConfigValue,
 } from "./config.js";
 export { type OptaPaths, optaPaths, resolveOptaHome } from "./home.js";
+export {
+  readTrustedDirectories,
+  type TrustedDirectories,
+  type TrustedDirectory,
+  trustDirectory,
+  untrustDirectory,
+  writableByOthers,
+} from "./trusted.js";

@@ -400,7 +400,9 @@ async function checkPolicies(home: string, cwd: string): Promise<CheckResult> {
       status: "fail",
       detail: `${lines.length} problem${lines.length === 1 ? "" : "s"} in ${files.length} policy file${files.length === 1 ? "" : "s"}`,
       problems: lines,
-      fix: "edit the lines named above (see docs/permissions.md for the rule syntax)",
+      fix: problems.some((problem) => problem.message.includes("opta trust"))
+        ? "edit the lines named above; a policy ignored above this directory applies after `opta trust DIR` (docs/permissions.md)"
+        : "edit the lines named above (see docs/permissions.md for the rule syntax)",
     };
   }
   return {

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
-import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import {
   MCP_SERVER_NAME,
   McpProjectFile,
@@ -10,6 +9,7 @@ import {
   type OptaConfig,
 } from "@opta/protocol";
 import YAML from "yaml";
+import { findProjectFile, type ProjectFileSearch } from "../permission/trust.js";
 
 /** Seconds a tool call may take when the server's config names no `timeout`. */
 export const DEFAULT_CALL_TIMEOUT_SECONDS = 60;
@@ -117,21 +117,14 @@ export function withKey(spec: Omit<McpServerSpec, "key">): McpServerSpec {
   return { ...spec, key: createHash("sha256").update(identity).digest("hex").slice(0, 16) };
 }
 
-/** The project's MCP file for a cwd: the nearest `.opta/mcp.yaml` at or above it, not past the repository root. */
-export async function findProjectMcpFile(cwd: string): Promise<string | undefined> {
-  let directory = resolve(cwd);
-  const home = homedir();
-  for (;;) {
-    const candidate = join(directory, ".opta", "mcp.yaml");
-    if (await isFile(candidate)) return candidate;
-    const isRepositoryRoot = await stat(join(directory, ".git")).then(
-      () => true,
-      () => false,
-    );
-    const parent = dirname(directory);
-    if (isRepositoryRoot || parent === directory || directory === home) return undefined;
-    directory = parent;
-  }
+/**
+ * The project's MCP file for a cwd: the nearest `.opta/mcp.yaml` at or above it, not past the
+ * repository root, under the same rule as `.opta/policy.yaml` (permission/trust.ts): a file
+ * another user could write, or one above the cwd in a directory that is neither a repository nor
+ * trusted (`opta trust DIR`), is `ignored` — it would start any command it names.
+ */
+export async function findProjectMcpFile(cwd: string, home: string): Promise<ProjectFileSearch> {
+  return findProjectFile(cwd, "mcp.yaml", home);
 }
 
 /** Reads `.opta/mcp.yaml`; a broken file is one problem, not an exception. */
@@ -162,11 +155,4 @@ export function parseProjectFile(text: string, file: string): McpProjectFile {
     throw new Error(`${file}: '${issue.path.join(".") || "(root)"}' ${issue.message}`);
   }
   return result.data;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return stat(path).then(
-    (info) => info.isFile(),
-    () => false,
-  );
 }

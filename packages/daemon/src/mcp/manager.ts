@@ -59,6 +59,8 @@ export class McpManager {
   private user: SpecSet = { specs: [], problems: [] };
   private userConfigMtime = -2;
   private readonly projects = new Map<string, SpecSet & { mtimeMs: number }>();
+  /** Project MCP files already reported as ignored (untrusted or writable by others), warned once. */
+  private readonly ignoredProjectFiles = new Set<string>();
   /** Turns that used the browser: closed when the turn ends, so the next loop starts fresh. */
   private readonly browserLoops = new Map<string, { sessionId: string; turnId: string }>();
   private stopped = false;
@@ -108,7 +110,7 @@ export class McpManager {
   async list(cwd?: string): Promise<McpServerInfo[]> {
     const connections = await this.prepare(cwd, { waitMs: LIST_WAIT_MS });
     const infos: McpServerInfo[] = connections.map((connection) => this.info(connection));
-    const file = cwd ? await findProjectMcpFile(cwd) : undefined;
+    const file = cwd ? (await findProjectMcpFile(cwd, this.options.home)).file : undefined;
     const problems = [...this.user.problems, ...((file && this.projects.get(file)?.problems) || [])];
     for (const problem of problems) {
       infos.push({
@@ -202,7 +204,11 @@ export class McpManager {
   }
 
   private async refreshProject(cwd: string): Promise<string | undefined> {
-    const file = await findProjectMcpFile(cwd);
+    const { file, ignored } = await findProjectMcpFile(cwd, this.options.home);
+    if (ignored && !this.ignoredProjectFiles.has(ignored.file)) {
+      this.ignoredProjectFiles.add(ignored.file);
+      this.options.logger.warn("mcp", `${ignored.file}: ${ignored.message}`);
+    }
     if (!file) return undefined;
     const mtimeMs = await stat(file).then(
       (info) => info.mtimeMs,

@@ -13,7 +13,8 @@ export { joinShellWords, type ParsedShell, parseShellCommand, splitShellCommand 
 
 /**
  * Loads the policies for a session: project `.opta/policy.yaml` (nearest at or above cwd, up to
- * the repository root) and user `$OPTA_HOME/policies/*.yaml`. `OPTA_POLICY=unrestricted` in `env`
+ * the repository root, when it may govern the session: see permission/trust.ts) and user
+ * `$OPTA_HOME/policies/*.yaml`. `OPTA_POLICY=unrestricted` in `env`
  * (default process.env) makes the set unrestricted. Never throws: a broken file is skipped and
  * listed in `problems`.
  */

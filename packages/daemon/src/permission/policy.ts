@@ -1,11 +1,12 @@
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SandboxLevel } from "@opta/protocol";
 import picomatch from "picomatch";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
 import { optaPaths } from "../config/index.js";
 import { parseShellCommand, splitAssignments } from "./shell.js";
+import { findProjectFile, type ProjectFileSearch } from "./trust.js";
 
 /** A gate decision a rule can carry. */
 export type RuleDecision = "allow" | "ask" | "deny";
@@ -292,27 +293,13 @@ export function parsePolicyText(
   return out;
 }
 
-/** The project policy for a cwd: the nearest `.opta/policy.yaml` at or above it, not past the repository root. */
-export async function findProjectPolicy(cwd: string): Promise<string | undefined> {
-  let directory = resolve(cwd);
-  const home = homedir();
-  for (;;) {
-    const candidate = join(directory, ".opta", "policy.yaml");
-    if (
-      await stat(candidate).then(
-        (info) => info.isFile(),
-        () => false,
-      )
-    )
-      return candidate;
-    const isRepositoryRoot = await stat(join(directory, ".git")).then(
-      () => true,
-      () => false,
-    );
-    const parent = dirname(directory);
-    if (isRepositoryRoot || parent === directory || directory === home) return undefined;
-    directory = parent;
-  }
+/**
+ * The project policy for a cwd: the nearest `.opta/policy.yaml` at or above it, not past the
+ * repository root, if it may govern the session (see findProjectFile: the user's own file, in
+ * the cwd, a repository or a directory the user trusted); otherwise `ignored` says why not.
+ */
+export async function findProjectPolicy(cwd: string, home: string): Promise<ProjectFileSearch> {
+  return findProjectFile(cwd, "policy.yaml", home);
 }
 
 /** User policy files: `$OPTA_HOME/policies/*.yaml` (and .yml), by name. */
@@ -379,12 +366,13 @@ export async function loadPolicySet(opts: {
     roots.push(...parsed.roots.map((root) => root.path));
     problems.push(...parsed.problems);
   };
-  const project = await findProjectPolicy(cwd);
-  if (project) {
-    const base = dirname(dirname(project));
-    const parsed = await readPolicyFile(project, "project", base, strict);
-    parsed.roots = await rootsReallyInside(parsed, base, project);
-    add(parsed, project);
+  const project = await findProjectPolicy(cwd, opts.home);
+  // An ignored file is a problem, so the gate's reasons and `opta doctor` name it and say why.
+  if (project.ignored) problems.push(project.ignored);
+  if (project.file && project.root) {
+    const parsed = await readPolicyFile(project.file, "project", project.root, strict);
+    parsed.roots = await rootsReallyInside(parsed, project.root, project.file);
+    add(parsed, project.file);
   }
   for (const file of await userPolicyFiles(opts.home)) {
     const parsed = await readPolicyFile(file, "user", cwd, strict);
