@@ -110,7 +110,7 @@ describe("policy rules", () => {
     const compound = check("cd /x && rm -rf /");
     expect(compound.decision).toBe("deny");
     expect(compound.reason).toContain("`rm -rf /`");
-    expect(compound.reason).toContain("strictest of 2 parts");
+    expect(compound.reason).toContain("strictest of 3 parts"); // cd, rm, and the cd leaving the workspace
     expect(check("cd sub && ls | echo done").decision).toBe("allow");
     for (const sneaky of [
       "echo $(rm -rf /)",
