@@ -296,7 +296,40 @@ const STATEMENTS = new Set([
 ]);
 const REDIRECTS = new Set(["file_redirect", "heredoc_redirect", "herestring_redirect"]);
 /** Tokens of the compound commands the gate follows; any other unnamed token is a doubt. */
-const STRUCTURE = new Set([";", "\n", "&", "(", ")", "{", "}", "do", "done", "then", "fi", "else", "elif", "if"]);
+const STRUCTURE = new Set([
+  ";",
+  "\n",
+  "&",
+  "(",
+  ")",
+  "{",
+  "}",
+  "do",
+  "done",
+  "then",
+  "fi",
+  "else",
+  "elif",
+  "if",
+  "while",
+  "until",
+]);
+/** Node types that are one shell word. */
+const WORDS = new Set([
+  "word",
+  "number",
+  "raw_string",
+  "string",
+  "concatenation",
+  "simple_expansion",
+  "expansion",
+  "command_substitution",
+  "process_substitution",
+  "ansi_c_string",
+  "translated_string",
+  "arithmetic_expansion",
+  "brace_expression",
+]);
 
 class Reader {
   readonly commands: string[][] = [];
@@ -373,7 +406,7 @@ class Reader {
     if (source.includes('$"'))
       this.doubt('`$"…"` (a translated string) is bash-only: /bin/sh (dash) reads those quotes differently', "syntax");
     for (let index = source.indexOf("${"); index !== -1; index = source.indexOf("${", index + 2)) {
-      if (!/^\$\{(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]|[@*#?$!-])\}/.test(source.slice(index, index + 260))) {
+      if (!/^\$\{(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])\}/.test(source.slice(index, index + 260))) {
         this.doubt(
           "a `${…}` expansion with an operator (`:-`, `#`, `%`, `/`, …): dash, bash and the gate disagree on where such a word ends",
           "syntax",
@@ -488,6 +521,8 @@ class Reader {
         return this.loop(directories, () => this.sequence(node, directories));
       case "for_statement":
         return this.forLoop(node, directories);
+      case "test_command":
+        return this.testCommand(node, directories);
       case "function_definition":
         this.doubt("defining a function changes what later command names run", "semantic");
         return this.unknown(node, directories);
@@ -495,6 +530,45 @@ class Reader {
         this.doubt(`the gate does not follow \`${snippet(node.text)}\` (${node.type.replace(/_/g, " ")})`, "semantic");
         return this.unknown(node, directories);
     }
+  }
+
+  /**
+   * `[ -f x ]`: tree-sitter parses the test as an expression; the shell runs the command `[` with
+   * these words. `[[ … ]]` is bash-only. A `<` or `>` inside `[ ]` is a redirection to the shell.
+   */
+  private testCommand(node: Node, directories: Directories): Outcome {
+    const parts = node.children.filter((child): child is Node => child !== null && child.type !== "comment");
+    const open = parts[0];
+    const close = parts.at(-1);
+    if (open?.type !== "[" || close?.type !== "]") {
+      this.doubt("`[[ … ]]` is bash-only: /bin/sh (dash) has no such test", "syntax");
+      return this.unknown(node, directories);
+    }
+    const literal = (child: Node): Word => ({
+      text: child.text,
+      expands: false,
+      glob: false,
+      tilde: false,
+      odd: false,
+      start: child.startIndex,
+    });
+    const words: Word[] = [literal(open)];
+    const collect = (children: readonly Node[]) => {
+      for (const child of children) {
+        if (child.type === "comment") continue;
+        if (WORDS.has(child.type)) words.push(this.word(child, directories));
+        else if (child.type === "test_operator") words.push(literal(child));
+        else if (!child.isNamed) {
+          if (/[<>()]/.test(child.type))
+            this.doubt(`\`${child.type}\` inside \`[ … ]\` is read differently by the shell and the gate`, "syntax");
+          words.push(literal(child));
+        } else collect(child.children.filter((part): part is Node => part !== null));
+      }
+    };
+    collect(parts.slice(1, -1));
+    words.sort((a, b) => a.start - b.start);
+    words.push(literal(close));
+    return this.simple([], words, directories);
   }
 
   /** A construct the gate does not model: still collect the commands inside, for deny rules. */
@@ -910,7 +984,12 @@ class Reader {
         continue;
       }
       if (char === '"') this.doubt(`the gate cannot place the quotes of \`${snippet(raw)}\``, "syntax");
-      if (char === "`" || (char === "$" && next === "(")) substitution = true;
+      if (char === "`" || (char === "$" && next === "(")) {
+        // Quotes nest inside a substitution; the grammar splits it, and it is a doubt in any case.
+        substitution = true;
+        text = inner;
+        break;
+      }
       if (char === "$" && next !== undefined && /[A-Za-z0-9_{@*#?$!-]/.test(next)) expands = true;
       text += char;
     }
