@@ -232,18 +232,14 @@ function expandTilde(path: string): string {
   return path;
 }
 
-/** Joins POSIX path segments lexically ("" is the starting directory); symlinks are the gate's job. */
+/**
+ * `path` as seen from `base` ("" is the starting directory), kept as written: `..` is not folded
+ * away, because `link/..` is the parent of the link's target, which only the gate's physical
+ * resolution (symlinks followed) can tell.
+ */
 function joinPath(base: string, path: string): string {
-  if (path.startsWith("/")) return path;
-  const parts = base === "" ? [] : base.split("/").filter((part, index) => part !== "" || index === 0);
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === ".." && parts.length > 0 && parts[parts.length - 1] !== ".." && parts[parts.length - 1] !== "")
-      parts.pop();
-    else parts.push(part);
-  }
-  const joined = parts.join("/");
-  return base.startsWith("/") && !joined.startsWith("/") ? `/${joined}` : joined;
+  if (path.startsWith("/") || base === "") return path;
+  return `${base.replace(/\/+$/, "")}/${path}`;
 }
 
 /** One word after quote removal, with what makes its value a run-time matter. */

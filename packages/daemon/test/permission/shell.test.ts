@@ -194,7 +194,8 @@ describe("parseShellCommand: writes and directories", () => {
     expect(parseShellCommand("cd packages/cli && npm run build > build.log").writes).toEqual([
       "packages/cli/build.log",
     ]);
-    expect(parseShellCommand("cd a/b && cd .. && echo x > f").writes).toEqual(["a/f"]);
+    // `..` stays: after a symlink it is not where lexical folding puts it (the gate resolves it).
+    expect(parseShellCommand("cd a/b && cd .. && echo x > f").writes).toEqual(["a/b/../f"]);
     expect(parseShellCommand("cd /etc && echo x > profile").writes).toEqual(["/etc/profile"]);
     expect(parseShellCommand("(cd sub; make) && echo x > here.txt").writes).toEqual(["here.txt"]);
     expect(parseShellCommand("echo x > before.txt; cd sub").writes).toEqual(["before.txt"]);
@@ -208,7 +209,7 @@ describe("parseShellCommand: writes and directories", () => {
   });
 
   it("lists static cd destinations for the gate to check, ~ expanded", () => {
-    expect(parseShellCommand("cd sub && cd ../other").directories).toEqual(["sub", "other"]);
+    expect(parseShellCommand("cd sub && cd ../other").directories).toEqual(["sub", "sub/../other"]);
     expect(parseShellCommand("cd /tmp").directories).toEqual(["/tmp"]);
     expect(parseShellCommand("cd ~/p").directories[0]).toMatch(/^\/.*\/p$/);
     expect(parseShellCommand("cd").directories).toHaveLength(1); // home
