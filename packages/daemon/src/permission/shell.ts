@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell text, where ${…} is the shell's own syntax
 /**
  * The permission gate's reading of a command line, through the tree-sitter-bash grammar: every
  * simple command it would run (across `&&`, `||`, `;`, `|`, `&`, newlines, subshells, `$(…)`,

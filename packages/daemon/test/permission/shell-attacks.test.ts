@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell text, where ${…} is the shell's own syntax
 /**
  * The command gate against attacks, replayed for real. Every case runs under each shell the
  * agent's commands may meet (/bin/dash is /bin/sh on Debian; /bin/bash): in a fresh workspace with

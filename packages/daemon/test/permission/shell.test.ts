@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell text, where ${…} is the shell's own syntax
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { joinShellWords, loadShellGrammar, parseShellCommand, splitShellCommand } from "../../src/permission/index.js";
 
