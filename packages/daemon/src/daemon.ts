@@ -10,6 +10,7 @@ import { TurnManager } from "./agent/turn-manager.js";
 import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
 import { McpManager } from "./mcp/index.js";
+import { loadShellGrammar } from "./permission/index.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
 import { AuthCodes } from "./server/auth-codes.js";
 import type { DaemonContext } from "./server/context.js";
@@ -217,6 +218,8 @@ export class Daemon {
 
   /** Starts a daemon: recovers sessions, listens, then writes the token and state.json. */
   static async start(options: DaemonOptions): Promise<Daemon> {
+    // The command gate is synchronous; its bash grammar (WebAssembly) is loaded once, before any turn.
+    await loadShellGrammar();
     const daemon = new Daemon(options);
     await daemon.boot();
     return daemon;

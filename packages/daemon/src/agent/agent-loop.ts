@@ -344,7 +344,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           return finish({
             ok: false,
             code: "PERMISSION_DENIED",
-            error: `denied: ${call.name} needs approval and this run cannot ask (no terminal). To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${suggestion}`,
+            // The gate's reason says why (a rule, or a command it cannot read, which no rule can allow).
+            error: `denied: ${call.name} needs approval and this run cannot ask (no terminal): ${gate.reason}. To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${suggestion}`,
           });
         }
         const decision = await deps.approvals.request(

@@ -1,9 +1,10 @@
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Mode, PermissionLevel } from "@opta/protocol";
 import picomatch from "picomatch";
 import { suggestPolicyLine } from "./always.js";
+import { physicalPath } from "./physical-path.js";
 import { expandHome, PATH_ARGUMENT, type PolicyRule, type PolicySet, type RuleDecision } from "./policy.js";
-import { joinShellWords, parseShellCommand, splitAssignments } from "./shell.js";
+import { joinShellWords, PARSER_NOT_READY, parseShellCommand, splitAssignments } from "./shell.js";
 
 /** What the gate says about one tool call. */
 export type GateDecision = "allow" | "ask" | "deny";
@@ -63,26 +64,76 @@ export function defaultDecision(tool: string, kind: PermissionQuery["kind"]): Ga
 type Target =
   /** `argv` without its leading assignments; `env` holds them (only the significant ones). */
   | { type: "command"; argv: string[]; env: string[]; words: string[] }
-  | { type: "path"; tool: string; path: string }
-  | { type: "call"; tool: string; what?: string };
+  /** `outside`: a redirection whose real path leaves the workspace and the granted roots. */
+  | { type: "path"; tool: string; path: string; outside?: boolean }
+  | { type: "call"; tool: string; what?: string }
+  /** Something about a command line the gate cannot read with certainty (see ParsedShell.uncertain). */
+  | { type: "uncertain"; reason: string }
+  /** A `cd` whose real destination leaves the workspace and the granted roots. */
+  | { type: "directory"; path: string; written: string };
 
-function targetsOf(query: PermissionQuery): Target[] {
-  if (query.tool === "run_command") {
-    const command = typeof query.args.command === "string" ? query.args.command : "";
-    const parsed = parseShellCommand(command);
-    const targets: Target[] = parsed.commands.map((words) => {
-      const { assignments, argv } = splitAssignments(words);
-      return { type: "command", argv, env: assignments, words };
-    });
-    if (targets.length === 0) targets.push({ type: "command", argv: [], env: [], words: [] });
-    const cwdArg = typeof query.args.cwd === "string" ? query.args.cwd : ".";
-    for (const write of parsed.writes) {
-      targets.push({ type: "path", tool: "write_file", path: resolve(query.cwd, cwdArg, expandHome(write)) });
-    }
-    // A redirection after `cd $dir` could land anywhere: only a rule for every write_file covers it.
-    for (const write of parsed.unknownWrites) targets.push({ type: "call", tool: "write_file", what: write });
-    return targets;
+/** The targets that policy rules match. */
+type RuleTarget = Exclude<Target, { type: "uncertain" } | { type: "directory" }>;
+
+/** The session's workspace and granted roots, each as given and as its physical path. */
+function workspaceRoots(query: PermissionQuery, policies: PolicySet): Array<{ given: string; real: string }> {
+  const roots: Array<{ given: string; real: string }> = [];
+  for (const given of [query.cwd, ...policies.extraRoots]) {
+    const real = physicalPath("/", given);
+    if ("path" in real) roots.push({ given, real: real.path });
   }
+  return roots;
+}
+
+/**
+ * A redirection target or cd destination as the policy sees it: its physical path (symlinks
+ * followed), spelled under the workspace or root it lies in so that relative globs still match;
+ * `outside` when it lies in none of them.
+ */
+function placePath(
+  start: string,
+  target: string,
+  roots: ReadonlyArray<{ given: string; real: string }>,
+): { path: string; outside: boolean } | { error: string } {
+  const real = physicalPath(start, expandHome(target));
+  if ("error" in real) return real;
+  for (const root of roots)
+    if (isWithin(real.path, root.real))
+      return { path: join(root.given, relative(root.real, real.path)), outside: false };
+  return { path: real.path, outside: true };
+}
+
+function commandTargets(query: PermissionQuery, policies: PolicySet): Target[] {
+  const command = typeof query.args.command === "string" ? query.args.command : "";
+  const parsed = parseShellCommand(command);
+  const targets: Target[] = parsed.commands.map((words) => {
+    const { assignments, argv } = splitAssignments(words);
+    return { type: "command", argv, env: assignments, words };
+  });
+  if (targets.length === 0) targets.push({ type: "command", argv: [], env: [], words: [] });
+  for (const doubt of parsed.uncertain) targets.push({ type: "uncertain", reason: doubt.reason });
+  const cwdArg = typeof query.args.cwd === "string" ? query.args.cwd : ".";
+  const start = resolve(query.cwd, cwdArg);
+  const roots = workspaceRoots(query, policies);
+  for (const write of parsed.writes) {
+    const placed = placePath(start, write, roots);
+    if ("error" in placed)
+      targets.push({ type: "uncertain", reason: `the redirection target ${write}: ${placed.error}` });
+    else targets.push({ type: "path", tool: "write_file", path: placed.path, outside: placed.outside });
+  }
+  for (const directory of parsed.directories) {
+    const placed = placePath(start, directory, roots);
+    if ("error" in placed)
+      targets.push({ type: "uncertain", reason: `the cd destination ${directory}: ${placed.error}` });
+    else if (placed.outside) targets.push({ type: "directory", path: placed.path, written: directory });
+  }
+  // A redirection after `cd $dir` could land anywhere: only a rule for every write_file covers it.
+  for (const write of parsed.unknownWrites) targets.push({ type: "call", tool: "write_file", what: write });
+  return targets;
+}
+
+function targetsOf(query: PermissionQuery, policies: PolicySet): Target[] {
+  if (query.tool === "run_command") return commandTargets(query, policies);
   const argument = PATH_ARGUMENT[query.tool];
   if (argument !== undefined) {
     const raw = query.args[argument];
@@ -150,7 +201,7 @@ function pathMatches(rule: PolicyRule, path: string, cwd: string): boolean {
   return isMatch(path);
 }
 
-function ruleMatches(rule: PolicyRule, target: Target, query: PermissionQuery): boolean {
+function ruleMatches(rule: PolicyRule, target: RuleTarget, query: PermissionQuery): boolean {
   const tool = target.type === "command" ? "run_command" : target.tool;
   if (!rule.matchesTool(tool)) return false;
   if (target.type === "path") return pathMatches(rule, target.path, query.cwd);
@@ -190,7 +241,7 @@ function strongest(rules: PolicyRule[]): PolicyRule | undefined {
  * call would otherwise ask or fall to the defaults, unless a deny rule of any level matches: the
  * user's approval of exactly this call beats a project's ask, never a deny.
  */
-function explicitRule(target: Target, query: PermissionQuery, policies: PolicySet): PolicyRule | undefined {
+function explicitRule(target: RuleTarget, query: PermissionQuery, policies: PolicySet): PolicyRule | undefined {
   const matching = policies.rules.filter((rule) => ruleMatches(rule, target, query));
   let decided: PolicyRule | undefined;
   for (const level of ["project", "user"] as const) {
@@ -204,6 +255,8 @@ function explicitRule(target: Target, query: PermissionQuery, policies: PolicySe
 }
 
 function describeTarget(target: Target, query: PermissionQuery): string {
+  if (target.type === "uncertain") return `\`${commandSnippet(query)}\``;
+  if (target.type === "directory") return `\`cd ${target.written}\``;
   if (target.type === "command")
     return target.words.length > 0 ? `\`${joinShellWords(target.words)}\`` : "an empty command";
   if (target.type === "path") {
@@ -246,27 +299,33 @@ function withProblems(reason: string, policies: PolicySet): string {
  */
 export function evaluatePermission(query: PermissionQuery, policies: PolicySet): GateResult {
   const unrestricted = query.level === "unrestricted" || policies.unrestricted;
-  const verdicts: TargetVerdict[] = targetsOf(query).map((target) => {
-    const rule = explicitRule(target, query, policies);
-    if (rule) return { decision: unrestricted && rule.decision !== "deny" ? "allow" : rule.decision, target, rule };
-    if (unrestricted) return { decision: "allow", target };
-    const kind = target.type !== "command" && target.tool === "write_file" ? "write" : query.kind;
-    const tool = target.type === "command" ? "run_command" : target.tool;
-    let decision = defaultDecision(tool, kind);
-    if (query.level === "standard" && kind !== "read") decision = "ask";
-    if (query.mode === "chat" && decision === "allow") decision = "ask";
-    return { decision, target };
-  });
+  const verdicts: TargetVerdict[] = targetsOf(query, policies).map((target) =>
+    verdictOf(target, query, policies, unrestricted),
+  );
 
   let decisive = verdicts[0] as TargetVerdict;
   for (const verdict of verdicts) {
     const stronger = STRENGTH[verdict.decision] - STRENGTH[decisive.decision];
-    // Among equally strict parts, one decided by a rule explains more than one left to the defaults.
-    if (stronger > 0 || (stronger === 0 && verdict.rule && !decisive.rule)) decisive = verdict;
+    // Among equally strict parts, a doubt or an escape explains most, then a rule, then the defaults.
+    if (stronger > 0 || (stronger === 0 && explains(verdict) > explains(decisive))) decisive = verdict;
   }
   const subject = describeTarget(decisive.target, query);
   const compound = verdicts.length > 1 ? ` (strictest of ${verdicts.length} parts)` : "";
+  const doubt = verdicts.find((verdict) => verdict.target.type === "uncertain" && verdict.decision !== "allow");
+  // A part the gate cannot read is worth saying even when another part decided.
+  const also = doubt && doubt !== decisive && doubt.target.type === "uncertain" ? `; also, ${doubt.target.reason}` : "";
 
+  const limit = special(decisive, query);
+  if (limit !== undefined && !decisive.rule) {
+    return {
+      decision: decisive.decision,
+      reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${limit}${compound}`, policies),
+      rule: {
+        source: "gate",
+        text: decisive.target.type === "uncertain" ? "uncertain command" : "outside the workspace",
+      },
+    };
+  }
   if (decisive.rule) {
     const rule = decisive.rule;
     const how =
@@ -278,7 +337,7 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
     return {
       decision: decisive.decision,
       reason: withProblems(
-        `${subject} ${VERB[decisive.decision]} by "${rule.decision}: ${rule.text}" in ${where(rule)}${how}${compound}`,
+        `${subject} ${VERB[decisive.decision]} by "${rule.decision}: ${rule.text}" in ${where(rule)}${how}${compound}${also}`,
         policies,
       ),
       rule: ruleRef(rule),
@@ -292,7 +351,7 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
       rule: { source: "defaults", text: "unrestricted" },
     };
   }
-  const tool = decisive.target.type === "command" ? "run_command" : decisive.target.tool;
+  const tool = "tool" in decisive.target ? decisive.target.tool : "run_command";
   let why: string;
   if (
     query.mode === "chat" &&
@@ -308,11 +367,89 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
   }
   const result: GateResult = {
     decision: decisive.decision,
-    reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${why}${compound}`, policies),
+    reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${why}${compound}${also}`, policies),
     rule: { source: "defaults", text: `${tool}: ${defaultDecision(tool, query.kind)}` },
   };
   // Refused only because no rule allows it: say which line would (never when a deny rule is involved).
   // (An explicit deny among the parts would have been the decisive verdict.)
-  if (query.tool === "run_command" && decisive.decision === "deny") result.suggestion = suggestPolicyLine(query);
+  // No line can allow a command the gate cannot read, so none is suggested then.
+  if (query.tool === "run_command" && decisive.decision === "deny" && !doubt)
+    result.suggestion = suggestPolicyLine(query);
   return result;
+}
+
+/** One target's verdict: its rule, or the gate's own limits, or the defaults adjusted by level and mode. */
+function verdictOf(target: Target, query: PermissionQuery, policies: PolicySet, unrestricted: boolean): TargetVerdict {
+  if (target.type === "uncertain") return uncertainVerdict(target, query, policies, unrestricted);
+  if (target.type === "directory") return { decision: unrestricted ? "allow" : "ask", target };
+  const rule = explicitRule(target, query, policies);
+  // Outside the workspace only a rule naming the path (write_file(/etc/**)) decides; a bare
+  // `allow: write_file` or the defaults ask.
+  if (
+    target.type === "path" &&
+    target.outside &&
+    !unrestricted &&
+    !(rule && (rule.spec !== undefined || rule.decision === "deny"))
+  )
+    return { decision: "ask", target };
+  if (rule) return { decision: unrestricted && rule.decision !== "deny" ? "allow" : rule.decision, target, rule };
+  if (unrestricted) return { decision: "allow", target };
+  const kind = target.type !== "command" && target.tool === "write_file" ? "write" : query.kind;
+  const tool = target.type === "command" ? "run_command" : target.tool;
+  let decision = defaultDecision(tool, kind);
+  if (query.level === "standard" && kind !== "read") decision = "ask";
+  if (query.mode === "chat" && decision === "allow") decision = "ask";
+  return { decision, target };
+}
+
+/**
+ * A command the gate cannot read is never allowed by a prefix rule: it asks. Only a rule for every
+ * run_command (or the unrestricted level) allows it, and only while no deny or ask rule for some
+ * command exists that it could be hiding from; a `deny: run_command` denies it.
+ */
+function uncertainVerdict(
+  target: Extract<Target, { type: "uncertain" }>,
+  query: PermissionQuery,
+  policies: PolicySet,
+  unrestricted: boolean,
+): TargetVerdict {
+  const whole = explicitRule({ type: "call", tool: "run_command" }, query, policies);
+  if (whole?.decision === "deny") return { decision: "deny", target, rule: whole };
+  if (target.reason !== PARSER_NOT_READY) {
+    const hidden = policies.rules.some(
+      (rule) => rule.matchesTool("run_command") && rule.spec !== undefined && rule.decision !== "allow",
+    );
+    if (!hidden && unrestricted) return { decision: "allow", target };
+    if (!hidden && whole?.decision === "allow") return { decision: "allow", target, rule: whole };
+  }
+  return { decision: "ask", target };
+}
+
+/** How much a verdict explains, for choosing among equally strict parts. */
+function explains(verdict: TargetVerdict): number {
+  if (verdict.rule) return 1;
+  const target = verdict.target;
+  if (target.type === "uncertain" || target.type === "directory" || (target.type === "path" && target.outside))
+    return 2;
+  return 0;
+}
+
+/** Why the gate itself asks about a target (a doubt, a cd or write outside), or undefined. */
+function special(verdict: TargetVerdict, query: PermissionQuery): string | undefined {
+  if (verdict.decision === "allow") return undefined;
+  const target = verdict.target;
+  if (target.type === "uncertain")
+    return `${target.reason}; the gate cannot be sure what this command runs, so no policy rule allows it (approve it yourself, or rewrite it without that construct)`;
+  if (target.type === "directory")
+    return `it goes to ${target.path}, outside the workspace (${query.cwd}) and the roots the policy grants`;
+  if (target.type === "path" && target.outside)
+    return `${target.path} is outside the workspace (${query.cwd}) and the roots the policy grants`;
+  return undefined;
+}
+
+/** The command of a run_command call, short enough for a reason. */
+function commandSnippet(query: PermissionQuery): string {
+  const command = typeof query.args.command === "string" ? query.args.command : "";
+  const line = JSON.stringify(command).slice(1, -1);
+  return line.length > 80 ? `${line.slice(0, 77)}…` : line;
 }

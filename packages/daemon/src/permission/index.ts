@@ -1,4 +1,5 @@
 import { loadPolicySet, type PolicyProblem, type PolicySet } from "./policy.js";
+import { loadShellGrammar } from "./shell-grammar.js";
 
 export { ALWAYS_FILE_NAME, persistAlwaysRule, suggestPolicyLine } from "./always.js";
 export {
@@ -9,7 +10,14 @@ export {
   type PermissionQuery,
 } from "./evaluate.js";
 export type { PolicyLevel, PolicyProblem, PolicyRule, PolicySandbox, PolicySet, RuleDecision } from "./policy.js";
-export { joinShellWords, type ParsedShell, parseShellCommand, splitShellCommand } from "./shell.js";
+export {
+  joinShellWords,
+  type ParsedShell,
+  parseShellCommand,
+  splitShellCommand,
+  type Uncertainty,
+} from "./shell.js";
+export { loadShellGrammar } from "./shell-grammar.js";
 
 /**
  * Loads the policies for a session: project `.opta/policy.yaml` (nearest at or above cwd, up to
@@ -19,11 +27,13 @@ export { joinShellWords, type ParsedShell, parseShellCommand, splitShellCommand 
  * listed in `problems`.
  */
 export async function loadPolicies(opts: { home: string; cwd: string; env?: NodeJS.ProcessEnv }): Promise<PolicySet> {
+  await loadShellGrammar(); // run_command rules are parsed with it, and every evaluation after
   return loadPolicySet(opts);
 }
 
 /** Every problem in the policy files that apply to `cwd`, with file and line, for `opta doctor --policy`. */
 export async function validatePolicyFiles(opts: { home: string; cwd: string }): Promise<PolicyProblem[]> {
+  await loadShellGrammar();
   const set = await loadPolicySet({ ...opts, env: {}, strict: true });
   return [...set.problems];
 }

@@ -128,6 +128,10 @@ export function compileRule(
     rule.spec = spec;
     if (matchesTool("run_command")) {
       const parsed = parseShellCommand(spec);
+      // A pattern is matched word by word against commands the gate reads with certainty; one the
+      // gate itself cannot split (a CR, `$'…'`, an unclosed quote) would match nothing reliably.
+      const unreadable = parsed.uncertain.find((doubt) => doubt.kind === "syntax");
+      if (unreadable) return `"${text}": the gate cannot read this pattern: ${unreadable.reason}`;
       if (tool === "run_command" && parsed.commands.length !== 1) {
         return `"${text}": a run_command pattern must be one simple command (a word-wise prefix), not ${parsed.commands.length === 0 ? "nothing" : "a compound command"}`;
       }

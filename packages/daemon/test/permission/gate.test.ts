@@ -102,12 +102,16 @@ describe("policy rules", () => {
     await fx.userPolicy("dev.yaml", "allow:\n  - run_command(cd)\n  - run_command(echo)\n  - run_command(ls)\n");
     const policies = await fx.load();
     const check = (command: string) => evaluatePermission(fx.query("run_command", { command }), policies);
-    expect(check("cd /x").decision).toBe("allow");
+    // A cd inside the workspace is the rule's business; one that leaves it asks (see the gate tests).
+    await mkdir(join(fx.project, "sub"));
+    expect(check("cd sub").decision).toBe("allow");
+    expect(check("cd /x").decision).toBe("ask");
+    expect(check("cd /x").reason).toContain("outside the workspace");
     const compound = check("cd /x && rm -rf /");
     expect(compound.decision).toBe("deny");
     expect(compound.reason).toContain("`rm -rf /`");
-    expect(compound.reason).toContain("strictest of 2 parts");
-    expect(check("cd /x && ls | echo done").decision).toBe("allow");
+    expect(compound.reason).toContain("strictest of 3 parts"); // cd, rm, and the cd leaving the workspace
+    expect(check("cd sub && ls | echo done").decision).toBe("allow");
     for (const sneaky of [
       "echo $(rm -rf /)",
       "echo `rm -rf /`",

@@ -1,7 +1,16 @@
-import { describe, expect, it } from "vitest";
-import { joinShellWords, parseShellCommand, splitShellCommand } from "../../src/permission/index.js";
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell text, where ${…} is the shell's own syntax
+import { beforeAll, describe, expect, it, vi } from "vitest";
+import { joinShellWords, loadShellGrammar, parseShellCommand, splitShellCommand } from "../../src/permission/index.js";
 
-describe("splitShellCommand", () => {
+beforeAll(() => loadShellGrammar());
+
+/** The commands of a line, and whether the gate is sure of them. */
+function read(command: string): { commands: string[][]; certain: boolean } {
+  const parsed = parseShellCommand(command);
+  return { commands: parsed.commands, certain: parsed.uncertain.length === 0 };
+}
+
+describe("parseShellCommand: commands the gate reads with certainty", () => {
   const cases: Array<[string, string[][]]> = [
     ["ls -la", [["ls", "-la"]]],
     ["  ls   -la  ", [["ls", "-la"]]],
@@ -13,25 +22,7 @@ describe("splitShellCommand", () => {
       ],
     ],
     ["a || b; c | d & e\nf", [["a"], ["b"], ["c"], ["d"], ["e"], ["f"]]],
-    ["(cd sub; make) |& tee log", [["cd", "sub"], ["make"], ["tee", "log"]]],
-    [
-      "echo $(rm -rf /tmp/a)",
-      [
-        ["echo", "$(…)"],
-        ["rm", "-rf", "/tmp/a"],
-      ],
-    ],
-    ["echo `whoami`", [["echo", "$(…)"], ["whoami"]]],
-    ['echo "nested $(cat "$(ls)")"', [["echo", "nested $(…)"], ["cat", "$(…)"], ["ls"]]],
-    [
-      "bash -c 'npm test && git push'",
-      [
-        ["npm", "test"],
-        ["git", "push"],
-      ],
-    ],
-    ["sh -lc \"bash -c 'rm -f x'\"", [["rm", "-f", "x"]]],
-    ["/bin/bash -e -c 'make'", [["make"]]],
+    ["(cd sub; make) | tee log", [["cd", "sub"], ["make"], ["tee", "log"]]],
     ["bash script.sh", [["bash", "script.sh"]]],
     // Assignments that change how a command runs stay part of it; harmless ones are dropped.
     ["env FOO=1 BAR=2 npm test", [["FOO=1", "BAR=2", "npm", "test"]]],
@@ -41,21 +32,10 @@ describe("splitShellCommand", () => {
     ["GIT_DIR=/ git status", [["GIT_DIR=/", "git", "status"]]],
     ["GIT_PAGER='rm -rf ~' git log", [["GIT_PAGER=rm -rf ~", "git", "log"]]],
     ["CI=1 LD_PRELOAD=./x.so npm test", [["LD_PRELOAD=./x.so", "npm", "test"]]],
-    ["env -i LD_PRELOAD=./x.so npm test", [["LD_PRELOAD=./x.so", "npm", "test"]]],
     ["FOO=1 env BAR=2 timeout 5 make", [["FOO=1", "BAR=2", "make"]]],
-    ["PATH=./bin:$PATH; git status", [["PATH=./bin:$PATH"], ["git", "status"]]],
     ["CI=1; git status", [["git", "status"]]],
-    ["FOO=1 sh -c 'make'", [["FOO=1"], ["make"]]],
     ["sudo LD_PRELOAD=x ls", [["sudo"], ["LD_PRELOAD=x", "ls"]]],
-    [
-      "FOO=1 find . -exec rm {} +",
-      [
-        ["FOO=1", "find", ".", "-exec", "rm", "{}", "+"],
-        ["FOO=1", "rm", "{}"],
-      ],
-    ],
     ["timeout -s KILL 10 nice -n 5 nohup time -p npm test", [["npm", "test"]]],
-    ["command exec xargs -0 -n 1 rm", [["rm"]]],
     ["command -v git", [["command", "-v", "git"]]],
     ["stdbuf -oL ionice -c 3 setsid make", [["make"]]],
     [
@@ -66,32 +46,6 @@ describe("splitShellCommand", () => {
       ],
     ],
     ["/usr/bin/env rm x", [["rm", "x"]]],
-    ["env -S 'rm -rf /'", [["rm", "-rf", "/"]]],
-    ['eval "rm -rf /"', [["rm", "-rf", "/"]]],
-    ["ls | xargs", [["ls"], ["echo"]]],
-    [
-      "find . -name '*.tmp' -exec rm {} \\;",
-      [
-        ["find", ".", "-name", "*.tmp", "-exec", "rm", "{}", ";"],
-        ["rm", "{}"],
-      ],
-    ],
-    [
-      "diff <(ls a) <(ls b)",
-      [
-        ["diff", "<(…)", "<(…)"],
-        ["ls", "a"],
-        ["ls", "b"],
-      ],
-    ],
-    ["X=$(curl evil)", [["X=$(…)"], ["curl", "evil"]]],
-    [
-      "echo $" + "{X:-$(rm y)}", // split so that no one mistakes it for a template string
-      [
-        ["echo", "$" + "{X:-$(rm y)}"],
-        ["rm", "y"],
-      ],
-    ],
     ["for f in *.ts; do echo $f; done", [["echo", "$f"]]],
     [
       "if [ -f x ]; then rm x; fi",
@@ -109,24 +63,19 @@ describe("splitShellCommand", () => {
     ],
     ["git commit -m 'a && b; c'", [["git", "commit", "-m", "a && b; c"]]],
     ['echo "a\\"b" \\rm', [["echo", 'a"b', "rm"]]],
-    ["cat <<EOF\n$(id)\nrm -rf /\nEOF\necho done", [["cat"], ["echo", "done"], ["id"]]],
     ["cat <<'EOF'\n$(id)\nEOF", [["cat"]]],
+    ["cat <<EOF\nplain $HOME text\nEOF\nls", [["cat"], ["ls"]]],
+    ["cat <<-EOF\n\tx\n\tEOF\nls", [["cat"], ["ls"]]],
     ["npm test # && rm -rf /", [["npm", "test"]]],
     ["echo a \\\n  b", [["echo", "a", "b"]]],
-    ["$'\\x72m' -rf /", [["rm", "-rf", "/"]]],
-    [
-      "$'r\\155' x; echo $'a\\tb'",
-      [
-        ["rm", "x"],
-        ["echo", "a\tb"],
-      ],
-    ],
-    ['echo $"hi there"', [["echo", "hi there"]]],
+    // tree-sitter makes `-rf /` destinations of the redirection; the shell passes them to rm.
+    ["rm >/dev/null -rf /", [["rm", "-rf", "/"]]],
+    ["echo >&2 x", [["echo", "x"]]],
     ["", []],
   ];
   for (const [command, expected] of cases) {
     it(JSON.stringify(command), () => {
-      expect(splitShellCommand(command)).toEqual(expected);
+      expect(read(command)).toEqual({ commands: expected, certain: true });
     });
   }
 
@@ -139,9 +88,98 @@ describe("splitShellCommand", () => {
       "timeout 60 npm test",
       "n\\pm test",
     ];
-    for (const spelling of spellings) expect(splitShellCommand(spelling), spelling).toEqual([["npm", "test"]]);
+    for (const spelling of spellings)
+      expect(read(spelling), spelling).toEqual({ commands: [["npm", "test"]], certain: true });
+  });
+});
+
+describe("parseShellCommand: what the gate cannot be sure of", () => {
+  // Each: the command, and a word of the reason. The commands inside are still found, for deny rules.
+  const cases: Array<[string, RegExp]> = [
+    ["echo a\r# ; touch M", /carriage return/],
+    ["echo a\f# ; touch M", /control character U\+000C/],
+    ["echo ${x:-{}; touch M; echo }", /expansion with an operator/],
+    ['echo "${x:-\'}"; touch M; echo "\'}"', /expansion with an operator/],
+    ["echo $'\\\\'; touch M #'", /ANSI-C/],
+    ["cat <<E\\ F\nx\nE F\ntouch M\nE\\ F\n", /delimiter .* is not a plain word/],
+    ["cat <<EOF\n`id`\nEOF", /here-document runs a command substitution/],
+    ["echo $(rm -rf /tmp/a)", /command substitution/],
+    ["echo `whoami`", /command substitution/],
+    ["X=$(curl evil)", /command substitution/],
+    ["diff <(ls a) <(ls b)", /process substitution/],
+    ["echo $((1+2))", /arithmetic/],
+    ["bash -c 'npm test && git push'", /runs a string as a new command line/],
+    ["eval 'rm -rf /'", /eval/],
+    ["env -S 'rm -rf /'", /env. with options/],
+    ["env -i LD_PRELOAD=./x.so npm test", /env. with options/],
+    ["ls | xargs rm", /xargs/],
+    ["find . -name '*.tmp' -exec rm {} \\;", /find. -exec/],
+    ["exec rm x", /exec/],
+    ["source ./env.sh", /source/],
+    [". ./env.sh", /script file/],
+    ["alias ls=rm; ls", /alias/],
+    ["f() { rm x; }; f", /function/],
+    ["IFS=/ ls", /IFS=/],
+    ["PATH=./bin:$PATH; git status", /PATH=/],
+    ["read PATH", /may set a variable/],
+    ["export PATH=.", /declaration command/],
+    ["$CMD x", /command name .* only known at run time/],
+    ["/bin/r? -rf x", /command name .* only known at run time/],
+    ["echo {a,b}", /brace expansion/],
+    ["ls |& cat", /\|&/],
+    ["cat <<< x", /here-string/],
+    ["[[ -f x ]]", /bash-only/],
+    ["echo x 10>f", /file descriptors above 9/],
+    ["echo x > $HOME/f", /redirection target .* only known at run time/],
+    ["cd $HOME && echo x > .bashrc", /only known at run time/],
+    ["cd - && ls", /previous directory/],
+    ["echo 'unterminated", /could not parse/],
+    ["cd a || echo x > f | cat > g", /groups .* differently/],
+    ["(ls)#x", /comment/],
+    ["echo a\u00a0b", /unusual space/],
+    ["case x in a) rm x;; esac", /case statement/],
+    ["while true; do cd x; done", /inside a loop/],
+  ];
+  for (const [command, reason] of cases) {
+    it(JSON.stringify(command), () => {
+      const parsed = parseShellCommand(command);
+      expect(parsed.uncertain.map((doubt) => doubt.reason).join(" | ")).toMatch(reason);
+    });
+  }
+
+  it("still finds the commands inside, so deny rules see them", () => {
+    expect(splitShellCommand("echo $(rm -rf /tmp/a)")).toEqual([
+      ["rm", "-rf", "/tmp/a"],
+      ["echo", "$(…)"],
+    ]);
+    expect(splitShellCommand("bash -c 'rm -rf /'")).toEqual([
+      ["bash", "-c", "rm -rf /"],
+      ["rm", "-rf", "/"],
+    ]);
+    expect(splitShellCommand("sh -lc \"bash -c 'rm -f x'\"")).toContainEqual(["rm", "-f", "x"]);
+    expect(splitShellCommand("FOO=1 sh -c 'make'")).toEqual([["FOO=1", "sh", "-c", "make"], ["make"]]);
+    expect(splitShellCommand("ls | xargs")).toEqual([["ls"], ["xargs"], ["echo"]]);
+    expect(splitShellCommand("command exec xargs -0 -n 1 rm")).toContainEqual(["rm"]);
+    expect(splitShellCommand("FOO=1 find . -exec rm {} +")).toContainEqual(["FOO=1", "rm", "{}"]);
+    expect(splitShellCommand("cat <<EOF\n$(id)\nrm -rf /\nEOF\necho done")).toEqual([
+      ["id"],
+      ["cat"],
+      ["echo", "done"],
+    ]);
+    expect(splitShellCommand("alias ls=rm; ls")).toEqual([["alias", "ls=rm"], ["ls"]]);
   });
 
+  it("says the parser is not ready instead of guessing when the grammar is not loaded", async () => {
+    vi.resetModules(); // a fresh copy of the module graph, with no grammar loaded
+    const fresh = await import("../../src/permission/shell.js");
+    const parsed = fresh.parseShellCommand("ls");
+    expect(parsed.commands).toEqual([]);
+    expect(parsed.uncertain).toEqual([{ reason: fresh.PARSER_NOT_READY, kind: "syntax" }]);
+    expect(fresh.PARSER_NOT_READY).toContain("not ready");
+  });
+});
+
+describe("parseShellCommand: writes and directories", () => {
   it("collects files written by redirections, but not fd duplications or /dev/null", () => {
     expect(parseShellCommand("npm test > out.log 2>&1").writes).toEqual(["out.log"]);
     expect(parseShellCommand("echo x >> a.txt; echo y &> b.txt; cat < in.txt; echo z 2>/dev/null").writes).toEqual([
@@ -149,28 +187,41 @@ describe("splitShellCommand", () => {
       "b.txt",
     ]);
     expect(parseShellCommand("{ echo a; } > grouped.txt").writes).toEqual(["grouped.txt"]);
+    expect(parseShellCommand("echo x >| clobber.txt").writes).toEqual(["clobber.txt"]);
   });
 
-  it("follows a literal cd for later redirections, and gives up after a computed one", () => {
+  it("follows a literal cd for later redirections, where the shell applies them", () => {
+    // tree-sitter hangs `> build.log` on the whole `cd … && npm …` list; the shell applies it after the cd.
     expect(parseShellCommand("cd packages/cli && npm run build > build.log").writes).toEqual([
       "packages/cli/build.log",
     ]);
-    expect(parseShellCommand("cd a/b && cd .. && echo x > f").writes).toEqual(["a/f"]);
+    // `..` stays: after a symlink it is not where lexical folding puts it (the gate resolves it).
+    expect(parseShellCommand("cd a/b && cd .. && echo x > f").writes).toEqual(["a/b/../f"]);
     expect(parseShellCommand("cd /etc && echo x > profile").writes).toEqual(["/etc/profile"]);
     expect(parseShellCommand("(cd sub; make) && echo x > here.txt").writes).toEqual(["here.txt"]);
-    expect(parseShellCommand("echo $(cd /; pwd) > here.txt").writes).toEqual(["here.txt"]);
     expect(parseShellCommand("echo x > before.txt; cd sub").writes).toEqual(["before.txt"]);
+    // If the cd fails, `;` runs the next command where the shell was.
+    expect(parseShellCommand("cd sub; echo x > f").writes).toEqual(["sub/f", "f"]);
+    expect(parseShellCommand("cd sub || echo x > f").writes).toEqual(["f"]);
+    expect(parseShellCommand("cd sub & echo x > f").writes).toEqual(["f"]);
     const dynamic = parseShellCommand("cd $DIR && echo x > f");
     expect(dynamic.writes).toEqual([]);
     expect(dynamic.unknownWrites).toEqual(["f"]);
-    expect(parseShellCommand("cd && echo x > f").unknownWrites).toEqual(["f"]);
   });
 
-  it("survives unterminated quotes and deep nesting without throwing", () => {
-    expect(splitShellCommand("echo 'unterminated")).toEqual([["echo", "unterminated"]]);
-    expect(splitShellCommand("echo $(ls")).toEqual([["echo", "$(…)"], ["ls"]]);
-    const deep = `${"bash -c ".repeat(1)}"${"$(".repeat(40)}rm${")".repeat(40)}"`;
-    expect(() => splitShellCommand(deep)).not.toThrow();
+  it("lists static cd destinations for the gate to check, ~ expanded", () => {
+    expect(parseShellCommand("cd sub && cd ../other").directories).toEqual(["sub", "sub/../other"]);
+    expect(parseShellCommand("cd /tmp").directories).toEqual(["/tmp"]);
+    expect(parseShellCommand("cd ~/p").directories[0]).toMatch(/^\/.*\/p$/);
+    expect(parseShellCommand("cd").directories).toHaveLength(1); // home
+  });
+
+  it("survives deep nesting and long input without throwing, as an uncertainty", () => {
+    const deep = `bash -c "${"$(".repeat(300)}rm${")".repeat(300)}"`;
+    expect(parseShellCommand(deep).uncertain.length).toBeGreaterThan(0);
+    const nested = `${"sh -c '".repeat(1)}${"eval ".repeat(20)}ls'`;
+    expect(() => parseShellCommand(nested)).not.toThrow();
+    expect(parseShellCommand(`echo ${"a".repeat(70_000)}`).uncertain[0]?.reason).toContain("longer than");
   });
 
   it("joinShellWords round-trips through the splitter", () => {

@@ -1,0 +1,293 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: shell text, where ${…} is the shell's own syntax
+/**
+ * The command gate against attacks, replayed for real. Every case runs under each shell the
+ * agent's commands may meet (/bin/dash is /bin/sh on Debian; /bin/bash): in a fresh workspace with
+ * a canary (`M` in the workspace, or a file outside it), the gate judges the command; only if it
+ * says allow does the command run. A case is refused only if the canary is untouched. Each attack
+ * also runs unguarded in a scratch copy, to show that it really reaches the canary under at least
+ * one shell: a table that cannot fail proves nothing.
+ */
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reportFamily, type SecurityCase } from "../../../../scripts/security-family.js";
+import { evaluatePermission, loadPolicies, loadShellGrammar } from "../../src/permission/index.js";
+
+const SHELLS = ["/bin/dash", "/bin/bash"].filter((shell) => existsSync(shell));
+
+/** One attack: the command, the file it reaches (relative to the layout root) and any extra setup. */
+interface Attack {
+  command: string;
+  /** The file the attack creates when it gets through: `work/M` (shell-gate) or `outside/f` (redirect-escape). */
+  canary?: string;
+  setup?: (root: string) => void;
+  /** Point 1 or 2 of the issue: the unguarded run must reach the canary under some shell. */
+  mustWork?: boolean;
+}
+
+/** Point 1 of issue 18, then the forms the old lexer already refused, each aiming at `touch M`. */
+const SHELL_GATE: Attack[] = [
+  { command: "echo a\r# ; touch M", mustWork: true },
+  { command: "echo ${x:-{}; touch M; echo }", mustWork: true },
+  { command: 'echo "${x:-\'}"; touch M; echo "\'}"', mustWork: true },
+  { command: "echo $'\\\\'; touch M #'", mustWork: true },
+  { command: "cat <<E\\ F\nx\nE F\ntouch M\nE\\ F\n", mustWork: true },
+  { command: "ls <<E\\ F\nx\nE F\ntouch M\nE\\ F\n", mustWork: true },
+  { command: "echo a\f# ; touch M", mustWork: true },
+  { command: "echo a\v# ; touch M", mustWork: true },
+  { command: "ls\r\ntouch M" },
+  { command: "ls && touch M" },
+  { command: "ls; touch M" },
+  { command: "ls /nonexistent || touch M" },
+  { command: "ls & touch M" },
+  { command: "ls | touch M" },
+  { command: "echo hi\ntouch M" },
+  { command: "echo $(touch M)" },
+  { command: "echo `touch M`" },
+  { command: 'echo "$(touch M)"' },
+  { command: "ls $(touch M)" },
+  { command: "echo ${x:-$(touch M)}" },
+  { command: "X=$(touch M) ls" },
+  { command: "echo $(echo)$(touch M)" },
+  { command: "echo touch M | sh" },
+  { command: "echo touch M | bash" },
+  { command: "env touch M" },
+  { command: "env X=1 touch M" },
+  { command: "env -i touch M" },
+  { command: "bash -c 'touch M'" },
+  { command: "sh -c 'touch M'" },
+  { command: 'sh -c "ls; touch M"' },
+  { command: "eval touch M" },
+  { command: "eval 'ls; touch M'" },
+  { command: "exec touch M" },
+  { command: "echo M | xargs touch" },
+  { command: "ls | xargs -I{} touch M" },
+  { command: "find . -maxdepth 0 -exec touch M \\;" },
+  { command: "find . -maxdepth 0 -execdir touch M +" },
+  { command: "IFS=,; X=touch,M; $X" },
+  { command: "IFS=, X=touch,M; $X" },
+  { command: "ls <<EOF\n$(touch M)\nEOF" },
+  { command: "echo <<EOF\n`touch M`\nEOF" },
+  { command: "ls <<'EOF'\nx\nEOF\ntouch M" },
+  { command: "ls <(touch M)" },
+  { command: "echo >(touch M)" },
+  { command: "alias ls='touch M'\nls" },
+  { command: "ls() { touch M; }; ls" },
+  { command: "echo() { touch M; }; echo" },
+  { command: "/usr/bin/touc? M" },
+  { command: "/usr/bin/tou* M" },
+  { command: "/usr/bin/to[u]ch M" },
+  { command: "$(echo touch) M" },
+  { command: "`echo touch` M" },
+  { command: "${T:-touch} M" },
+  {
+    command: "PATH=./bin:$PATH ls",
+    setup: (root) => fakeLs(root),
+  },
+  {
+    command: "PATH=./bin:$PATH; ls",
+    setup: (root) => fakeLs(root),
+  },
+  {
+    command: "PATH=bin ls",
+    setup: (root) => fakeLs(root),
+  },
+  {
+    command: "./bin/ls",
+    setup: (root) => fakeLs(root),
+  },
+  {
+    command: ". ./bin/ls",
+    setup: (root) => fakeLs(root),
+  },
+  { command: "timeout 5 touch M" },
+  { command: "nohup touch M" },
+  { command: "command touch M" },
+  { command: "t\\ouch M" },
+  { command: "'touch' M" },
+  { command: "(touch M)" },
+  { command: "{ touch M; }" },
+  { command: "if ls; then touch M; fi" },
+  { command: "ls #\\\ntouch M" },
+  { command: "echo $((0))$(touch M)" },
+  { command: "echo {a,b}; touch M" },
+  { command: "echo x > M" },
+  { command: "ls > M" },
+  { command: "trap 'touch M' EXIT; ls" },
+];
+
+/** Point 2 of issue 18 and its relatives: a redirection (or cd) that writes outside the workspace. */
+const REDIRECT_ESCAPE: Attack[] = [
+  { command: "echo x > $PWD/../outside/f", mustWork: true },
+  { command: "echo x >> $HOME/.bashrc", canary: "userhome/.bashrc", mustWork: true },
+  { command: "echo x > ${HOME}/f", canary: "userhome/f", mustWork: true },
+  { command: "echo x > $(echo ..)/outside/f", mustWork: true },
+  { command: "echo x > linkdir/f", mustWork: true },
+  { command: "echo x > ../outside/f", mustWork: true },
+  { command: "echo x > linkdir/../outside/f" },
+  {
+    command: "echo x > dangling",
+    setup: (root) => symlinkSync(join(root, "outside", "f"), join(root, "work", "dangling")),
+  },
+  { command: 'echo x > "../outside/f"' },
+  { command: "echo x > ..\\/outside/f" },
+  { command: "echo x 2> ../outside/f" },
+  { command: "ls &> ../outside/f" },
+  { command: "echo x >| ../outside/f" },
+  { command: "echo x 1<> ../outside/f" },
+  { command: "echo x > ../outsid?/f" },
+  { command: "echo x > `echo ..`/outside/f" },
+  { command: "echo x > ~/f", canary: "userhome/f", setup: () => undefined },
+  { command: "echo x > $OLDPWD/../outside/f" },
+  { command: "cd .. && echo x > outside/f" },
+  { command: "cd linkdir && echo x > f" },
+  { command: "cd ../outside; echo x > f" },
+  { command: "cd $HOME && echo x > f", canary: "userhome/f" },
+  { command: "cd && echo x > f", canary: "userhome/f" },
+  { command: "echo x > /dev/null; echo x > ../outside/f" },
+  { command: "{ echo x; } > ../outside/f" },
+  { command: "(echo x) > linkdir/f" },
+  { command: "ls && echo x > ../outside/f" },
+  { command: "echo x | ls > ../outside/f" },
+];
+
+/** A `bin/ls` in the workspace that touches M (PATH tricks and sourcing). */
+function fakeLs(root: string): void {
+  mkdirSync(join(root, "work", "bin"));
+  writeFileSync(join(root, "work", "bin", "ls"), "#!/bin/sh\ntouch M\n");
+  chmodSync(join(root, "work", "bin", "ls"), 0o755);
+}
+
+let scratch: string;
+beforeAll(async () => {
+  await loadShellGrammar();
+  scratch = realpathSync(mkdtempSync(join(tmpdir(), "opta-shell-attacks-")));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+let layouts = 0;
+/**
+ * root/work (the workspace, a repository, with linkdir → ../outside), root/outside,
+ * root/userhome (the shell's $HOME), root/opta (OPTA_HOME with the policy).
+ */
+function layout(attack: Attack): string {
+  const root = join(scratch, `l${layouts++}`);
+  for (const dir of ["work/.git", "work/src", "outside", "userhome", "opta/policies"])
+    mkdirSync(join(root, dir), { recursive: true });
+  symlinkSync("../outside", join(root, "work", "linkdir"));
+  attack.setup?.(root);
+  return root;
+}
+
+function run(shell: string, command: string, root: string) {
+  return spawnSync(shell, ["-c", command], {
+    cwd: join(root, "work"),
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(root, "userhome") },
+    timeout: 10_000,
+    encoding: "utf8",
+  });
+}
+
+/** Replays each attack under each shell: unguarded (does it work?) and through the gate (is it refused?). */
+async function replay(attacks: readonly Attack[], policy: string, target: string) {
+  const cases: SecurityCase[] = [];
+  const ineffective: string[] = [];
+  for (const attack of attacks) {
+    const canary = attack.canary ?? target;
+    let works = false;
+    for (const shell of SHELLS) {
+      const bare = layout(attack);
+      run(shell, attack.command, bare);
+      if (existsSync(join(bare, canary))) works = true;
+
+      const root = layout(attack);
+      writeFileSync(join(root, "opta", "policies", "dev.yaml"), policy);
+      const cwd = join(root, "work");
+      const policies = await loadPolicies({ home: join(root, "opta"), cwd, env: {} });
+      const query = {
+        tool: "run_command",
+        args: { command: attack.command },
+        kind: "execute" as const,
+        cwd,
+        mode: "do" as const,
+        level: "safe" as const,
+      };
+      const gate = evaluatePermission(query, policies);
+      // ask: a non-interactive run denies it, an interactive one waits for the user; neither runs it now.
+      if (gate.decision === "allow") run(shell, attack.command, root);
+      const reached = existsSync(join(root, canary));
+      cases.push({
+        attack: `${JSON.stringify(attack.command)} under ${shell}`,
+        refused: !reached,
+        ...(reached ? { detail: `gate: ${gate.decision}: ${gate.reason}` } : {}),
+      });
+    }
+    if (attack.mustWork && !works) ineffective.push(attack.command);
+  }
+  return { cases, ineffective };
+}
+
+const ECHO_LS = "allow:\n  - run_command(echo)\n  - run_command(ls)\n";
+const ECHO_LS_WRITE = `${ECHO_LS}  - write_file\n`;
+
+describe("the command gate, replayed under dash and bash", () => {
+  it("has a shell to replay under", () => {
+    expect(SHELLS.length).toBeGreaterThan(0);
+  });
+
+  it("refuses commands it could read differently from the shell (shell-gate)", async ({ task }) => {
+    const { cases, ineffective } = await replay(SHELL_GATE, ECHO_LS, "work/M");
+    expect(ineffective, "these attacks no longer reach their canary unguarded; fix the table").toEqual([]);
+    const result = reportFamily(task, "shell-gate", cases);
+    expect(result.through).toEqual([]);
+  });
+
+  it("refuses redirections and cds that leave the workspace (redirect-escape)", async ({ task }) => {
+    const { cases, ineffective } = await replay(REDIRECT_ESCAPE, ECHO_LS_WRITE, "outside/f");
+    expect(ineffective, "these attacks no longer reach their canary unguarded; fix the table").toEqual([]);
+    const result = reportFamily(task, "redirect-escape", cases);
+    expect(result.through).toEqual([]);
+  });
+
+  it("still allows the certain commands it is given rules for", async () => {
+    const root = layout({ command: "" });
+    writeFileSync(join(root, "opta", "policies", "dev.yaml"), ECHO_LS_WRITE);
+    const cwd = join(root, "work");
+    const policies = await loadPolicies({ home: join(root, "opta"), cwd, env: {} });
+    const decide = (command: string) =>
+      evaluatePermission(
+        { tool: "run_command", args: { command }, kind: "execute", cwd, mode: "do", level: "safe" },
+        policies,
+      );
+    for (const command of [
+      "echo hi",
+      "ls -la src",
+      "echo a && ls",
+      "echo x > out.txt",
+      "echo x >> src/log.txt 2>&1",
+      "echo 'a; b' \"$HOME\" | ls",
+      "ls > /dev/null",
+      "echo x > linkdir/../work/inside.txt", // linkdir/.. is the layout root: back inside
+    ]) {
+      const result = decide(command);
+      expect(result.decision, `${command}: ${result.reason}`).toBe("allow");
+    }
+    const ask = decide("echo a\r# ; touch M");
+    expect(ask.decision).toBe("ask");
+    expect(ask.reason).toContain("carriage return");
+    const outside = decide("echo x > linkdir/f");
+    expect(outside.decision).toBe("ask");
+    expect(outside.reason).toContain(join(root, "outside", "f"));
+  });
+});
