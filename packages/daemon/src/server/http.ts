@@ -1,4 +1,5 @@
 import { realpathSync, statSync } from "node:fs";
+import type { Socket } from "node:net";
 import { isAbsolute } from "node:path";
 import {
   AuthExchangeRequest,
@@ -273,6 +274,48 @@ export function createHttpApp(context: DaemonContext): express.Express {
   return app;
 }
 
+/** How long, and for how many bytes, a refused body's connection drains before it is cut. */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A body that no one will read must not hold the connection open: Node would read and discard the
+ * whole declared length (999,999,999,999 bytes) before the next request. So when the answer leaves
+ * before the body was read to its end (refused, or a route that reads none), it says
+ * `Connection: close` and the connection closes after it. Bodies read to their end keep it alive.
+ */
+function closeIfAnsweredUnread(request: Request, response: Response): void {
+  const writeHead = response.writeHead;
+  response.writeHead = ((...args: Parameters<typeof writeHead>) => {
+    if (!request.complete) {
+      response.setHeader("connection", "close");
+      lingeringClose(request.socket);
+    }
+    return writeHead.apply(response, args);
+  }) as typeof writeHead;
+}
+
+/**
+ * Closes like nginx's lingering_close: FIN after the answer, then drain what the client is still
+ * sending for a moment (at most LINGER_MS and LINGER_BYTES) before the socket is destroyed. A socket
+ * closed with unread input is reset at once, and the reset discards the answer (the 413) still on
+ * its way to a client that is busy writing its body.
+ */
+function lingeringClose(socket: Socket): void {
+  // Node's server calls destroySoon() once the last response has been written.
+  socket.destroySoon = function drainThenDestroy(this: Socket) {
+    this.end();
+    let drained = 0;
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.on("data", (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > LINGER_BYTES) this.destroy();
+    });
+    this.once("close", () => clearTimeout(timer));
+  };
+}
+
 /**
  * What every request passes before anything reads its body or looks at its token: a plain path as
  * the target, no repeated single-valued header, a loopback Host, a declared length within the body
@@ -280,10 +323,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
  * it has answered the request itself (a CORS preflight).
  */
 function checkWire(request: Request, response: Response, context: DaemonContext): boolean {
-  // A body that no one reads must not hold the connection open (Node would read and discard the
-  // whole declared length before the next request): answer, then close. jsonBody() takes this back
-  // once it has read a body to its end, so ordinary keep-alive is untouched.
-  if (declaresBody(request)) response.setHeader("connection", "close");
+  if (declaresBody(request)) closeIfAnsweredUnread(request, response);
   const targetProblem = requestTargetProblem(request.originalUrl);
   if (targetProblem) throw new ApiError("BAD_REQUEST", `Bad request: ${targetProblem}.`);
   const repeated = repeatedHeader(request.rawHeaders);

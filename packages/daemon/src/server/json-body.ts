@@ -102,7 +102,7 @@ export class JsonShapeScanner {
  * Requests without a JSON body pass through untouched.
  */
 export function jsonBody(limits: JsonLimits = BODY_LIMITS) {
-  return (request: Request, response: Response, next: NextFunction): void => {
+  return (request: Request, _response: Response, next: NextFunction): void => {
     if (!declaresBody(request) || !request.is("application/json")) {
       next();
       return;
@@ -140,8 +140,6 @@ export function jsonBody(limits: JsonLimits = BODY_LIMITS) {
     };
     const onEnd = () => {
       detach();
-      // Read to its end: the connection may serve the next request (see checkWire in http.ts).
-      response.removeHeader("connection");
       try {
         request.body = parseJson(Buffer.concat(chunks, received));
         next();
