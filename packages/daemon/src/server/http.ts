@@ -20,8 +20,8 @@ import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
 import { sessionToMarkdown } from "./export.js";
-import { mcpRoutes } from "./mcp-routes.js";
 import { BODY_LIMITS, declaredLengthError, declaresBody, jsonBody } from "./json-body.js";
+import { mcpRoutes } from "./mcp-routes.js";
 import {
   allowedOrigins,
   bearerToken,

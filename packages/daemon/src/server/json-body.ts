@@ -82,7 +82,8 @@ export class JsonShapeScanner {
         this.depth += 1;
         this.containers += 1;
         if (this.depth > this.limits.depth) return `arrays and objects nest deeper than ${this.limits.depth} levels`;
-        if (this.containers > this.limits.containers) return `it holds more than ${this.limits.containers} arrays and objects`;
+        if (this.containers > this.limits.containers)
+          return `it holds more than ${this.limits.containers} arrays and objects`;
       } else if (byte === 0x7d || byte === 0x5d) {
         this.depth -= 1;
       } else if (byte === 0x3a) {
@@ -157,7 +158,10 @@ export function jsonBody(limits: JsonLimits = BODY_LIMITS) {
 function encodingError(request: IncomingMessage): ApiError | undefined {
   const encoding = request.headers["content-encoding"];
   if (encoding !== undefined && encoding.trim().toLowerCase() !== "identity") {
-    return new ApiError("UNSUPPORTED_MEDIA_TYPE", `Send the body uncompressed; Content-Encoding '${encoding}' is not accepted.`);
+    return new ApiError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      `Send the body uncompressed; Content-Encoding '${encoding}' is not accepted.`,
+    );
   }
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers["content-type"] ?? "")?.[1]?.toLowerCase();
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {

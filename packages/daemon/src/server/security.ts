@@ -79,7 +79,7 @@ export function repeatedHeader(rawHeaders: readonly string[]): string | undefine
  * that was checked, and `*` (OPTIONS) or an authority (CONNECT) has no route here.
  */
 export function requestTargetProblem(target: string | undefined): string | undefined {
-  if (!target || target[0] !== "/") return "the request target must be a path such as /v3/health, not an absolute URI";
+  if (target?.[0] !== "/") return "the request target must be a path such as /v3/health, not an absolute URI";
   if (target[1] === "/") return "the request target must not start with '//' (it reads as another host)";
   return undefined;
 }

@@ -82,7 +82,8 @@ export class StreamServer {
     const targetProblem = requestTargetProblem(target);
     if (targetProblem) return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: ${targetProblem}.`);
     const repeated = repeatedHeader(request.rawHeaders);
-    if (repeated) return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: the ${repeated} header appears more than once.`);
+    if (repeated)
+      return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: the ${repeated} header appears more than once.`);
     const handshake = handshakeProblem(request);
     if (handshake) return handshake;
     const origin = request.headers.origin;
@@ -274,7 +275,10 @@ function handshakeProblem(request: IncomingMessage): ApiError | undefined {
     return bad("Sec-WebSocket-Version must be 13");
   }
   const protocol = request.headers["sec-websocket-protocol"];
-  if (protocol !== undefined && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/.test(protocol)) {
+  if (
+    protocol !== undefined &&
+    !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/.test(protocol)
+  ) {
     return bad("Sec-WebSocket-Protocol is malformed");
   }
   return undefined;

@@ -213,34 +213,124 @@ describe("edges of the wire (family wire-edges)", () => {
     const host = `127.0.0.1:${port}`;
     const auth = `Authorization: Bearer ${token}\r\n`;
     const raw: Array<[string, string, Expected]> = [
-      ["two Host headers (own, then foreign)", `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["two Host headers (foreign, then own)", `GET /v3/health HTTP/1.1\r\nHost: evil.example\r\nHost: ${host}\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["two Authorization headers", `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}Authorization: Bearer other\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["absolute-form URI to another host", `GET http://evil.example/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["absolute-form URI to the daemon itself", `GET http://${host}/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["target //evil.example/v3/health", `GET //evil.example/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["OPTIONS * (asterisk-form)", `OPTIONS * HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["Content-Length with Transfer-Encoding", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["two Content-Length headers", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}`, { status: 400, code: "BAD_REQUEST" }],
-      ["Content-Length: 12abc", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 12abc\r\n\r\n{}`, { status: 400, code: "BAD_REQUEST" }],
-      ["Content-Length: -1", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`, { status: 400, code: "BAD_REQUEST" }],
-      ["Content-Length: 1e3", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 1e3\r\n\r\n{}`, { status: 400, code: "BAD_REQUEST" }],
-      ["Content-Length: 2, 2", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2, 2\r\n\r\n{}`, { status: 400, code: "BAD_REQUEST" }],
-      ["Transfer-Encoding: xchunked", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["Transfer-Encoding: chunked, chunked", `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["space before a header's colon", `GET /v3/health HTTP/1.1\r\nHost : evil.example\r\nHost: ${host}\r\n${auth}\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["folded header line (obs-fold)", `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: b\r\n c\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["bare LF line endings", `GET /v3/health HTTP/1.1\nHost: ${host}\n${auth.replace("\r\n", "\n")}\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["NUL in a header value", `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: a\u0000b\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
-      ["20 KB header", `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: ${"a".repeat(20_000)}\r\n\r\n`, { status: 400, code: "BAD_REQUEST" }],
+      [
+        "two Host headers (own, then foreign)",
+        `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "two Host headers (foreign, then own)",
+        `GET /v3/health HTTP/1.1\r\nHost: evil.example\r\nHost: ${host}\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "two Authorization headers",
+        `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}Authorization: Bearer other\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "absolute-form URI to another host",
+        `GET http://evil.example/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "absolute-form URI to the daemon itself",
+        `GET http://${host}/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "target //evil.example/v3/health",
+        `GET //evil.example/v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "OPTIONS * (asterisk-form)",
+        `OPTIONS * HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Content-Length with Transfer-Encoding",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "two Content-Length headers",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 30\r\n\r\n{}`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Content-Length: 12abc",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 12abc\r\n\r\n{}`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Content-Length: -1",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: -1\r\n\r\n{}`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Content-Length: 1e3",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 1e3\r\n\r\n{}`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Content-Length: 2, 2",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nContent-Length: 2, 2\r\n\r\n{}`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Transfer-Encoding: xchunked",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "Transfer-Encoding: chunked, chunked",
+        `POST /v3/sessions HTTP/1.1\r\nHost: ${host}\r\n${auth}Content-Type: application/json\r\nTransfer-Encoding: chunked, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "space before a header's colon",
+        `GET /v3/health HTTP/1.1\r\nHost : evil.example\r\nHost: ${host}\r\n${auth}\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "folded header line (obs-fold)",
+        `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: b\r\n c\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "bare LF line endings",
+        `GET /v3/health HTTP/1.1\nHost: ${host}\n${auth.replace("\r\n", "\n")}\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "NUL in a header value",
+        `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: a\u0000b\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
+      [
+        "20 KB header",
+        `GET /v3/health HTTP/1.1\r\nHost: ${host}\r\n${auth}X-A: ${"a".repeat(20_000)}\r\n\r\n`,
+        { status: 400, code: "BAD_REQUEST" },
+      ],
       ["HTTP/1.1 without Host", `GET /v3/health HTTP/1.1\r\n${auth}\r\n`, { status: 403, code: "FORBIDDEN_HOST" }],
       ["HTTP/1.0 without Host", `GET /v3/health HTTP/1.0\r\n${auth}\r\n`, { status: 403, code: "FORBIDDEN_HOST" }],
-      ["Host with userinfo (evil@127.0.0.1)", `GET /v3/health HTTP/1.1\r\nHost: evil@${host}\r\n${auth}\r\n`, { status: 403, code: "FORBIDDEN_HOST" }],
-      ["Host with a trailing dot (localhost.)", `GET /v3/health HTTP/1.1\r\nHost: localhost.:${port}\r\n${auth}\r\n`, { status: 403, code: "FORBIDDEN_HOST" }],
+      [
+        "Host with userinfo (evil@127.0.0.1)",
+        `GET /v3/health HTTP/1.1\r\nHost: evil@${host}\r\n${auth}\r\n`,
+        { status: 403, code: "FORBIDDEN_HOST" },
+      ],
+      [
+        "Host with a trailing dot (localhost.)",
+        `GET /v3/health HTTP/1.1\r\nHost: localhost.:${port}\r\n${auth}\r\n`,
+        { status: 403, code: "FORBIDDEN_HOST" },
+      ],
     ];
     for (const [attack, text, expected] of raw) cases.push(judge(attack, await rawExchange(port, [text]), expected));
     // CONNECT has no handler: Node closes the connection without a tunnel.
-    const connectResponse = await rawExchange(port, [`CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n${auth}\r\n`]);
+    const connectResponse = await rawExchange(port, [
+      `CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n${auth}\r\n`,
+    ]);
     cases.push({
       attack: "CONNECT evil.example:443",
       refused: connectResponse.closed && (connectResponse.status === 0 || connectResponse.status >= 400),
@@ -298,7 +388,9 @@ describe("edges of the wire (family wire-edges)", () => {
     expect(await wsStatus(`${base}/v3/events?token=${production.token}`)).toBe(101);
     expect(await wsStatus(`${base}/v3/sessions/${sessionId}/stream?token=${production.token}&afterSeq=0`)).toBe(101);
     // A cursor the daemon issued (this run or another epoch) still resumes.
-    expect(await wsStatus(`${base}/v3/events?token=${production.token}&cursor=deadbeef.1.${Date.now().toString(36)}`)).toBe(101);
+    expect(
+      await wsStatus(`${base}/v3/events?token=${production.token}&cursor=deadbeef.1.${Date.now().toString(36)}`),
+    ).toBe(101);
     // A well-formed id of no session still opens and closes with 4404, as the SDK expects.
     const closeCode = await new Promise<number>((resolve, reject) => {
       const socket = new WebSocket(`${base}/v3/sessions/s-000000000000000/stream?token=${production.token}`);
