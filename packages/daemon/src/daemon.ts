@@ -14,7 +14,8 @@ import { loadShellGrammar } from "./permission/index.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
 import { AuthCodes } from "./server/auth-codes.js";
 import type { DaemonContext } from "./server/context.js";
-import { createHttpApp } from "./server/http.js";
+import { clientErrorResponse, createHttpApp } from "./server/http.js";
+import { DEV_ORIGINS } from "./server/security.js";
 import { mountDesktopApp } from "./server/static.js";
 import { CloseCode, StreamServer } from "./server/websocket.js";
 import { GlobalFeed } from "./session/global-feed.js";
@@ -38,6 +39,11 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Mounts Code Desktop's static files. */
   mountStatic?: (app: Express) => void;
+  /**
+   * Dev mode: the Vite dev server (http://localhost:5173) also gets CORS and WebSocket access, for
+   * `npm run dev -w @opta/desktop`. Default: `OPTA_DEV=1` in `env`; off otherwise.
+   */
+  dev?: boolean;
 }
 
 export const DEFAULT_PORT = 9999;
@@ -132,8 +138,10 @@ export class Daemon {
       redactStream: () => secretMasker(this.knownSecrets()).stream(),
       secretsReady: () => this.rememberStoredKeys(),
     });
+    const dev = options.dev ?? env.OPTA_DEV === "1";
     const context: DaemonContext = {
       version: DAEMON_VERSION,
+      dev,
       store: this.store,
       turns: this.turns,
       providers: this.providers,
@@ -169,7 +177,13 @@ export class Daemon {
     };
     const app = createHttpApp(context);
     this.streams = new StreamServer(context);
-    this.server = createServer({ keepAliveTimeout: 5000 }, app);
+    // Loopback clients send a whole request in milliseconds: one that trickles in (slowloris) is
+    // dropped after 10 s of headers or 30 s in all, not Node's 60 s and 5 min.
+    // A missing Host is answered by the app's Host check (403 with a JSON body), not Node's bare 400.
+    this.server = createServer(
+      { keepAliveTimeout: 5000, headersTimeout: 10_000, requestTimeout: 30_000, requireHostHeader: false },
+      app,
+    );
     this.server.on("upgrade", (request, socket, head) => {
       try {
         this.streams.handleUpgrade(request, socket, head);
@@ -178,9 +192,14 @@ export class Daemon {
         socket.destroy();
       }
     });
-    this.server.on("clientError", (_error, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    this.server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === "ECONNRESET" || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(clientErrorResponse(error));
     });
+    if (dev) this.logger.info("daemon", `Dev mode: ${DEV_ORIGINS.join(" and ")} may call the daemon`);
   }
 
   private storedKeysRead: { at: number; done: Promise<void> } | undefined;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The daemon process: `node main.js [--port N] [--host 127.0.0.1|::1]`. Reads OPTA_HOME and
- * OPTA_DAEMON_PORT. Exits 0 after a clean stop (signal or API), 1 when it cannot start.
+ * The daemon process: `node main.js [--port N] [--host 127.0.0.1|::1] [--dev]`. Reads OPTA_HOME,
+ * OPTA_DAEMON_PORT and OPTA_DEV (1 = dev mode, as `--dev`: the Vite dev server may call it). Exits 0 after a clean stop (signal or API), 1 when it cannot start.
  */
 import { resolveOptaHome } from "./config/index.js";
 import { Daemon, DEFAULT_PORT } from "./daemon.js";
@@ -27,7 +27,12 @@ async function main(): Promise<void> {
   }
   const port =
     parsePort(flag("--port"), "--port") ?? parsePort(process.env.OPTA_DAEMON_PORT, "OPTA_DAEMON_PORT") ?? DEFAULT_PORT;
-  const daemon = await Daemon.start({ home: resolveOptaHome(), port, host });
+  const daemon = await Daemon.start({
+    home: resolveOptaHome(),
+    port,
+    host,
+    ...(args.includes("--dev") ? { dev: true } : {}),
+  });
   // Only for a person watching (foreground); in the background stdout goes to daemon.log, which holds JSON lines.
   if (process.stdout.isTTY) process.stdout.write(`opta daemon listening on ${daemon.url} (pid ${process.pid})\n`);
 

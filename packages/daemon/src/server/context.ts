@@ -11,6 +11,8 @@ import type { AuthCodes } from "./auth-codes.js";
 /** What the HTTP and WebSocket layers need from the daemon; they hold no state of their own. */
 export interface DaemonContext {
   version: string;
+  /** Dev mode (`--dev`, `OPTA_DEV=1`): the Vite dev server's origin also gets CORS and WebSockets. */
+  dev: boolean;
   store: SessionStore;
   turns: TurnManager;
   providers: ProviderRegistry;

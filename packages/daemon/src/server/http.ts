@@ -1,4 +1,5 @@
 import { realpathSync, statSync } from "node:fs";
+import type { Socket } from "node:net";
 import { isAbsolute } from "node:path";
 import {
   AuthExchangeRequest,
@@ -19,11 +20,20 @@ import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
 import { sessionToMarkdown } from "./export.js";
+import { BODY_LIMITS, declaredLengthError, declaresBody, jsonBody } from "./json-body.js";
 import { mcpRoutes } from "./mcp-routes.js";
-import { allowedOrigins, bearerToken, isAllowedHost, tokenMatches } from "./security.js";
+import {
+  allowedOrigins,
+  bearerToken,
+  isAllowedHost,
+  originRefusal,
+  repeatedHeader,
+  requestTargetProblem,
+  tokenMatches,
+} from "./security.js";
 
-/** Largest request body accepted (a turn's text is the only big field). */
-export const BODY_LIMIT = "1mb";
+/** The WebSocket endpoints (websocket.ts); plain HTTP to them is a client mistake. */
+const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream"];
 
 /** Builds the Express app: security first, then the v3 routes, then one error handler. */
 export function createHttpApp(context: DaemonContext): express.Express {
@@ -33,33 +43,22 @@ export function createHttpApp(context: DaemonContext): express.Express {
   app.set("query parser", "simple");
 
   app.use((request, response, next) => {
-    if (!isAllowedHost(request.headers.host, context.port())) {
-      throw new ApiError("FORBIDDEN_HOST", "Requests must address the daemon as 127.0.0.1, localhost or [::1].");
-    }
-    const origin = request.headers.origin;
-    if (origin) {
-      if (allowedOrigins(context.port()).has(origin)) {
-        response.setHeader("access-control-allow-origin", origin);
-        response.setHeader("vary", "Origin");
-        if (request.method === "OPTIONS") {
-          response.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
-          response.setHeader("access-control-allow-headers", "authorization, content-type");
-          response.setHeader("access-control-max-age", "600");
-          response.status(204).end();
-          return;
-        }
-      } else if (request.method === "OPTIONS") {
-        throw new ApiError("FORBIDDEN_ORIGIN", `Origin ${origin} may not call the daemon.`);
-      }
-    }
-    next();
+    if (!checkWire(request, response, context)) next();
   });
 
   // Static assets (Code Desktop) are public; everything under /v3 needs the token.
   context.mountStatic?.(app);
 
+  // Plain HTTP to a WebSocket endpoint (an `Upgrade` header without `Connection: Upgrade`, or none).
+  app.get(WEBSOCKET_PATHS, () => {
+    throw new ApiError(
+      "BAD_REQUEST",
+      "This is a WebSocket endpoint: open it with a WebSocket client (Upgrade: websocket, Connection: Upgrade).",
+    );
+  });
+
   // The one route that takes no bearer token: a single-use code from `opta app` is the credential.
-  app.post("/v3/auth/exchange", express.json({ limit: "4kb" }), (request, response) => {
+  app.post("/v3/auth/exchange", jsonBody({ ...BODY_LIMITS, bytes: 4096 }), (request, response) => {
     const body = validate(AuthExchangeRequest, request.body ?? {}, "body");
     if (!context.authCodes.redeem(body.code)) {
       throw new ApiError(
@@ -82,9 +81,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
     next();
   });
   app.use("/v3", (request, _response, next) => {
-    const length = Number(request.headers["content-length"] ?? 0);
-    const hasBody = length > 0 || request.headers["transfer-encoding"] !== undefined;
-    if (request.method === "POST" && hasBody && !request.is("application/json")) {
+    if (request.method === "POST" && declaresBody(request) && !request.is("application/json")) {
       throw new ApiError(
         "UNSUPPORTED_MEDIA_TYPE",
         "Send the request body as JSON with 'Content-Type: application/json'.",
@@ -92,7 +89,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
     }
     next();
   });
-  app.use("/v3", express.json({ limit: BODY_LIMIT, strict: true }));
+  app.use("/v3", jsonBody(BODY_LIMITS));
 
   const router = express.Router();
   const { store, turns, logger, providers } = context;
@@ -277,6 +274,83 @@ export function createHttpApp(context: DaemonContext): express.Express {
   return app;
 }
 
+/** How long, and for how many bytes, a refused body's connection drains before it is cut. */
+const LINGER_MS = 1000;
+const LINGER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A body that no one will read must not hold the connection open: Node would read and discard the
+ * whole declared length (999,999,999,999 bytes) before the next request. So when the answer leaves
+ * before the body was read to its end (refused, or a route that reads none), it says
+ * `Connection: close` and the connection closes after it. Bodies read to their end keep it alive.
+ */
+function closeIfAnsweredUnread(request: Request, response: Response): void {
+  const writeHead = response.writeHead;
+  response.writeHead = ((...args: Parameters<typeof writeHead>) => {
+    if (!request.complete) {
+      response.setHeader("connection", "close");
+      lingeringClose(request.socket);
+    }
+    return writeHead.apply(response, args);
+  }) as typeof writeHead;
+}
+
+/**
+ * Closes like nginx's lingering_close: FIN after the answer, then drain what the client is still
+ * sending for a moment (at most LINGER_MS and LINGER_BYTES) before the socket is destroyed. A socket
+ * closed with unread input is reset at once, and the reset discards the answer (the 413) still on
+ * its way to a client that is busy writing its body.
+ */
+function lingeringClose(socket: Socket): void {
+  // Node's server calls destroySoon() once the last response has been written.
+  socket.destroySoon = function drainThenDestroy(this: Socket) {
+    this.end();
+    let drained = 0;
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.on("data", (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > LINGER_BYTES) this.destroy();
+    });
+    this.once("close", () => clearTimeout(timer));
+  };
+}
+
+/**
+ * What every request passes before anything reads its body or looks at its token: a plain path as
+ * the target, no repeated single-valued header, a loopback Host, a declared length within the body
+ * limit (413 at once, before the body is read), then the CORS decision for its Origin. True when
+ * it has answered the request itself (a CORS preflight).
+ */
+function checkWire(request: Request, response: Response, context: DaemonContext): boolean {
+  if (declaresBody(request)) closeIfAnsweredUnread(request, response);
+  const targetProblem = requestTargetProblem(request.originalUrl);
+  if (targetProblem) throw new ApiError("BAD_REQUEST", `Bad request: ${targetProblem}.`);
+  const repeated = repeatedHeader(request.rawHeaders);
+  if (repeated) throw new ApiError("BAD_REQUEST", `Bad request: the ${repeated} header appears more than once.`);
+  if (!isAllowedHost(request.headers.host, context.port())) {
+    throw new ApiError("FORBIDDEN_HOST", "Requests must address the daemon as 127.0.0.1, localhost or [::1].");
+  }
+  const declared = declaredLengthError(request, BODY_LIMITS.bytes);
+  if (declared) throw declared;
+  const origin = request.headers.origin;
+  if (!origin) return false;
+  if (!allowedOrigins(context.port(), context.dev).has(origin)) {
+    if (request.method === "OPTIONS") throw new ApiError("FORBIDDEN_ORIGIN", originRefusal(origin, "call the daemon"));
+    return false;
+  }
+  response.setHeader("access-control-allow-origin", origin);
+  response.setHeader("vary", "Origin");
+  if (request.method === "OPTIONS") {
+    response.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
+    response.setHeader("access-control-allow-headers", "authorization, content-type");
+    response.setHeader("access-control-max-age", "600");
+    response.status(204).end();
+    return true;
+  }
+  return false;
+}
+
 function requireSession(context: DaemonContext, id: string | undefined) {
   const record = id && isSafeId(id) ? context.store.get(id) : undefined;
   if (!record) throw new ApiError("SESSION_NOT_FOUND", `No session '${id}'; list sessions with 'opta sessions list'.`);
@@ -294,10 +368,14 @@ export function validate<T extends z.ZodType>(schema: T, value: unknown, where: 
   const field = issue.path.length ? issue.path.join(".") : where;
   const message =
     issue.code === "unrecognized_keys"
-      ? `unknown field(s) ${issue.keys.map((k) => `'${k}'`).join(", ")}`
+      ? `unknown field(s) ${issue.keys
+          .slice(0, 10)
+          .map((k) => `'${k.slice(0, 64)}'`)
+          .join(", ")}${issue.keys.length > 10 ? ` and ${issue.keys.length - 10} more` : ""}`
       : issue.message;
   throw new ApiError("VALIDATION_FAILED", `Invalid ${where} field '${field}': ${message}`, {
-    issues: result.error.issues.map((each) => ({ path: each.path, message: each.message })),
+    // Bounded: a body of 10,000 unknown keys must not echo back a megabyte.
+    issues: result.error.issues.slice(0, 20).map((each) => ({ path: each.path, message: each.message.slice(0, 500) })),
   });
 }
 
@@ -313,18 +391,24 @@ function resolveCwd(cwd: string): string {
   }
 }
 
+/**
+ * The answer to a request Node's parser refused before the app saw it (a malformed or repeated
+ * Content-Length, Content-Length with Transfer-Encoding, a header with a space before its colon, a
+ * bare LF…), in the API's error format, naming what llhttp found; the connection closes after it.
+ */
+export function clientErrorResponse(error: NodeJS.ErrnoException & { reason?: string }): string {
+  const reason =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? "the request headers are larger than 16 KB"
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "the request did not arrive in time"
+        : (error.reason ?? error.message.replace(/^Parse Error: /, ""));
+  return new ApiError("BAD_REQUEST", `Bad request: ${reason} (${error.code ?? "parse error"}).`).toHttpResponse();
+}
+
 function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
-  const httpError = error as { type?: string; status?: number; message?: string };
-  if (httpError.type === "entity.too.large") {
-    return new ApiError("PAYLOAD_TOO_LARGE", `The request body is larger than ${BODY_LIMIT}.`);
-  }
-  if (httpError.type === "entity.parse.failed") {
-    return new ApiError("BAD_REQUEST", `The request body is not valid JSON: ${httpError.message ?? "parse error"}`);
-  }
-  if (httpError.type === "encoding.unsupported" || httpError.type === "charset.unsupported") {
-    return new ApiError("UNSUPPORTED_MEDIA_TYPE", httpError.message ?? "Unsupported body encoding.");
-  }
+  const httpError = error as { status?: number; message?: string };
   if (typeof httpError.status === "number" && httpError.status >= 400 && httpError.status < 500) {
     return new ApiError("BAD_REQUEST", httpError.message ?? "Bad request.");
   }

@@ -1,11 +1,21 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { ERROR_STATUS, type ErrorCode, isSafeId, type SessionEvent } from "@opta/protocol";
+import { isSafeId, type SessionEvent } from "@opta/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { peekSeq } from "../event-log/session-file.js";
 import { parseCursor } from "../session/global-feed.js";
+import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
-import { allowedOrigins, isAllowedHost, tokenMatches } from "./security.js";
+import {
+  allowedOrigins,
+  decodeComponent,
+  isAllowedHost,
+  originRefusal,
+  parseStrictQuery,
+  repeatedHeader,
+  requestTargetProblem,
+  tokenMatches,
+} from "./security.js";
 
 /** Close codes a client sees. */
 export const CloseCode = {
@@ -43,58 +53,55 @@ export class StreamServer {
 
   constructor(private readonly context: DaemonContext) {}
 
-  /** The HTTP server's `upgrade` handler: checks host, origin and token before accepting. */
+  /**
+   * The HTTP server's `upgrade` handler. Everything that can be wrong with an upgrade is answered
+   * here with an HTTP error and a JSON body before the 101 (a client then sees a status it can act
+   * on, not a dropped socket or a close code after the fact): host, request shape, origin, token,
+   * then the endpoint and its parameters.
+   */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(request.url ?? "/", "http://127.0.0.1");
-    const reject = (code: ErrorCode, message: string) => {
-      const body = JSON.stringify({ error: { code, message } });
-      socket.end(
-        `HTTP/1.1 ${ERROR_STATUS[code]} ${code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    };
+    const checked = this.checkUpgrade(request);
+    if (checked instanceof ApiError) {
+      // RFC 6455 §4.4: a refusal for the wrong version names the one the server speaks.
+      const wrongVersion = request.headers["sec-websocket-version"] !== "13";
+      socket.end(checked.toHttpResponse(wrongVersion ? { "Sec-WebSocket-Version": "13" } : {}));
+      return;
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => {
+      if (checked.kind === "session") void this.streamSession(ws, checked.sessionId, checked.afterSeq);
+      else void this.streamAll(ws, checked.cursor, checked.filter);
+    });
+  }
+
+  /** What the upgrade asks for, or the error that refuses it. */
+  private checkUpgrade(request: IncomingMessage): StreamRequest | ApiError {
     if (!isAllowedHost(request.headers.host, this.context.port())) {
-      reject("FORBIDDEN_HOST", "WebSockets must address the daemon as 127.0.0.1, localhost or [::1].");
-      return;
+      return new ApiError("FORBIDDEN_HOST", "WebSockets must address the daemon as 127.0.0.1, localhost or [::1].");
     }
+    const target = request.url ?? "";
+    const targetProblem = requestTargetProblem(target);
+    if (targetProblem) return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: ${targetProblem}.`);
+    const repeated = repeatedHeader(request.rawHeaders);
+    if (repeated)
+      return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: the ${repeated} header appears more than once.`);
+    const handshake = handshakeProblem(request);
+    if (handshake) return handshake;
     const origin = request.headers.origin;
-    if (origin && !allowedOrigins(this.context.port()).has(origin)) {
-      reject("FORBIDDEN_ORIGIN", `Origin ${origin} may not open a daemon WebSocket.`);
-      return;
+    if (origin && !allowedOrigins(this.context.port(), this.context.dev).has(origin)) {
+      return new ApiError("FORBIDDEN_ORIGIN", originRefusal(origin, "open a daemon WebSocket"));
     }
-    if (!tokenMatches(url.searchParams.get("token"), this.context.token())) {
-      reject("UNAUTHORIZED", "Missing or wrong token: pass ?token=<token> from $OPTA_HOME/daemon/token.");
-      return;
+    const queryStart = target.indexOf("?");
+    const path = queryStart === -1 ? target : target.slice(0, queryStart);
+    const query = parseStrictQuery(queryStart === -1 ? "" : target.slice(queryStart));
+    if (typeof query === "string") return new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: ${query}.`);
+    if (!tokenMatches(query.get("token"), this.context.token())) {
+      return new ApiError("UNAUTHORIZED", "Missing or wrong token: pass ?token=<token> from $OPTA_HOME/daemon/token.");
     }
-    if (this.context.stopping()) {
-      reject("DAEMON_STOPPING", "The daemon is shutting down.");
-      return;
-    }
-    const sessionMatch = /^\/v3\/sessions\/([^/]+)\/stream$/.exec(url.pathname);
-    if (sessionMatch) {
-      const afterSeq = Number(url.searchParams.get("afterSeq") ?? 0);
-      if (!Number.isInteger(afterSeq) || afterSeq < 0) {
-        reject("VALIDATION_FAILED", "afterSeq must be a whole number ≥ 0.");
-        return;
-      }
-      const sessionId = decodeURIComponent(sessionMatch[1]!);
-      this.wss.handleUpgrade(request, socket, head, (ws) => {
-        void this.streamSession(ws, sessionId, afterSeq);
-      });
-      return;
-    }
-    if (url.pathname === "/v3/events") {
-      const cursor = url.searchParams.get("cursor") ?? undefined;
-      const filter = parseEventFilter(url.searchParams.get("events"));
-      if (filter === null) {
-        reject("VALIDATION_FAILED", "events must be a comma-separated list of event names, e.g. turn.start,turn.done");
-        return;
-      }
-      this.wss.handleUpgrade(request, socket, head, (ws) => {
-        void this.streamAll(ws, cursor, filter);
-      });
-      return;
-    }
-    reject("NOT_FOUND", "No WebSocket endpoint here; use /v3/sessions/:id/stream or /v3/events.");
+    if (this.context.stopping()) return new ApiError("DAEMON_STOPPING", "The daemon is shutting down.");
+    const sessionMatch = /^\/v3\/sessions\/([^/]+)\/stream$/.exec(path);
+    if (sessionMatch) return sessionStreamRequest(sessionMatch[1]!, query);
+    if (path === "/v3/events") return globalStreamRequest(query);
+    return new ApiError("NOT_FOUND", "No WebSocket endpoint here; use /v3/sessions/:id/stream or /v3/events.");
   }
 
   /** Closes every client with a code that tells it what happened. */
@@ -244,4 +251,102 @@ function parseEventFilter(value: string | null): ReadonlySet<string> | undefined
 function eventNameOf(frame: string): string {
   const match = /"event":"([^"]+)"/.exec(frame);
   return match?.[1] ?? "";
+}
+
+/** A stream a checked upgrade asks for. */
+type StreamRequest =
+  | { kind: "session"; sessionId: string; afterSeq: number }
+  | { kind: "events"; cursor: string | undefined; filter: ReadonlySet<string> | undefined };
+
+/**
+ * The checks `ws` would make (and answer with a text/html 400), made first so the answer is the
+ * API's JSON: a GET with `Upgrade: websocket`, a well-formed `Sec-WebSocket-Key`, version 13, and
+ * a `Sec-WebSocket-Protocol` (the daemon uses none) that at least parses.
+ */
+function handshakeProblem(request: IncomingMessage): ApiError | undefined {
+  const bad = (message: string) => new ApiError("BAD_REQUEST", `Bad WebSocket upgrade: ${message}.`);
+  if (request.method !== "GET") return bad(`the method must be GET, not ${request.method}`);
+  if (request.headers.upgrade?.toLowerCase() !== "websocket") return bad("the Upgrade header must be 'websocket'");
+  const key = request.headers["sec-websocket-key"];
+  if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) {
+    return bad("Sec-WebSocket-Key must be 16 random bytes in base64");
+  }
+  if (request.headers["sec-websocket-version"] !== "13") {
+    return bad("Sec-WebSocket-Version must be 13");
+  }
+  const protocol = request.headers["sec-websocket-protocol"];
+  if (
+    protocol !== undefined &&
+    !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*,\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/.test(protocol)
+  ) {
+    return bad("Sec-WebSocket-Protocol is malformed");
+  }
+  return undefined;
+}
+
+/** Only these query parameters: a misspelt `aftrSeq` would otherwise replay from 0 in silence. */
+function unknownParameter(query: Map<string, string>, known: readonly string[]): ApiError | undefined {
+  for (const name of query.keys()) {
+    if (!known.includes(name)) {
+      return new ApiError(
+        "VALIDATION_FAILED",
+        `Unknown query parameter '${name.slice(0, 40)}'; this endpoint takes ${known.map((each) => `'${each}'`).join(", ")}.`,
+      );
+    }
+  }
+  return undefined;
+}
+
+function sessionStreamRequest(rawId: string, query: Map<string, string>): StreamRequest | ApiError {
+  const unknown = unknownParameter(query, ["token", "afterSeq"]);
+  if (unknown) return unknown;
+  const sessionId = decodeComponent(rawId);
+  if (sessionId === undefined) {
+    return new ApiError("BAD_REQUEST", "Bad WebSocket upgrade: the session id has invalid percent-encoding.");
+  }
+  if (!isSafeId(sessionId)) {
+    return new ApiError(
+      "VALIDATION_FAILED",
+      `'${sessionId.slice(0, 80)}' is not a session id (s-…); list sessions with 'opta sessions list'.`,
+    );
+  }
+  const rawSeq = query.get("afterSeq") ?? "0";
+  // Digits only: Number() would also take '', '0x10', '1e3' and ' 1', and 1e20 passes isInteger.
+  const afterSeq = /^\d{1,16}$/.test(rawSeq) ? Number(rawSeq) : Number.NaN;
+  if (!Number.isSafeInteger(afterSeq)) {
+    return new ApiError("VALIDATION_FAILED", `afterSeq must be a whole number ≥ 0, not '${rawSeq.slice(0, 40)}'.`);
+  }
+  return { kind: "session", sessionId, afterSeq };
+}
+
+function globalStreamRequest(query: Map<string, string>): StreamRequest | ApiError {
+  const unknown = unknownParameter(query, ["token", "cursor", "events"]);
+  if (unknown) return unknown;
+  const cursor = query.get("cursor");
+  if (cursor !== undefined && cursor !== "" && !isValidCursor(cursor)) {
+    return new ApiError(
+      "VALIDATION_FAILED",
+      `'${cursor.slice(0, 60)}' is not a cursor from this daemon's feed; pass the 'cursor' of the last frame you received, or none.`,
+    );
+  }
+  const filter = parseEventFilter(query.get("events") ?? null);
+  if (filter === null) {
+    return new ApiError(
+      "VALIDATION_FAILED",
+      "events must be a comma-separated list of event names, e.g. turn.start,turn.done",
+    );
+  }
+  return { kind: "events", cursor: cursor || undefined, filter };
+}
+
+/** `<epoch>.<index>.<ms>` as GlobalFeed writes it, with an index and a time that fit a Date. */
+function isValidCursor(cursor: string): boolean {
+  if (!/^[0-9a-f]{8}\.[0-9a-z]{1,11}\.[0-9a-z]{1,11}$/.test(cursor)) return false;
+  const parsed = parseCursor(cursor);
+  return (
+    parsed !== undefined &&
+    Number.isSafeInteger(parsed.index) &&
+    Number.isSafeInteger(parsed.tsMillis) &&
+    !Number.isNaN(new Date(parsed.tsMillis).getTime())
+  );
 }

@@ -117,7 +117,7 @@ describe("authentication and origin checks", () => {
     ).toBe(403);
   });
 
-  it("grants CORS only to its own origin and the Vite dev server", async () => {
+  it("grants CORS only to its own origin (the Vite dev server only in dev mode: wire-edges.test.ts)", async () => {
     const auth = { authorization: `Bearer ${daemon.token}` };
     const evil = await rawRequest(daemon.port, {
       path: "/v3/health",
@@ -135,7 +135,7 @@ describe("authentication and origin checks", () => {
       path: "/v3/health",
       headers: { ...auth, origin: "http://localhost:5173" },
     });
-    expect(dev.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
+    expect(dev.headers["access-control-allow-origin"]).toBeUndefined();
     const own = await rawRequest(daemon.port, {
       path: "/v3/sessions",
       method: "OPTIONS",
