@@ -74,6 +74,7 @@ function reply(request: RecordedRequest): ScriptedReply {
 const run = promisify(execFile);
 
 describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
+  let root: string;
   let home: string;
   let workdir: string;
   let profile: string;
@@ -109,10 +110,14 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
       const build = spawnSync("npx", ["vite", "build"], { cwd: APP_DIR, encoding: "utf8" });
       if (build.status !== 0) throw new Error(`vite build failed: ${build.stderr}`);
     }
-    home = await mkdtemp(join(tmpdir(), "opta-desktop-e2e-"));
-    workdir = join(home, "work");
-    profile = join(home, "chromium-profile");
-    downloads = join(home, "downloads");
+    // The workspace is a sibling of the Opta home, never inside it: the file tools refuse to write
+    // under the home (it holds the token, the vault and the user's policies).
+    root = await mkdtemp(join(tmpdir(), "opta-desktop-e2e-"));
+    home = join(root, "home");
+    workdir = join(root, "work");
+    profile = join(root, "chromium-profile");
+    downloads = join(root, "downloads");
+    await mkdir(home);
     await mkdir(workdir);
     await mkdir(downloads);
     if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
@@ -154,7 +159,7 @@ describe.skipIf(!hasChromium)("Code Desktop end to end", () => {
     await context?.close();
     await daemon?.stop();
     await model?.close();
-    if (home) await rm(home, { recursive: true, force: true });
+    if (root) await rm(root, { recursive: true, force: true });
   });
 
   it("opens through a single-use sign-in code, never a token in the URL, and is authenticated", async () => {
