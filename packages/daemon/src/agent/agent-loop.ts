@@ -332,7 +332,11 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}${howToAllow}` });
       }
       if (gate.decision === "ask") {
-        const suggestion = suggestPolicyLine(query);
+        // No policy line can allow a command the gate cannot read, so none is offered for it.
+        const suggestion = gate.uncertain ? undefined : suggestPolicyLine(query);
+        const howToAllow = suggestion
+          ? ` To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${suggestion}`
+          : "";
         if (!turn.interactive) {
           if (command?.unsandboxed) {
             return finish({
@@ -345,7 +349,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             ok: false,
             code: "PERMISSION_DENIED",
             // The gate's reason says why (a rule, or a command it cannot read, which no rule can allow).
-            error: `denied: ${call.name} needs approval and this run cannot ask (no terminal): ${gate.reason}. To allow it, add to .opta/policy.yaml or $OPTA_HOME/policies/*.yaml:\n${suggestion}`,
+            error: `denied: ${call.name} needs approval and this run cannot ask (no terminal): ${gate.reason}.${howToAllow}`,
           });
         }
         const decision = await deps.approvals.request(
@@ -357,7 +361,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             args: call.shownArgs,
             risk: tool.risk,
             reason: redact(gate.reason),
-            suggestion: redact(suggestion),
+            ...(suggestion ? { suggestion: redact(suggestion) } : {}),
             ...(command ? { sandbox: command.sandbox } : {}),
           },
           signal,
@@ -367,7 +371,9 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           return finish({ ok: false, code: "PERMISSION_DENIED", error: "the user denied this call" });
         }
         allowedBy = "user";
-        if (decision === "always") {
+        if (decision === "always" && gate.uncertain) {
+          logger.info("permission", "Allowed once: a command the gate cannot read is never saved as a rule");
+        } else if (decision === "always") {
           try {
             const written = await persistAlwaysRule({ home: deps.home, query });
             logger.info("permission", `Always allow: ${written.rule}`, { file: written.file });

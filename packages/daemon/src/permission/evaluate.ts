@@ -38,6 +38,11 @@ export interface GateResult {
    * (from suggestPolicyLine) that would allow it, for the error message the model and user read.
    */
   suggestion?: string;
+  /**
+   * A part of the command could not be read with certainty (see ParsedShell.uncertain) and was not
+   * allowed: no policy line or "always" answer would ever let it through, so none is offered.
+   */
+  uncertain?: true;
 }
 
 const STRENGTH: Record<GateDecision, number> = { allow: 0, ask: 1, deny: 2 };
@@ -313,11 +318,13 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
   const compound = verdicts.length > 1 ? ` (strictest of ${verdicts.length} parts)` : "";
   const doubt = verdicts.find((verdict) => verdict.target.type === "uncertain" && verdict.decision !== "allow");
   // A part the gate cannot read is worth saying even when another part decided.
+  const flag = doubt && decisive.decision !== "allow" ? { uncertain: true as const } : {};
   const also = doubt && doubt !== decisive && doubt.target.type === "uncertain" ? `; also, ${doubt.target.reason}` : "";
 
   const limit = special(decisive, query);
   if (limit !== undefined && !decisive.rule) {
     return {
+      ...flag,
       decision: decisive.decision,
       reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${limit}${compound}`, policies),
       rule: {
@@ -335,6 +342,7 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
           ? ' (an earlier "always" answer)'
           : "";
     return {
+      ...flag,
       decision: decisive.decision,
       reason: withProblems(
         `${subject} ${VERB[decisive.decision]} by "${rule.decision}: ${rule.text}" in ${where(rule)}${how}${compound}${also}`,
@@ -366,6 +374,7 @@ export function evaluatePermission(query: PermissionQuery, policies: PolicySet):
     why = `the ${query.level} default for ${tool} is ${decisive.decision}`;
   }
   const result: GateResult = {
+    ...flag,
     decision: decisive.decision,
     reason: withProblems(`${subject} ${VERB[decisive.decision]}: ${why}${compound}${also}`, policies),
     rule: { source: "defaults", text: `${tool}: ${defaultDecision(tool, query.kind)}` },

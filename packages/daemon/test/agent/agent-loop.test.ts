@@ -149,6 +149,19 @@ describe("the agent loop", () => {
     expect(String(result.error)).toContain("edit_file");
   });
 
+  it("denies a command the gate cannot read without offering a policy line that could not allow it", async () => {
+    model.setReplies([
+      { toolCalls: [{ name: "run_command", arguments: { command: "echo a\r# ; touch M" } }] },
+      { chunks: ["ok"] },
+    ]);
+    const id = await session();
+    await turn(id, { text: "run", interactive: false, permission: "standard" });
+    const result = results(await untilEnd(id))[0]!;
+    expect(result).toMatchObject({ ok: false, code: "PERMISSION_DENIED" });
+    expect(String(result.error)).toContain("carriage return");
+    expect(String(result.error)).not.toContain("To allow it");
+  });
+
   it("denies run_command by default and refuses paths outside the workspace", async () => {
     await symlink(outside, join(workspace, "escape"));
     model.setReplies([

@@ -461,3 +461,20 @@ describe("default-deny guidance", () => {
     expect(evaluatePermission(fx.query("write_file", { path: "a" }), policies).suggestion).toBeUndefined();
   });
 });
+
+describe("commands the gate cannot read", () => {
+  it("are marked uncertain and carry no policy suggestion, while a readable one does", async () => {
+    await fx.projectPolicy("allow:\n  - run_command(echo)\n");
+    const policies = await fx.load();
+    const doubtful = evaluatePermission(fx.query("run_command", { command: "echo a\r# ; touch M" }), policies);
+    expect(doubtful.decision).toBe("ask");
+    expect(doubtful.uncertain).toBe(true);
+    expect(doubtful.suggestion).toBeUndefined();
+    expect(doubtful.reason).toContain("carriage return");
+    const denied = evaluatePermission(fx.query("run_command", { command: "rm -rf build" }), policies);
+    expect(denied.decision).toBe("deny");
+    expect(denied.uncertain).toBeUndefined();
+    expect(denied.suggestion).toContain("run_command(rm -rf build)");
+    expect(evaluatePermission(fx.query("run_command", { command: "echo hi" }), policies).uncertain).toBeUndefined();
+  });
+});
