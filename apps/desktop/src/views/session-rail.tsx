@@ -87,7 +87,7 @@ const RailItem = memo(function RailItem({
   if (mode === "confirm-delete") {
     return (
       <li className="rail-row">
-        <div className="rail-confirm" role="group" aria-label={`Delete ${title}?`}>
+        <fieldset className="rail-confirm" aria-label={`Delete ${title}?`}>
           <span>Delete “{truncateTitle(title)}”? It is archived, not destroyed.</span>
           <button
             type="button"
@@ -99,7 +99,7 @@ const RailItem = memo(function RailItem({
           <button type="button" className="button small" onClick={() => setMode("view")}>
             Keep
           </button>
-        </div>
+        </fieldset>
       </li>
     );
   }

@@ -101,26 +101,23 @@ export function DiffView({ lines, language }: { lines: Array<DiffLine | null>; l
   const shown = lines.slice(0, MAX_LINES);
   return (
     <>
-      <div className="diff" data-testid="diff" role="table" aria-label="Changes">
+      <div className="diff" data-testid="diff">
         {shown.map((line, index) =>
           line === null ? (
             // biome-ignore lint/suspicious/noArrayIndexKey: rows of one immutable diff
-            <div key={index} className="diff-gap" role="row">
-              <span role="cell">⋯</span>
+            <div key={index} className="diff-gap">
+              <span>⋯</span>
             </div>
           ) : (
             // biome-ignore lint/suspicious/noArrayIndexKey: rows of one immutable diff
-            <div key={index} className={`diff-line diff-${line.kind}`} role="row" data-kind={line.kind}>
-              <span className="line-number" role="cell">
-                {line.oldLine ?? ""}
+            <div key={index} className={`diff-line diff-${line.kind}`} data-kind={line.kind}>
+              <span className="line-number">{line.oldLine ?? ""}</span>
+              <span className="line-number">{line.newLine ?? ""}</span>
+              <span className="diff-sign">
+                <span aria-hidden="true">{line.kind === "add" ? "+" : line.kind === "remove" ? "−" : " "}</span>
+                <span className="visually-hidden">{SIGN_LABEL[line.kind]}</span>
               </span>
-              <span className="line-number" role="cell">
-                {line.newLine ?? ""}
-              </span>
-              <span className="diff-sign" role="cell" aria-label={SIGN_LABEL[line.kind]}>
-                {line.kind === "add" ? "+" : line.kind === "remove" ? "−" : " "}
-              </span>
-              <code role="cell">
+              <code>
                 <Tokens tokens={highlight(line.text, language)} />
               </code>
             </div>
