@@ -33,7 +33,13 @@ describe("tool cards render per tool, not raw JSON", () => {
         tool={tool({
           name: "read_file",
           args: { path: "src/auth.ts" },
-          result: { path: "src/auth.ts", content: "const a = 1;\n// note\nexport { a };", startLine: 10, endLine: 12 },
+          // As read_file writes it: each line numbered for the model.
+          result: {
+            path: "src/auth.ts",
+            content: "    10\tconst a = 1;\n    11\t// note\n    12\texport { a };",
+            startLine: 10,
+            endLine: 12,
+          },
         })}
       />,
     );
@@ -41,6 +47,7 @@ describe("tool cards render per tool, not raw JSON", () => {
     expect(lines.map((line) => line.querySelector(".line-number")?.textContent)).toEqual(["10", "11", "12"]);
     expect(lines[0]?.querySelector(".tok-keyword")?.textContent).toBe("const");
     expect(lines[1]?.querySelector(".tok-comment")?.textContent).toBe("// note");
+    expect(lines[2]?.querySelector("code")?.textContent).toBe("export { a };");
     // Real newlines, no escaped "\n" anywhere.
     expect(body.querySelector("[data-testid=numbered-code]")?.textContent).not.toContain("\\n");
   });

@@ -60,7 +60,7 @@ const RailItem = memo(function RailItem({
       setMode("view");
     };
     return (
-      <li className="rail-row">
+      <li className="rail-row" data-session-id={session.id}>
         <input
           className="rail-rename"
           aria-label={`New title for ${title}`}
@@ -86,7 +86,7 @@ const RailItem = memo(function RailItem({
   }
   if (mode === "confirm-delete") {
     return (
-      <li className="rail-row">
+      <li className="rail-row" data-session-id={session.id}>
         <fieldset className="rail-confirm" aria-label={`Delete ${title}?`}>
           <span>Delete “{truncateTitle(title)}”? It is archived, not destroyed.</span>
           <button

@@ -25,6 +25,17 @@ export function languageOf(path: string | undefined): string | undefined {
   return match?.[1]?.toLowerCase();
 }
 
+/**
+ * read_file numbers its lines for the model (`     12\tcode`, as `cat -n` does): take the numbers
+ * off so the code highlights as code, and start the gutter at the first one.
+ */
+export function unnumber(content: string, startLine: number): { code: string; firstLine: number } {
+  const lines = content.split("\n");
+  const parsed = lines.map((line) => /^ *(\d+)\t(.*)$/s.exec(line));
+  if (lines.length === 0 || parsed.some((match) => match === null)) return { code: content, firstLine: startLine };
+  return { code: parsed.map((match) => match![2]).join("\n"), firstLine: Number(parsed[0]![1]) };
+}
+
 /** Splits highlight tokens at newlines: one token list per line. */
 function tokensByLine(tokens: HighlightToken[]): HighlightToken[][] {
   const lines: HighlightToken[][] = [[]];
@@ -307,9 +318,8 @@ export const ToolBody = memo(function ToolBody({ tool }: { tool: ToolView }) {
   switch (tool.name) {
     case "read_file":
       if (record && typeof record.content === "string") {
-        rendered = (
-          <NumberedCode code={record.content} language={languageOf(path)} firstLine={num(record.startLine) || 1} />
-        );
+        const { code, firstLine } = unnumber(record.content, num(record.startLine) || 1);
+        rendered = <NumberedCode code={code} language={languageOf(path)} firstLine={firstLine} />;
       }
       break;
     case "write_file":
