@@ -96,7 +96,7 @@ describe("session lifecycle: rename, pin, delete, prune", () => {
       const list = await events(id);
       return list.at(-1)?.event === "turn.done" ? list : undefined;
     });
-    const result = all.find((event) => event.event === "tool.result") as {
+    const result = all.find((event) => event.event === "tool.result") as unknown as {
       ok: boolean;
       result: Record<string, unknown>;
     };
