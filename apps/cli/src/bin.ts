@@ -102,7 +102,9 @@ export function buildProgram(): Command {
       ),
     );
 
-  const sessionsCommand = program.command("sessions").description("list, show and export sessions");
+  const sessionsCommand = program
+    .command("sessions")
+    .description("list, show, export, rename, delete and prune sessions");
   sessionsCommand
     .command("list")
     .description("sessions, newest first")
@@ -123,6 +125,28 @@ export function buildProgram(): Command {
     .option("--format <format>", "md or json (default md)")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(lazy(sessions, (m) => m.exportSession));
+  sessionsCommand
+    .command("rename")
+    .description("give a session a title (recorded as an event)")
+    .argument("<id>", "session id")
+    .argument("<title>", "the new title")
+    .option("--json", "print the session as JSON")
+    .action(lazy(sessions, (m) => m.rename));
+  sessionsCommand
+    .command("delete")
+    .description("delete a session: archived gzipped under the sessions folder's archive/, unless --purge")
+    .argument("<id>", "session id")
+    .option("--purge", "destroy it instead of archiving it")
+    .option("--json", "print JSON")
+    .action(lazy(sessions, (m) => m.remove));
+  sessionsCommand
+    .command("prune")
+    .description("archive sessions not updated for a while (never a running or pinned one)")
+    .option("--older-than <age>", "age such as 30d, 12h, 2w (default 30d)")
+    .option("--dry-run", "list what would be pruned; change nothing")
+    .option("--purge", "destroy them instead of archiving them")
+    .option("--json", "print JSON")
+    .action(lazy(sessions, (m) => m.prune));
 
   program
     .command("status")

@@ -5,6 +5,7 @@ import {
   type CreateSessionRequest,
   DaemonLifecycleResponse,
   DaemonStatusResponse,
+  DeleteSessionResponse,
   ErrorBody,
   HealthResponse,
   type LogLevel,
@@ -13,6 +14,8 @@ import {
   McpTestResponse,
   ModelsResponse,
   type PermissionDecision,
+  type PruneSessionsRequest,
+  PruneSessionsResponse,
   type SessionEvent,
   SessionEventsResponse,
   SessionExport,
@@ -21,6 +24,7 @@ import {
   StopTurnResponse,
   type SubmitTurnRequest,
   SubmitTurnResponse,
+  type UpdateSessionRequest,
 } from "@opta/protocol";
 import { z } from "zod";
 import { DaemonApiError, DaemonConnectionError, START_HINT } from "./errors.js";
@@ -73,7 +77,7 @@ export interface StreamOptions {
 const OkResponse = z.object({ ok: z.literal(true) });
 
 interface Call<T> extends RequestOptions {
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "PATCH" | "DELETE";
   query?: Record<string, string | number | undefined>;
   body?: unknown;
   schema?: z.ZodType<T>;
@@ -134,6 +138,51 @@ export class DaemonClient {
   /** One session's metadata: `GET /v3/sessions/:id`. */
   getSession(sessionId: string, options?: RequestOptions): Promise<SessionInfo> {
     return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}`, { ...options, schema: SessionInfo });
+  }
+
+  /** Renames and/or pins a session (recorded as `session.renamed` / `session.pinned`): `PATCH /v3/sessions/:id`. */
+  updateSession(sessionId: string, update: UpdateSessionRequest, options?: RequestOptions): Promise<SessionInfo> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}`, {
+      ...options,
+      method: "PATCH",
+      body: update,
+      schema: SessionInfo,
+    });
+  }
+
+  /** Renames a session: `updateSession(id, { title })`. */
+  renameSession(sessionId: string, title: string, options?: RequestOptions): Promise<SessionInfo> {
+    return this.updateSession(sessionId, { title }, options);
+  }
+
+  /**
+   * Deletes a session: its JSONL is archived gzipped under `$OPTA_HOME/sessions/archive/`, or with
+   * `purge` destroyed. 409 TURN_IN_PROGRESS while a turn runs: `DELETE /v3/sessions/:id`.
+   */
+  deleteSession(
+    sessionId: string,
+    query: { purge?: boolean } = {},
+    options?: RequestOptions,
+  ): Promise<DeleteSessionResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}`, {
+      ...options,
+      method: "DELETE",
+      query: { purge: query.purge ? 1 : undefined },
+      schema: DeleteSessionResponse,
+    });
+  }
+
+  /**
+   * Archives (or purges) sessions not updated for `olderThanMs` (default 30 days); never one with a
+   * running turn or a pinned one. `dryRun` lists them only: `POST /v3/sessions/prune`.
+   */
+  pruneSessions(request: PruneSessionsRequest = {}, options?: RequestOptions): Promise<PruneSessionsResponse> {
+    return this.#call("/v3/sessions/prune", {
+      ...options,
+      method: "POST",
+      body: request,
+      schema: PruneSessionsResponse,
+    });
   }
 
   /** Stored events after `afterSeq` over HTTP: `GET /v3/sessions/:id/events`. */

@@ -158,3 +158,47 @@ describe("the root export", () => {
     expect(seenFiles.size).toBeGreaterThan(3);
   });
 });
+
+describe("DaemonClient session lifecycle", () => {
+  it("renames, pins, deletes (archive or purge) and prunes with the right method, path and body", async () => {
+    currentToken = "t1";
+    const client = new DaemonClient({ baseUrl, token: "t1" });
+    routes.set("PATCH /v3/sessions/s-1", (_request, body, response) =>
+      json(response, 200, { ...session, ...(JSON.parse(body) as object) }),
+    );
+    routes.set("DELETE /v3/sessions/s-1", (request, _body, response) => {
+      const purge = new URL(request.url!, "http://x").searchParams.get("purge") === "1";
+      json(response, 200, {
+        purged: purge,
+        deleted: {
+          id: "s-1",
+          title: "hello",
+          cwd: "/tmp",
+          updatedAt: session.updatedAt,
+          ...(purge ? {} : { archivedTo: "/a/s-1.jsonl.gz" }),
+        },
+      });
+    });
+    routes.set("POST /v3/sessions/prune", (_request, body, response) =>
+      json(response, 200, {
+        sessions: [],
+        dryRun: (JSON.parse(body) as { dryRun: boolean }).dryRun,
+        purged: false,
+        kept: [],
+      }),
+    );
+    seen.length = 0;
+    expect(await client.renameSession("s-1", "New name")).toMatchObject({ title: "New name" });
+    expect(await client.updateSession("s-1", { pinned: true })).toMatchObject({ pinned: true });
+    expect((await client.deleteSession("s-1")).deleted.archivedTo).toBe("/a/s-1.jsonl.gz");
+    expect(await client.deleteSession("s-1", { purge: true })).toMatchObject({ purged: true });
+    expect(await client.pruneSessions({ olderThanMs: 1000, dryRun: true })).toMatchObject({ dryRun: true });
+    expect(seen.map((request) => `${request.method} ${request.url} ${request.body}`)).toEqual([
+      'PATCH /v3/sessions/s-1 {"title":"New name"}',
+      'PATCH /v3/sessions/s-1 {"pinned":true}',
+      "DELETE /v3/sessions/s-1 ",
+      "DELETE /v3/sessions/s-1?purge=1 ",
+      'POST /v3/sessions/prune {"olderThanMs":1000,"dryRun":true}',
+    ]);
+  });
+});

@@ -116,6 +116,10 @@ export const TurnDoneEvent = defineEvent("turn.done", {
   stopReason: StopReason,
   /** Prompt tokens of the last request, when the provider reports them (context fill). */
   promptTokens: z.number().int().nonnegative().optional(),
+  /** Provider that answered (after any `provider.fallback`), e.g. "lmx". */
+  provider: z.string().optional(),
+  /** Model id that answered, as that provider names it. */
+  model: z.string().optional(),
 });
 export type TurnDoneEvent = z.infer<typeof TurnDoneEvent>;
 
@@ -149,6 +153,18 @@ export const ProviderFallbackEvent = defineEvent("provider.fallback", {
 });
 export type ProviderFallbackEvent = z.infer<typeof ProviderFallbackEvent>;
 
+export const SessionRenamedEvent = defineEvent("session.renamed", {
+  /** The new title (shown in the rail; never derived from a turn again). */
+  title: z.string(),
+});
+export type SessionRenamedEvent = z.infer<typeof SessionRenamedEvent>;
+
+export const SessionPinnedEvent = defineEvent("session.pinned", {
+  /** True: listed first in Code Desktop and never pruned. */
+  pinned: z.boolean(),
+});
+export type SessionPinnedEvent = z.infer<typeof SessionPinnedEvent>;
+
 /**
  * The registry: every session event, once. The union the daemon writes, the WebSocket sends and the
  * SDK parses is derived from it, so adding an event here is the only step.
@@ -167,6 +183,8 @@ export const SessionEventSchemas = [
   SessionCancelledEvent,
   SessionCompactedEvent,
   ProviderFallbackEvent,
+  SessionRenamedEvent,
+  SessionPinnedEvent,
 ] as const;
 
 /** Any session event envelope. */
@@ -201,6 +219,13 @@ export const DaemonEvent = z.discriminatedUnion("event", [
     ts: z.string(),
     sessionId: z.string(),
     title: z.string(),
+  }),
+  z.object({
+    event: z.literal("session.deleted"),
+    ts: z.string(),
+    sessionId: z.string(),
+    /** False when it was purged (destroyed) rather than archived. */
+    archived: z.boolean(),
   }),
 ]);
 export type DaemonEvent = z.infer<typeof DaemonEvent>;

@@ -30,6 +30,8 @@ export const SessionInfo = z.object({
   lastSeq: z.number().int().nonnegative(),
   /** Turn running now, if any. */
   activeTurnId: z.string().optional(),
+  /** Pinned sessions come first in Code Desktop and are never pruned. */
+  pinned: z.boolean().optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;
 
@@ -215,3 +217,65 @@ export type AuthExchangeRequest = z.infer<typeof AuthExchangeRequest>;
 /** `POST /v3/auth/exchange` response. */
 export const AuthExchangeResponse = z.object({ token: z.string() });
 export type AuthExchangeResponse = z.infer<typeof AuthExchangeResponse>;
+
+/** `PATCH /v3/sessions/:id` body: rename and/or pin (each recorded as an event). */
+export const UpdateSessionRequest = z
+  .object({
+    /** New title; an empty string is refused. */
+    title: z.string().trim().min(1, "title must not be empty").max(200).optional(),
+    pinned: z.boolean().optional(),
+  })
+  .strict();
+export type UpdateSessionRequest = z.infer<typeof UpdateSessionRequest>;
+
+/** `DELETE /v3/sessions/:id` query: `purge=1` destroys the file instead of archiving it. */
+export const DeleteSessionQuery = z.object({
+  purge: z
+    .enum(["0", "1", "true", "false"])
+    .optional()
+    .transform((value) => value === "1" || value === "true"),
+});
+export type DeleteSessionQuery = z.infer<typeof DeleteSessionQuery>;
+
+/** One session a delete or prune removed (or, on a dry run, would remove). */
+export const RemovedSession = z.object({
+  id: z.string(),
+  title: z.string(),
+  cwd: z.string(),
+  updatedAt: z.string(),
+  /** Where its gzipped JSONL went (`$OPTA_HOME/sessions/archive/<id>.jsonl.gz`); absent when purged or on a dry run. */
+  archivedTo: z.string().optional(),
+});
+export type RemovedSession = z.infer<typeof RemovedSession>;
+
+/** `DELETE /v3/sessions/:id` response. */
+export const DeleteSessionResponse = z.object({ deleted: RemovedSession, purged: z.boolean() });
+export type DeleteSessionResponse = z.infer<typeof DeleteSessionResponse>;
+
+/** `POST /v3/sessions/prune` body. */
+export const PruneSessionsRequest = z
+  .object({
+    /** Sessions not updated for this long are pruned (default 30 days). */
+    olderThanMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(100 * 365 * 86_400_000)
+      .default(30 * 86_400_000),
+    /** List what would be pruned; change nothing. */
+    dryRun: z.boolean().default(false),
+    /** Destroy instead of archiving. */
+    purge: z.boolean().default(false),
+  })
+  .strict();
+export type PruneSessionsRequest = z.input<typeof PruneSessionsRequest>;
+
+/** `POST /v3/sessions/prune` response: sessions with a running turn and pinned ones are never pruned. */
+export const PruneSessionsResponse = z.object({
+  sessions: z.array(RemovedSession),
+  dryRun: z.boolean(),
+  purged: z.boolean(),
+  /** Old enough, but kept: ids of sessions running a turn or pinned. */
+  kept: z.array(z.object({ id: z.string(), reason: z.enum(["running", "pinned"]) })),
+});
+export type PruneSessionsResponse = z.infer<typeof PruneSessionsResponse>;

@@ -27,9 +27,88 @@ export async function list(options: { query?: string; limit?: string; json?: boo
       session.status,
       String(session.turnCount),
       ago(session.updatedAt),
-      truncate(session.title || "(untitled)", 60),
+      `${session.pinned ? "* " : ""}${truncate(session.title || "(untitled)", 60)}`,
     ]),
   );
+  return 0;
+}
+
+/** `opta sessions rename <id> <title>`: recorded as a `session.renamed` event. */
+export async function rename(id: string, title: string, options: { json?: boolean } = {}): Promise<number> {
+  if (!title.trim()) throw new UsageError("the new title must not be empty");
+  const client = await connect();
+  const session = await client.renameSession(id, title.trim());
+  if (options.json) print(JSON.stringify(session, null, 2));
+  else print(`Renamed ${session.id} to "${session.title}".`);
+  return 0;
+}
+
+/** `opta sessions delete <id> [--purge]`: archived gzipped (restorable) unless purged. */
+export async function remove(id: string, options: { purge?: boolean; json?: boolean }): Promise<number> {
+  const client = await connect();
+  const result = await client.deleteSession(id, { purge: options.purge === true });
+  if (options.json) {
+    print(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  const { deleted } = result;
+  print(
+    deleted.archivedTo
+      ? `Deleted ${deleted.id} ("${deleted.title}"); archived to ${deleted.archivedTo} (gunzip it back into the sessions folder to restore).`
+      : `Purged ${deleted.id} ("${deleted.title}"); nothing was kept.`,
+  );
+  return 0;
+}
+
+const DURATION_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** `30d`, `12h`, `90m`, `2w` → milliseconds. */
+export function parseAge(value: string): number {
+  const match = /^(\d+)([mhdw])$/.exec(value.trim());
+  if (!match) throw new UsageError(`--older-than takes a number and a unit (m, h, d or w), e.g. 30d; got '${value}'`);
+  return Number(match[1]) * DURATION_UNITS[match[2]!]!;
+}
+
+/** `opta sessions prune [--older-than 30d] [--dry-run] [--purge] [--json]`. */
+export async function prune(options: {
+  olderThan?: string;
+  dryRun?: boolean;
+  purge?: boolean;
+  json?: boolean;
+}): Promise<number> {
+  const olderThanMs = parseAge(options.olderThan ?? "30d");
+  const client = await connect();
+  const result = await client.pruneSessions({
+    olderThanMs,
+    dryRun: options.dryRun === true,
+    purge: options.purge === true,
+  });
+  if (options.json) {
+    print(JSON.stringify(result, null, 2));
+    return 0;
+  }
+  const age = options.olderThan ?? "30d";
+  if (result.sessions.length === 0) {
+    print(`No session is older than ${age}.`);
+  } else {
+    const verb = result.dryRun ? "Would prune" : result.purged ? "Purged" : "Archived";
+    print(
+      `${verb} ${result.sessions.length} session${result.sessions.length === 1 ? "" : "s"} not updated for ${age}:`,
+    );
+    table(
+      ["ID", "UPDATED", "TITLE"],
+      result.sessions.map((session) => [
+        session.id,
+        ago(session.updatedAt),
+        truncate(session.title || "(untitled)", 60),
+      ]),
+    );
+    if (!result.dryRun && !result.purged) print(dim("Archives are in the sessions folder's archive/ (gzipped JSONL)."));
+    if (result.dryRun) print(dim("Nothing was changed (--dry-run)."));
+  }
+  for (const kept of result.kept) {
+    print(dim(`Kept ${kept.id}: ${kept.reason === "running" ? "a turn is running" : "it is pinned"}.`));
+  }
   return 0;
 }
 

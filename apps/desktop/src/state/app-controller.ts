@@ -21,6 +21,7 @@ import type {
 } from "@opta/protocol";
 import { TurnErrorCode } from "@opta/protocol";
 import type { Credential, Shell } from "../shell/shell.js";
+import { ComposerStore } from "./composer-memory.js";
 import { type FrameScheduler, SessionStore } from "./session-store.js";
 
 /** What the header shows. */
@@ -111,6 +112,9 @@ const GLOBAL_EVENTS = [
   "permission.resolved",
   "daemon.start",
   "daemon.stop",
+  "session.renamed",
+  "session.pinned",
+  "session.deleted",
 ] as const;
 
 export class AppController {
@@ -133,6 +137,8 @@ export class AppController {
   /** The sign-in code the page was opened with, until it is traded for the token. */
   #signInCode: string | undefined;
   readonly shell: Shell;
+  /** Each session's composer overrides and draft (localStorage, per session id). */
+  readonly composer = new ComposerStore();
 
   constructor(private readonly options: ControllerOptions) {
     this.shell = options.shell;
@@ -298,6 +304,13 @@ export class AppController {
       case "session.created":
       case "session.start":
         this.#scheduleSessionsRefresh();
+        break;
+      case "session.renamed":
+      case "session.pinned":
+        this.#applyToRail(frame);
+        break;
+      case "session.deleted":
+        this.#forget(frame.sessionId);
         break;
       case "turn.start":
       case "turn.done":
@@ -530,6 +543,10 @@ export class AppController {
       const session = await this.createSession();
       if (!session) return false;
       sessionId = session.id;
+      // What was picked before the session existed is that session's from now on.
+      const { draft: _draft, ...overrides } = this.composer.get(undefined);
+      this.composer.set(sessionId, overrides);
+      this.composer.set(undefined, { mode: undefined, model: "", permission: "" });
     }
     try {
       await this.#client.submitTurn(sessionId, {
@@ -628,6 +645,57 @@ export class AppController {
     }
   }
 
+  /** Renames a session (`session.renamed`; every client's rail follows through the feed). */
+  async renameSession(sessionId: string, title: string): Promise<boolean> {
+    const trimmed = title.trim();
+    if (!trimmed) return false;
+    try {
+      this.#replaceInRail(await this.#client.renameSession(sessionId, trimmed));
+      return true;
+    } catch (error) {
+      this.#report(error);
+      return false;
+    }
+  }
+
+  /** Pins or unpins a session: pinned sessions are listed first and never pruned. */
+  async setPinned(sessionId: string, pinned: boolean): Promise<void> {
+    try {
+      this.#replaceInRail(await this.#client.updateSession(sessionId, { pinned }));
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  /** Deletes a session (the daemon archives it, gzipped); it leaves the rail at once. */
+  async deleteSession(sessionId: string): Promise<boolean> {
+    try {
+      await this.#client.deleteSession(sessionId);
+      this.#forget(sessionId);
+      return true;
+    } catch (error) {
+      this.#report(error);
+      return false;
+    }
+  }
+
+  #replaceInRail(session: SessionInfo): void {
+    const sessions = this.#state.sessions.map((item) =>
+      item.id === session.id && session.lastSeq >= item.lastSeq ? session : item,
+    );
+    this.#set({ sessions });
+  }
+
+  /** A session that no longer exists: out of the rail, its badges, and the view if it was open. */
+  #forget(sessionId: string): void {
+    this.composer.forget(sessionId);
+    if (this.#pending.delete(sessionId)) this.#publishAttention();
+    if (this.#state.selectedId === sessionId) this.selectSession(undefined);
+    if (this.#state.sessions.some((session) => session.id === sessionId)) {
+      this.#set({ sessions: this.#state.sessions.filter((session) => session.id !== sessionId) });
+    }
+  }
+
   dismissError(): void {
     this.#set({ error: undefined });
   }
@@ -658,8 +726,17 @@ function newestFirst(a: SessionInfo, b: SessionInfo): number {
 
 /** A session's listed figures after one more event (the same fold as the daemon's session index). */
 export function applyToSessionInfo(session: SessionInfo, event: SessionEvent): SessionInfo {
-  const next: SessionInfo = { ...session, lastSeq: event.seq, updatedAt: event.ts };
+  // Renaming and pinning are not activity: the session keeps its place (as in the daemon's index).
+  const metadata = event.event === "session.renamed" || event.event === "session.pinned";
+  const next: SessionInfo = { ...session, lastSeq: event.seq, ...(metadata ? {} : { updatedAt: event.ts }) };
   switch (event.event) {
+    case "session.renamed":
+      next.title = event.title;
+      break;
+    case "session.pinned":
+      if (event.pinned) next.pinned = true;
+      else delete next.pinned;
+      break;
     case "turn.start":
       next.turnCount += 1;
       next.status = "active";

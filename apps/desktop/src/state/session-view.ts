@@ -21,6 +21,8 @@ export interface ToolView {
   summary?: string;
   /** Time of the tool.call event. */
   startedAt: string;
+  /** Time its approval was answered, when it asked: the tool only ran from then on. */
+  approvedAt?: string;
   permission?: { requestId: string; risk: Risk; decision?: PermissionDecision; by?: string };
 }
 
@@ -59,6 +61,10 @@ export interface TurnView {
   status: "running" | "done" | "error" | "cancelled";
   stats?: TurnStats;
   error?: { message: string; code: string; retryable: boolean };
+  /** Who answered (`turn.done`, else the model of its tokens): model id and provider name. */
+  answeredBy?: { model: string; provider?: string };
+  /** Fallbacks the turn took (`provider.fallback`): `provider/model` it left, and the one it went on with. */
+  fallbacks: Array<{ from: string; to: string; reason: string }>;
   /** turn.token events received (≈ tokens) and when the first and last arrived (daemon time, ms). */
   tokenEvents: number;
   firstTokenAt?: number;
@@ -82,6 +88,8 @@ export interface SessionView {
   cwd: string;
   mode: Mode;
   model: string;
+  /** Pinned in the rail (`session.pinned`). */
+  pinned?: boolean;
   items: TimelineItem[];
   /** Permission requests nobody has answered yet, oldest first. */
   approvals: PermissionRequestEvent[];
@@ -181,6 +189,7 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
           tools: {},
           status: "running",
           tokenEvents: 0,
+          fallbacks: [],
         };
         copied.add(turn);
         list.push(turn);
@@ -192,6 +201,7 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         const turn = findTurn(event.turnId);
         if (!turn) break;
         appendText(turn, "text", event.delta);
+        if (turn.answeredBy?.model !== event.model) turn.answeredBy = { ...turn.answeredBy, model: event.model };
         const at = Date.parse(event.ts);
         turn.tokenEvents += 1;
         turn.firstTokenAt ??= at;
@@ -241,6 +251,7 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         const previous = turn.tools[callId]!;
         updateTool(turn, callId, {
           status: event.decision === "deny" ? "denied" : previous.status === "awaiting" ? "pending" : previous.status,
+          approvedAt: event.ts,
           permission: {
             requestId: event.requestId,
             risk: previous.permission?.risk ?? request?.risk ?? "write",
@@ -256,7 +267,7 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         const previous = turn.tools[event.callId];
         const patch: Partial<ToolView> = {
           status: event.ok ? "ok" : previous?.status === "denied" ? "denied" : "error",
-          elapsedMs: event.elapsedMs,
+          elapsedMs: runningTime(previous, event.ts, event.elapsedMs),
           ...(event.result !== undefined ? { result: event.result } : {}),
           ...(event.error !== undefined ? { error: event.error } : {}),
           ...(event.summary !== undefined ? { summary: event.summary } : {}),
@@ -290,6 +301,9 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
             stopReason: event.stopReason,
             ...(event.promptTokens !== undefined ? { promptTokens: event.promptTokens } : {}),
           };
+          if (event.model) {
+            turn.answeredBy = { model: event.model, ...(event.provider ? { provider: event.provider } : {}) };
+          }
         }
         const d = draft();
         if (event.promptTokens !== undefined) d.lastPromptTokens = event.promptTokens;
@@ -314,6 +328,17 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         removeApprovals((request) => request.turnId === event.turnId);
         break;
       }
+      case "provider.fallback": {
+        const turn = findTurn(event.turnId);
+        if (turn) turn.fallbacks = [...turn.fallbacks, { from: event.from, to: event.to, reason: event.reason }];
+        break;
+      }
+      case "session.renamed":
+        draft().title = event.title;
+        break;
+      case "session.pinned":
+        draft().pinned = event.pinned;
+        break;
       case "session.compacted": {
         draftItems().push({ kind: "compaction", id: `compaction-${event.seq}`, summary: event.summary, ts: event.ts });
         break;
@@ -324,6 +349,16 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
   const result = draft();
   result.lastSeq = lastSeq;
   return result;
+}
+
+/**
+ * How long a tool ran, without the time it waited for approval: from the approval's answer (event
+ * times) to its result; a call that never asked keeps the daemon's own measure.
+ */
+function runningTime(tool: ToolView | undefined, resultTs: string, elapsedMs: number): number {
+  if (!tool?.approvedAt) return elapsedMs;
+  const ran = Date.parse(resultTs) - Date.parse(tool.approvedAt);
+  return Number.isFinite(ran) ? Math.max(0, Math.min(ran, elapsedMs)) : elapsedMs;
 }
 
 function endTurn(view: SessionView, turnId: string): void {

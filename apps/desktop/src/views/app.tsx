@@ -1,4 +1,4 @@
-import { type KeyboardEvent as ReactKeyboardEvent, useEffect, useRef, useState } from "react";
+import { type KeyboardEvent as ReactKeyboardEvent, useCallback, useEffect, useRef, useState } from "react";
 import { formatKeys, matchShortcut } from "../keyboard.js";
 import type { ConnectionState } from "../state/app-controller.js";
 import { useAppState, useController, useSessionSelector, useSessionView } from "../state/hooks.js";
@@ -207,6 +207,44 @@ function TurnAnnouncer() {
   );
 }
 
+/** The session id, shown and copyable (what `opta sessions show`, `opta chat --session` and the API take). */
+function SessionIdButton({ sessionId }: { sessionId: string }) {
+  const [copied, setCopied] = useState(false);
+  useEffect(() => {
+    if (!copied) return;
+    const timer = setTimeout(() => setCopied(false), 1500);
+    return () => clearTimeout(timer);
+  }, [copied]);
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(sessionId);
+    } catch {
+      // No clipboard permission (an insecure context, a denied prompt): select-and-copy the old way.
+      const field = document.createElement("textarea");
+      field.value = sessionId;
+      document.body.append(field);
+      field.select();
+      document.execCommand("copy");
+      field.remove();
+    }
+    setCopied(true);
+  };
+  return (
+    <span className="session-id" data-testid="session-id">
+      <code>{sessionId}</code>
+      <button
+        type="button"
+        className="icon-button"
+        aria-label={copied ? "Session id copied" : "Copy session id"}
+        title="Copy session id"
+        onClick={() => void copy()}
+      >
+        {copied ? "✓" : "⧉"}
+      </button>
+    </span>
+  );
+}
+
 /** The whole window: header, session rail, timeline with composer, and the side panel. */
 export function App({ virtualize = true }: { virtualize?: boolean }) {
   const controller = useController();
@@ -226,8 +264,6 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
     if (!drawer) setDrawerOpen(false);
   }, [drawer]);
   const [help, setHelp] = useState(false);
-  // Permission "" = the daemon's default (none is sent), so the config's policy applies.
-  const [settings, setSettings] = useState<ComposerSettings>({ mode: "chat", model: "", permission: "" });
   const searchRef = useRef<HTMLInputElement>(null);
   const composerRef = useRef<HTMLTextAreaElement>(null);
   const platform = controller.shell.platform;
@@ -237,12 +273,33 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const selected = state.sessions.find((session) => session.id === state.selectedId);
   const sessionMode = selected?.mode;
 
-  // The mode pill starts from the session's own mode whenever another session is opened.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: also when the selection changes to a session of the same mode
-  useEffect(() => {
-    if (sessionMode)
-      setSettings((current) => (current.mode === sessionMode ? current : { ...current, mode: sessionMode }));
-  }, [state.selectedId, sessionMode]);
+  // The composer's overrides belong to the selected session (a new one starts from defaults: its
+  // own mode, its model, the daemon's permission), so a turn never goes out with another's settings.
+  const [, setComposerVersion] = useState(0);
+  const memory = controller.composer.get(state.selectedId);
+  const settings: ComposerSettings = {
+    mode: memory.mode ?? sessionMode ?? "chat",
+    model: memory.model,
+    permission: memory.permission,
+  };
+  const selectedRef = useRef(state.selectedId);
+  selectedRef.current = state.selectedId;
+  const setSettings = useCallback(
+    (update: ComposerSettings | ((current: ComposerSettings) => ComposerSettings)) => {
+      const id = selectedRef.current;
+      const stored = controller.composer.get(id);
+      const mode = controller.getState().sessions.find((session) => session.id === id)?.mode;
+      const current: ComposerSettings = {
+        mode: stored.mode ?? mode ?? "chat",
+        model: stored.model,
+        permission: stored.permission,
+      };
+      const next = typeof update === "function" ? update(current) : update;
+      controller.composer.set(id, { mode: next.mode, model: next.model, permission: next.permission });
+      setComposerVersion((version) => version + 1);
+    },
+    [controller],
+  );
 
   useEffect(() => {
     controller.shell.setTitle(title ? `${title} · Opta Code` : "Opta Code Desktop");
@@ -316,7 +373,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [controller, help, running, drawer, drawerOpen]);
+  }, [controller, help, running, drawer, drawerOpen, setSettings]);
 
   return (
     <div className="app">
@@ -329,6 +386,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
           {sessionId ? (
             <>
               <h1>{title || selected?.title || sessionId}</h1>
+              <SessionIdButton sessionId={sessionId} />
               <span className="muted small">{cwd}</span>
             </>
           ) : (
@@ -415,7 +473,9 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
           {sessionId ? <SessionApprovals /> : null}
           <TurnAnnouncer />
           <Composer
+            key={state.selectedId ?? "new"}
             ref={composerRef}
+            {...(state.selectedId ? { sessionId: state.selectedId } : {})}
             settings={settings}
             onSettings={setSettings}
             running={running}

@@ -25,15 +25,22 @@ export const Composer = forwardRef<
   {
     settings: ComposerSettings;
     onSettings: (settings: ComposerSettings) => void;
+    /** The session this composer writes to (undefined: a new one is created on send). Remount it per session. */
+    sessionId?: string;
     running: boolean;
     sessionModel?: string;
     shortcut: (key: string) => string;
     modKey: string;
   }
->(function Composer({ settings, onSettings, running, sessionModel, shortcut, modKey }, textareaRef) {
+>(function Composer({ settings, onSettings, sessionId, running, sessionModel, shortcut, modKey }, textareaRef) {
   const controller = useController();
   const state = useAppState();
-  const [text, setText] = useState("");
+  // The draft belongs to its session: read once at mount (the app remounts this per session), kept on every change.
+  const [text, setTextState] = useState(() => controller.composer.get(sessionId).draft);
+  const setText = (value: string) => {
+    setTextState(value);
+    controller.composer.set(sessionId, { draft: value });
+  };
   const [sending, setSending] = useState(false);
   const disabled = state.auth !== "ok";
 

@@ -1,7 +1,8 @@
 import { createContext, memo, useContext, useState } from "react";
-import { count, milliseconds, payload, primaryArgument, seconds } from "../format.js";
+import { count, milliseconds, seconds } from "../format.js";
 import { Markdown } from "../markdown/markdown.js";
 import { liveTokensPerSecond, type ToolView, type TurnView } from "../state/session-view.js";
+import { headerArgument, ToolBody } from "./tool-cards.js";
 
 /**
  * Which cards and thinking blocks are open. Rows unmount when they scroll away; keeping this outside
@@ -45,13 +46,18 @@ const STATUS_ICON: Record<ToolView["status"], string> = {
   denied: "⊘",
 };
 
-/** One tool call: collapsed to a line by default; expands to its full arguments and result. */
+/** One tool call: collapsed to a line by default; expands to its result, rendered for that tool. */
 export const ToolCard = memo(function ToolCard({ tool }: { tool: ToolView }) {
   const [open, toggle] = useRemembered(`tool:${tool.callId}`, false);
-  const argument = primaryArgument(tool.args);
+  const argument = headerArgument(tool);
   const bodyId = `tool-body-${tool.callId}`;
   return (
-    <div className={`tool-card tool-${tool.status}`} data-testid="tool-card" data-status={tool.status}>
+    <div
+      className={`tool-card tool-${tool.status}`}
+      data-testid="tool-card"
+      data-status={tool.status}
+      data-tool={tool.name}
+    >
       <button
         type="button"
         className="tool-header"
@@ -69,26 +75,16 @@ export const ToolCard = memo(function ToolCard({ tool }: { tool: ToolView }) {
           {tool.summary ?? STATUS_LABEL[tool.status]}
           {tool.permission?.decision ? ` · ${tool.permission.decision} by ${tool.permission.by ?? "user"}` : ""}
         </span>
-        {tool.elapsedMs !== undefined ? <span className="tool-time">{milliseconds(tool.elapsedMs)}</span> : null}
+        {tool.elapsedMs !== undefined ? (
+          <span className="tool-time" title="Running time, without the wait for approval" data-testid="tool-time">
+            {milliseconds(tool.elapsedMs)}
+          </span>
+        ) : null}
         <span className="visually-hidden">{open ? "collapse" : "expand"}</span>
       </button>
       {open ? (
         <div className="tool-body" id={bodyId}>
-          <div className="tool-section-label">Arguments</div>
-          <pre>{payload(tool.args)}</pre>
-          {tool.result !== undefined ? (
-            <>
-              <div className="tool-section-label">Result</div>
-              <pre>{payload(tool.result)}</pre>
-            </>
-          ) : null}
-          {tool.error ? (
-            <>
-              <div className="tool-section-label">Error</div>
-              <pre className="tool-error">{tool.error}</pre>
-            </>
-          ) : null}
-          {tool.result === undefined && !tool.error ? <p className="muted">No result yet.</p> : null}
+          <ToolBody tool={tool} />
         </div>
       ) : null}
     </div>
@@ -127,6 +123,29 @@ function TurnStatsLine({ turn }: { turn: TurnView }) {
   );
 }
 
+/** Which model and provider answered, and any fallback the daemon took on the way. */
+function AnsweredBy({ turn }: { turn: TurnView }) {
+  const by = turn.answeredBy;
+  const fallback = turn.fallbacks.at(-1);
+  if (!by && !fallback) return null;
+  return (
+    <div className="message-meta answered-by" data-testid="answered-by">
+      <span className="who">Assistant</span>
+      {by ? (
+        <span className="pill" title="Model · provider that answered">
+          {by.model}
+          {by.provider ? ` · ${by.provider}` : ""}
+        </span>
+      ) : null}
+      {fallback ? (
+        <span className="pill pill-warn" title={fallback.reason} data-testid="fallback">
+          fallback: {fallback.from} failed, answered by {fallback.to}
+        </span>
+      ) : null}
+    </div>
+  );
+}
+
 /** One turn: the user's message, the streamed answer (text, thinking, tools) and its outcome. */
 export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
   const running = turn.status === "running";
@@ -144,6 +163,7 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
         <div className="user-text">{turn.userText}</div>
       </div>
       <div className="assistant" data-testid="assistant">
+        <AnsweredBy turn={turn} />
         {/* Parts only ever append, so a part's position is its identity. */}
         {turn.parts.map((part, index) => {
           if (part.kind === "text") {

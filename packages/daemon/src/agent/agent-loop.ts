@@ -264,6 +264,9 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       steps,
       stopReason,
       ...(promptTokens !== undefined ? { promptTokens } : {}),
+      // Who answered, after any fallback: clients name it on the turn.
+      provider: resolved.provider.name,
+      model: resolved.model,
     });
     logger.info("session", `Turn complete · ${tokens} tokens · ${round(elapsed, 1)}s · ${toolCallCount} tools`, {
       sessionId,

@@ -31,6 +31,7 @@ import {
   requestTargetProblem,
   tokenMatches,
 } from "./security.js";
+import { sessionLifecycleRoutes } from "./session-routes.js";
 
 /** The WebSocket endpoints (websocket.ts); plain HTTP to them is a client mistake. */
 const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream"];
@@ -81,7 +82,11 @@ export function createHttpApp(context: DaemonContext): express.Express {
     next();
   });
   app.use("/v3", (request, _response, next) => {
-    if (request.method === "POST" && declaresBody(request) && !request.is("application/json")) {
+    if (
+      (request.method === "POST" || request.method === "PATCH") &&
+      declaresBody(request) &&
+      !request.is("application/json")
+    ) {
       throw new ApiError(
         "UNSUPPORTED_MEDIA_TYPE",
         "Send the request body as JSON with 'Content-Type: application/json'.",
@@ -251,6 +256,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
     });
   });
 
+  app.use("/v3", sessionLifecycleRoutes(context));
   app.use("/v3", router);
   app.use("/v3/mcp", mcpRoutes(context));
   app.use("/v3", () => {
@@ -342,7 +348,7 @@ function checkWire(request: Request, response: Response, context: DaemonContext)
   response.setHeader("access-control-allow-origin", origin);
   response.setHeader("vary", "Origin");
   if (request.method === "OPTIONS") {
-    response.setHeader("access-control-allow-methods", "GET, POST, OPTIONS");
+    response.setHeader("access-control-allow-methods", "GET, POST, PATCH, DELETE, OPTIONS");
     response.setHeader("access-control-allow-headers", "authorization, content-type");
     response.setHeader("access-control-max-age", "600");
     response.status(204).end();
@@ -351,7 +357,8 @@ function checkWire(request: Request, response: Response, context: DaemonContext)
   return false;
 }
 
-function requireSession(context: DaemonContext, id: string | undefined) {
+/** The session a route names, or 404 SESSION_NOT_FOUND. */
+export function requireSession(context: DaemonContext, id: string | undefined) {
   const record = id && isSafeId(id) ? context.store.get(id) : undefined;
   if (!record) throw new ApiError("SESSION_NOT_FOUND", `No session '${id}'; list sessions with 'opta sessions list'.`);
   return record;

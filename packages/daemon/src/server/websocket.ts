@@ -144,7 +144,12 @@ export class StreamServer {
         send(line);
       }
     });
-    ws.on("close", unsubscribe);
+    // Deleted or pruned while followed: the stream ends as for an unknown session, for good.
+    const stopWatching = store.onRemoved(sessionId, () => ws.close(CloseCode.sessionNotFound, "session deleted"));
+    ws.on("close", () => {
+      unsubscribe();
+      stopWatching();
+    });
     ws.on("error", () => unsubscribe());
     try {
       const lines = await store.readLines(sessionId, afterSeq);

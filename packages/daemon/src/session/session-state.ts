@@ -3,6 +3,9 @@ import { TurnErrorCode } from "@opta/protocol";
 
 const TITLE_FROM_TEXT_LENGTH = 60;
 
+/** Events that change what a session is called or where it is listed, not what happened in it. */
+export const METADATA_EVENTS: ReadonlySet<SessionEvent["event"]> = new Set(["session.renamed", "session.pinned"]);
+
 /** Session metadata plus what the store needs to verify its index against the file. */
 export interface SessionRecord extends SessionInfo {
   /** Size of the JSONL file when this record was last brought up to date. */
@@ -41,7 +44,8 @@ export function emptyRecord(id: string): SessionRecord {
  */
 export function applyEvent(record: SessionRecord, event: SessionEvent): void {
   record.lastSeq = event.seq;
-  record.updatedAt = event.ts;
+  // Renaming or pinning is not activity: the session keeps its place and its age (prune).
+  if (!METADATA_EVENTS.has(event.event)) record.updatedAt = event.ts;
   switch (event.event) {
     case "session.start":
       record.explicitTitle = event.title;
@@ -68,6 +72,15 @@ export function applyEvent(record: SessionRecord, event: SessionEvent): void {
     case "session.cancelled":
       record.status = "cancelled";
       record.activeTurnId = undefined;
+      break;
+    case "session.renamed":
+      // An explicit title: later turns never derive one again.
+      record.explicitTitle = event.title;
+      record.title = event.title;
+      break;
+    case "session.pinned":
+      if (event.pinned) record.pinned = true;
+      else delete record.pinned;
       break;
     default:
       break;

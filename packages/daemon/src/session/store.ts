@@ -1,10 +1,13 @@
-import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
 import {
   createId,
   isSafeId,
   type Mode,
+  type RemovedSession,
   SessionEvent,
   type SessionEventInput,
   type SessionEventName,
@@ -62,6 +65,7 @@ export class SessionStore {
   private readonly files = new Map<string, OpenFile>();
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Map<string, Set<SessionListener>>();
+  private readonly removedListeners = new Map<string, Set<() => void>>();
   private flushScheduled = false;
   private indexDirty = false;
   private indexTimer: NodeJS.Timeout | undefined;
@@ -247,6 +251,82 @@ export class SessionStore {
       set.delete(listener);
       if (set.size === 0) this.listeners.delete(sessionId);
     };
+  }
+
+  /**
+   * Takes a session out of the store: its JSONL file is gzipped to `archive/<id>.jsonl.gz` (written
+   * to a temp name, then renamed: an archive is never half-written) and removed, or with `purge`
+   * simply removed. Streams following it are told (`onRemoved`). The caller checks for a running turn.
+   */
+  async remove(sessionId: string, options: { purge: boolean }): Promise<RemovedSession> {
+    const record = this.records.get(sessionId);
+    if (!record) throw new Error(`unknown session ${sessionId}`);
+    this.flushSession(sessionId, true);
+    this.files.get(sessionId)?.file.close();
+    this.files.delete(sessionId);
+    const path = this.pathOf(sessionId);
+    const removed: RemovedSession = {
+      id: record.id,
+      title: record.title,
+      cwd: record.cwd,
+      updatedAt: record.updatedAt,
+    };
+    // Out of the store before the first await: no turn, rename or stream can start on it meanwhile.
+    this.records.delete(sessionId);
+    try {
+      if (!options.purge && existsSync(path)) {
+        const archiveDir = join(this.dir, "archive");
+        await mkdir(archiveDir, { recursive: true, mode: 0o700 });
+        const target = join(archiveDir, `${sessionId}.jsonl.gz`);
+        const temp = `${target}.${process.pid}.tmp`;
+        await pipeline(createReadStream(path), createGzip(), createWriteStream(temp, { mode: 0o600 }));
+        await rename(temp, target);
+        removed.archivedTo = target;
+      }
+    } catch (error) {
+      // Could not archive: the session stays, untouched.
+      this.records.set(sessionId, record);
+      throw error;
+    }
+    this.listeners.delete(sessionId);
+    await rm(path, { force: true });
+    this.indexDirty = true;
+    await this.saveIndex();
+    const removedListeners = this.removedListeners.get(sessionId);
+    this.removedListeners.delete(sessionId);
+    for (const listener of removedListeners ?? []) listener();
+    this.logger.info("session", `Session ${sessionId} ${removed.archivedTo ? "archived" : "purged"}`, {
+      ...(removed.archivedTo ? { archivedTo: removed.archivedTo } : {}),
+    });
+    return removed;
+  }
+
+  /** Calls `listener` once if the session is removed (deleted or pruned). */
+  onRemoved(sessionId: string, listener: () => void): () => void {
+    let set = this.removedListeners.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.removedListeners.set(sessionId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.removedListeners.delete(sessionId);
+    };
+  }
+
+  /** Sessions last updated before `cutoff` (ISO time), oldest first, with those that must be kept. */
+  staleSessions(cutoff: string): { stale: SessionRecord[]; kept: Array<{ id: string; reason: "running" | "pinned" }> } {
+    const stale: SessionRecord[] = [];
+    const kept: Array<{ id: string; reason: "running" | "pinned" }> = [];
+    for (const record of this.records.values()) {
+      if (!(record.updatedAt < cutoff)) continue;
+      if (record.activeTurnId) kept.push({ id: record.id, reason: "running" });
+      else if (record.pinned) kept.push({ id: record.id, reason: "pinned" });
+      else stale.push(record);
+    }
+    stale.sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : a.id.localeCompare(b.id)));
+    return { stale, kept };
   }
 
   /** Flushes and closes every file and saves the index. */
