@@ -125,11 +125,12 @@ export async function status(options: { json?: boolean }): Promise<number> {
     ["sessions", `${info.sessions.total} (${info.sessions.active} active)`],
     ["memory", `${(info.rss / 1024 / 1024).toFixed(1)} MB`],
   ];
-  for (const provider of info.providers) {
-    const health = provider.healthy
-      ? green(`healthy${provider.latencyMs !== undefined ? ` (${Math.round(provider.latencyMs)} ms)` : ""}`)
-      : red(`unreachable${provider.error ? `: ${provider.error}` : ""}`);
-    rows.push([`provider`, `${provider.name} ${provider.baseUrl ?? provider.type} ${health}`]);
+  // Checked as `opta doctor` and `opta status` check them (not the daemon's cached health, which
+  // may be minutes old), so the three commands say the same.
+  const { checkProviders, describeCheck } = await import("@opta/daemon/doctor");
+  for (const check of await checkProviders({ home: optaHome(), timeoutMs: 5_000 })) {
+    const text = describeCheck(check);
+    rows.push(["provider", check.status === "ok" ? green(text) : check.status === "warn" ? yellow(text) : red(text)]);
   }
   for (const [key, value] of rows) print(`  ${key.padEnd(9)} ${value}`);
   return 0;
