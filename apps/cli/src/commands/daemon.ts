@@ -143,8 +143,9 @@ export async function logs(options: { level?: string; limit?: string; follow?: b
   const home = optaHome();
   const state = await readDaemonState(home);
   if (!options.follow && !(state && isProcessAlive(state.pid))) {
-    // Not running: the file still tells why it stopped.
-    for (const line of await readLogFile(join(home, "daemon", "daemon.log"), level, limit)) print(line);
+    // Not running: the files still tell why it stopped. (A running daemon's tail starts with the
+    // lines of the processes before it, read from the same files.)
+    for (const line of await readLogFiles(join(home, "daemon", "daemon.log"), level, limit)) print(line);
     return 0;
   }
   const client = await connect();
@@ -172,6 +173,8 @@ export async function logs(options: { level?: string; limit?: string; follow?: b
 }
 
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+/** Rotated log files the daemon keeps (its logger's default). */
+const LOG_ROTATIONS = 3;
 
 function formatLogLine(line: LogLine): string {
   const { ts, level, scope, message, ...rest } = line;
@@ -180,23 +183,33 @@ function formatLogLine(line: LogLine): string {
   return `${dim(ts)} ${color(level.padEnd(5))} ${scope}: ${message}${extra}`;
 }
 
-async function readLogFile(path: string, level: LogLevel | undefined, limit: number): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return [];
+/**
+ * The log lines of every daemon process that used this home: `daemon.log` and its rotations
+ * (`daemon.log.1` … `.3`, oldest first), filtered by level. Lines the process wrote raw (a crash)
+ * count as errors.
+ */
+async function readLogFiles(path: string, level: LogLevel | undefined, limit: number): Promise<string[]> {
+  const files: string[] = [];
+  for (let index = LOG_ROTATIONS; index >= 0; index -= 1) {
+    try {
+      files.push(await readFile(index === 0 ? path : `${path}.${index}`, "utf8"));
+    } catch {
+      // that rotation does not exist (yet)
+    }
   }
   const out: string[] = [];
-  for (const raw of text.split("\n")) {
+  for (const raw of files.join("\n").split("\n")) {
     if (!raw.trim()) continue;
+    let line: LogLine | undefined;
     try {
-      const line = JSON.parse(raw) as LogLine;
+      line = JSON.parse(raw) as LogLine;
+    } catch {
+      line = undefined;
+    }
+    if (line && typeof line.level === "string" && line.level in LEVEL_ORDER) {
       if (level && LEVEL_ORDER[line.level] < LEVEL_ORDER[level]) continue;
       out.push(formatLogLine(line));
-    } catch {
-      if (!level) out.push(raw); // a line the daemon's process wrote raw (e.g. a crash)
-    }
+    } else if (!level || LEVEL_ORDER[level] <= LEVEL_ORDER.error) out.push(raw);
   }
   return out.slice(-limit);
 }
