@@ -103,17 +103,22 @@ export async function restart(): Promise<number> {
 
 /** `opta daemon status [--json]`: exit 1 when the daemon is not running. */
 export async function status(options: { json?: boolean }): Promise<number> {
+  const { serviceStatus, describeService } = await import("./daemon-service.js");
+  const service = serviceStatus();
   let client: Awaited<ReturnType<typeof createLocalClient>>;
   try {
     client = await createLocalClient({ home: optaHome(), timeoutMs: 5_000 });
   } catch {
-    if (options.json) print(JSON.stringify({ running: false }));
-    else print("Opta daemon is not running (start it with `opta daemon start`)");
+    if (options.json) print(JSON.stringify({ running: false, service: await service }, null, 2));
+    else {
+      print("Opta daemon is not running (start it with `opta daemon start`)");
+      print(`  ${"service".padEnd(9)} ${describeService(await service)}`);
+    }
     return 1;
   }
   const info = await client.daemonStatus();
   if (options.json) {
-    print(JSON.stringify({ running: true, ...info }, null, 2));
+    print(JSON.stringify({ running: true, ...info, service: await service }, null, 2));
     return 0;
   }
   print(`Opta daemon ${green("running")}`);
@@ -132,6 +137,7 @@ export async function status(options: { json?: boolean }): Promise<number> {
     const text = describeCheck(check);
     rows.push(["provider", check.status === "ok" ? green(text) : check.status === "warn" ? yellow(text) : red(text)]);
   }
+  rows.push(["service", describeService(await service)]);
   for (const [key, value] of rows) print(`  ${key.padEnd(9)} ${value}`);
   return 0;
 }
