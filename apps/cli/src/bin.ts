@@ -79,9 +79,28 @@ export function buildProgram(): Command {
     .action(lazy(daemon, (m) => m.restart));
   daemonCommand
     .command("status")
-    .description("show pid, address, uptime, sessions and provider health (exit 1 if not running)")
+    .description("show pid, address, uptime, sessions, provider health and the service (exit 1 if not running)")
     .option("--json", "print JSON")
     .action(lazy(daemon, (m) => m.status));
+  daemonCommand
+    .command("install")
+    .description("run the daemon as a service: a systemd user unit (Linux) or launchd agent (macOS), started at login")
+    .option("--no-start", "only write the unit file; do not enable or start it")
+    .action(
+      lazy(
+        () => import("./commands/daemon-service.js"),
+        (m) => m.install,
+      ),
+    );
+  daemonCommand
+    .command("uninstall")
+    .description("stop and disable the service and remove its unit file")
+    .action(
+      lazy(
+        () => import("./commands/daemon-service.js"),
+        (m) => m.uninstall,
+      ),
+    );
   daemonCommand
     .command("logs")
     .description("print recent daemon log lines")

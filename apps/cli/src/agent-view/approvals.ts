@@ -63,6 +63,7 @@ export class ApprovalPrompts {
     if (queued >= 0) this.queue.splice(queued, 1);
     if (this.current?.requestId === event.requestId) {
       this.current.controller.abort();
+      this.timeline.release(); // the question is gone: what it held prints before the notice
       this.timeline.line(dim(`  ${PAST[event.decision]} by ${event.by}`, process.stderr));
     }
   }
@@ -71,6 +72,8 @@ export class ApprovalPrompts {
   clear(): void {
     this.queue.length = 0;
     this.current?.controller.abort();
+    // At once, not when the aborted question settles: the next "›" prompt follows right after.
+    this.timeline.release();
   }
 
   private async pump(): Promise<void> {
@@ -91,7 +94,11 @@ export class ApprovalPrompts {
       for (const line of describeRequest(event)) this.timeline.line(line);
       let decision: PermissionDecision | undefined;
       while (!decision) {
+        // Results of calls already allowed keep arriving while this question is open: hold them
+        // until it is answered, so they print after the answer instead of inside it.
+        this.timeline.hold();
         const answer = await this.ask("  [a]llow / [d]eny / a[l]ways › ", controller.signal);
+        this.timeline.release();
         if (answer === undefined || controller.signal.aborted) return;
         if (answer === "\u0003") {
           this.onInterrupt?.();
@@ -106,6 +113,7 @@ export class ApprovalPrompts {
         if ((error as { code?: unknown }).code !== "PERMISSION_REQUEST_NOT_FOUND") reportError(error);
       });
     } finally {
+      this.timeline.release();
       if (this.current?.requestId === event.requestId) this.current = undefined;
     }
   }

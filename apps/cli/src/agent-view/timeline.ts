@@ -33,6 +33,11 @@ export class Timeline {
   private step = 1;
   private stepPending = false;
   private readonly options: Required<TimelineOptions>;
+  /**
+   * Writes held back while a prompt waits for an answer (see `hold`), replayed in order on
+   * `release`: a line printed under an open question would land inside what the user types.
+   */
+  private held: Array<{ stream: NodeJS.WriteStream; text: string }> | undefined;
   /** Calls denied because nobody could approve them, with the policy lines that would allow them. */
   readonly missingApprovals: MissingApproval[] = [];
   /** Tool calls seen (for the final line). */
@@ -46,21 +51,47 @@ export class Timeline {
     };
   }
 
+  /**
+   * A new turn starts: its steps count from 1 again (a REPL keeps one timeline for every turn).
+   * Calls still counted as running belong to a turn that ended without their results.
+   */
+  beginTurn(): void {
+    this.step = 1;
+    this.stepPending = false;
+    this.running = 0;
+    this.calls.clear();
+  }
+
+  /** Holds every write until `release` (an approval question is open on the terminal). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Writes what `hold` kept back, in order, and writes directly again. */
+  release(): void {
+    const held = this.held;
+    this.held = undefined;
+    for (const { stream, text } of held ?? []) stream.write(text);
+  }
+
   /** Renders one event; events this view does not show are ignored. */
   handle(event: SessionEvent): void {
     switch (event.event) {
+      case "turn.start":
+        this.beginTurn();
+        return;
       case "turn.token":
         if (!event.delta) return;
         this.announceStep();
         this.finishPartial("out");
-        process.stdout.write(event.delta);
+        this.write(process.stdout, event.delta);
         this.partial = event.delta.endsWith("\n") ? undefined : "out";
         return;
       case "turn.thinking":
         if (!this.options.thinking || !event.delta) return;
         this.announceStep();
         this.finishPartial("err");
-        process.stderr.write(dim(event.delta, process.stderr));
+        this.write(process.stderr, dim(event.delta, process.stderr));
         this.partial = event.delta.endsWith("\n") ? undefined : "err";
         this.openCall = undefined;
         return;
@@ -81,8 +112,8 @@ export class Timeline {
 
   /** Ends any unfinished line, so the next output starts at the beginning of a line. */
   endLine(): void {
-    if (this.partial === "out") process.stdout.write("\n");
-    if (this.partial === "err") process.stderr.write("\n");
+    if (this.partial === "out") this.write(process.stdout, "\n");
+    if (this.partial === "err") this.write(process.stderr, "\n");
     this.partial = undefined;
     this.openCall = undefined;
   }
@@ -90,7 +121,7 @@ export class Timeline {
   /** Writes one line to stderr, after ending any unfinished line. */
   line(text: string): void {
     this.endLine();
-    process.stderr.write(`${text}\n`);
+    this.write(process.stderr, `${text}\n`);
   }
 
   /**
@@ -99,7 +130,7 @@ export class Timeline {
    */
   withdrawRunningLine(callId: string): void {
     if (this.partial !== "err" || this.openCall !== callId) return;
-    process.stderr.write("\r\u001b[K");
+    this.write(process.stderr, "\r\u001b[K");
     this.partial = undefined;
     this.openCall = undefined;
   }
@@ -110,7 +141,8 @@ export class Timeline {
     this.running += 1;
     if (!this.options.live) return; // a non-terminal gets one line per call, when it finishes
     this.endLine();
-    process.stderr.write(
+    this.write(
+      process.stderr,
       `${dim("▸", process.stderr)} ${toolLabel(event.name, event.args)} ${dim("…", process.stderr)}`,
     );
     this.partial = "err";
@@ -126,7 +158,7 @@ export class Timeline {
     if (event.ok && commandFailed(event.result)) outcome = yellow(outcome, process.stderr);
     const text = `${dim("▸", process.stderr)} ${label} ${mark} ${event.ok ? outcome : red(outcome, process.stderr)}`;
     if (this.partial === "err" && this.openCall === event.callId) {
-      process.stderr.write(`\r\u001b[K${text}\n`);
+      this.write(process.stderr, `\r\u001b[K${text}\n`);
       this.partial = undefined;
       this.openCall = undefined;
     } else this.line(text);
@@ -134,8 +166,8 @@ export class Timeline {
       const policy = policyLines(event.error ?? "");
       this.missingApprovals.push({ label, policy });
       if (policy.length) {
-        process.stderr.write(`${dim("  to allow it, add to .opta/policy.yaml:", process.stderr)}\n`);
-        for (const line of policy) process.stderr.write(`    ${line}\n`);
+        this.write(process.stderr, `${dim("  to allow it, add to .opta/policy.yaml:", process.stderr)}\n`);
+        for (const line of policy) this.write(process.stderr, `    ${line}\n`);
       }
     }
     this.running = Math.max(0, this.running - 1);
@@ -155,5 +187,10 @@ export class Timeline {
   /** Before writing to `stream`, ends the other stream's unfinished line. */
   private finishPartial(stream: "out" | "err"): void {
     if (this.partial && (this.partial !== stream || this.openCall !== undefined)) this.endLine();
+  }
+
+  private write(stream: NodeJS.WriteStream, text: string): void {
+    if (this.held) this.held.push({ stream, text });
+    else stream.write(text);
   }
 }

@@ -36,7 +36,15 @@ export async function chat(options: { session?: string; model?: string }): Promi
   const askLine: Ask = (question, signal) =>
     new Promise((resolve) => {
       if (signal.aborted) return resolve(undefined);
-      signal.addEventListener("abort", () => resolve(undefined), { once: true });
+      signal.addEventListener(
+        "abort",
+        () => {
+          // The withdrawn question stays on screen: end its line so the next output starts clean.
+          process.stdout.write("\n");
+          resolve(undefined);
+        },
+        { once: true },
+      );
       input.question(question, { signal }, resolve);
     });
   const approvals = interactive ? new ApprovalPrompts(client, session.id, timeline, askLine) : undefined;
@@ -44,6 +52,7 @@ export async function chat(options: { session?: string; model?: string }): Promi
   const render = (event: SessionEvent) => {
     switch (event.event) {
       case "turn.start":
+        timeline.beginTurn();
         // A turn another client started in this session: show what was asked.
         if (!waiting) timeline.line(dim(`› ${truncate(event.text, 200)}`, process.stderr));
         else if (waiting.turnId === undefined) waiting.turnId = event.turnId;

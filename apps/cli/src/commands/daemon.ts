@@ -103,17 +103,22 @@ export async function restart(): Promise<number> {
 
 /** `opta daemon status [--json]`: exit 1 when the daemon is not running. */
 export async function status(options: { json?: boolean }): Promise<number> {
+  const { serviceStatus, describeService } = await import("./daemon-service.js");
+  const service = serviceStatus();
   let client: Awaited<ReturnType<typeof createLocalClient>>;
   try {
     client = await createLocalClient({ home: optaHome(), timeoutMs: 5_000 });
   } catch {
-    if (options.json) print(JSON.stringify({ running: false }));
-    else print("Opta daemon is not running (start it with `opta daemon start`)");
+    if (options.json) print(JSON.stringify({ running: false, service: await service }, null, 2));
+    else {
+      print("Opta daemon is not running (start it with `opta daemon start`)");
+      print(`  ${"service".padEnd(9)} ${describeService(await service)}`);
+    }
     return 1;
   }
   const info = await client.daemonStatus();
   if (options.json) {
-    print(JSON.stringify({ running: true, ...info }, null, 2));
+    print(JSON.stringify({ running: true, ...info, service: await service }, null, 2));
     return 0;
   }
   print(`Opta daemon ${green("running")}`);
@@ -125,12 +130,14 @@ export async function status(options: { json?: boolean }): Promise<number> {
     ["sessions", `${info.sessions.total} (${info.sessions.active} active)`],
     ["memory", `${(info.rss / 1024 / 1024).toFixed(1)} MB`],
   ];
-  for (const provider of info.providers) {
-    const health = provider.healthy
-      ? green(`healthy${provider.latencyMs !== undefined ? ` (${Math.round(provider.latencyMs)} ms)` : ""}`)
-      : red(`unreachable${provider.error ? `: ${provider.error}` : ""}`);
-    rows.push([`provider`, `${provider.name} ${provider.baseUrl ?? provider.type} ${health}`]);
+  // Checked as `opta doctor` and `opta status` check them (not the daemon's cached health, which
+  // may be minutes old), so the three commands say the same.
+  const { checkProviders, describeCheck } = await import("@opta/daemon/doctor");
+  for (const check of await checkProviders({ home: optaHome(), timeoutMs: 5_000 })) {
+    const text = describeCheck(check);
+    rows.push(["provider", check.status === "ok" ? green(text) : check.status === "warn" ? yellow(text) : red(text)]);
   }
+  rows.push(["service", describeService(await service)]);
   for (const [key, value] of rows) print(`  ${key.padEnd(9)} ${value}`);
   return 0;
 }
@@ -142,8 +149,9 @@ export async function logs(options: { level?: string; limit?: string; follow?: b
   const home = optaHome();
   const state = await readDaemonState(home);
   if (!options.follow && !(state && isProcessAlive(state.pid))) {
-    // Not running: the file still tells why it stopped.
-    for (const line of await readLogFile(join(home, "daemon", "daemon.log"), level, limit)) print(line);
+    // Not running: the files still tell why it stopped. (A running daemon's tail starts with the
+    // lines of the processes before it, read from the same files.)
+    for (const line of await readLogFiles(join(home, "daemon", "daemon.log"), level, limit)) print(line);
     return 0;
   }
   const client = await connect();
@@ -171,6 +179,8 @@ export async function logs(options: { level?: string; limit?: string; follow?: b
 }
 
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+/** Rotated log files the daemon keeps (its logger's default). */
+const LOG_ROTATIONS = 3;
 
 function formatLogLine(line: LogLine): string {
   const { ts, level, scope, message, ...rest } = line;
@@ -179,23 +189,33 @@ function formatLogLine(line: LogLine): string {
   return `${dim(ts)} ${color(level.padEnd(5))} ${scope}: ${message}${extra}`;
 }
 
-async function readLogFile(path: string, level: LogLevel | undefined, limit: number): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    return [];
+/**
+ * The log lines of every daemon process that used this home: `daemon.log` and its rotations
+ * (`daemon.log.1` … `.3`, oldest first), filtered by level. Lines the process wrote raw (a crash)
+ * count as errors.
+ */
+async function readLogFiles(path: string, level: LogLevel | undefined, limit: number): Promise<string[]> {
+  const files: string[] = [];
+  for (let index = LOG_ROTATIONS; index >= 0; index -= 1) {
+    try {
+      files.push(await readFile(index === 0 ? path : `${path}.${index}`, "utf8"));
+    } catch {
+      // that rotation does not exist (yet)
+    }
   }
   const out: string[] = [];
-  for (const raw of text.split("\n")) {
+  for (const raw of files.join("\n").split("\n")) {
     if (!raw.trim()) continue;
+    let line: LogLine | undefined;
     try {
-      const line = JSON.parse(raw) as LogLine;
+      line = JSON.parse(raw) as LogLine;
+    } catch {
+      line = undefined;
+    }
+    if (line && typeof line.level === "string" && line.level in LEVEL_ORDER) {
       if (level && LEVEL_ORDER[line.level] < LEVEL_ORDER[level]) continue;
       out.push(formatLogLine(line));
-    } catch {
-      if (!level) out.push(raw); // a line the daemon's process wrote raw (e.g. a crash)
-    }
+    } else if (!level || LEVEL_ORDER[level] <= LEVEL_ORDER.error) out.push(raw);
   }
   return out.slice(-limit);
 }

@@ -1,4 +1,4 @@
-import { type CheckStatus, runDoctor } from "@opta/daemon/doctor";
+import { CHECK_WORDS, type CheckStatus, runDoctor } from "@opta/daemon/doctor";
 import { optaHome } from "../connection.js";
 import { bold, dim, green, print, red, yellow } from "../output/terminal.js";
 
@@ -22,9 +22,9 @@ export async function doctor(options: { policy?: boolean; json?: boolean } = {})
   }
   const width = Math.max(...report.checks.map((check) => check.title.length));
   for (const check of report.checks) {
-    const mark = MARK[check.status](`${SYMBOL[check.status]} ${check.status.padEnd(4)}`);
+    const mark = MARK[check.status](`${SYMBOL[check.status]} ${CHECK_WORDS[check.status].padEnd(7)}`);
     print(`${mark}  ${bold(check.title.padEnd(width))}  ${check.detail}`);
-    const indent = " ".repeat(width + 10);
+    const indent = " ".repeat(width + 13);
     for (const problem of check.problems ?? []) print(`${indent}${problem}`);
     if (check.fix && check.status !== "ok") print(`${indent}${dim("fix:")} ${check.fix}`);
   }

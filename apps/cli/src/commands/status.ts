@@ -1,29 +1,39 @@
+import { checkProviders, type DoctorCheck, describeCheck } from "@opta/daemon/doctor";
 import { createLocalClient } from "@opta/daemon-client/node";
 import { optaHome } from "../connection.js";
-import { green, print, red } from "../output/terminal.js";
+import { green, print, red, yellow } from "../output/terminal.js";
 
-/** `opta status`: one line — daemon up or down, where, sessions, provider health. Never starts it. */
+/**
+ * `opta status`: one line — daemon up or down, where, sessions, then LMX and each provider as
+ * `opta doctor` checks them (the same function, the same words). Never starts the daemon.
+ */
 export async function status(): Promise<number> {
-  let client: Awaited<ReturnType<typeof createLocalClient>>;
+  const home = optaHome();
+  const checks = checkProviders({ home, timeoutMs: 5_000 });
+  let client: Awaited<ReturnType<typeof createLocalClient>> | undefined;
   try {
-    client = await createLocalClient({ home: optaHome(), timeoutMs: 5_000 });
+    client = await createLocalClient({ home, timeoutMs: 5_000 });
   } catch {
-    print(`daemon ${red("down")} · start it with \`opta daemon start\``);
-    return 0;
+    client = undefined;
   }
-  const info = await client.daemonStatus();
-  const providers = info.providers.map(
-    (provider) =>
-      `${provider.name} ${provider.healthy ? green("healthy") : red(`down${provider.error ? ` (${provider.error})` : ""}`)}`,
-  );
-  const parts = [
-    `daemon ${green("up")}`,
-    `${client.baseUrl.replace(/^http:\/\//, "")}`,
-    `pid ${info.pid}`,
-    `v${info.version}`,
-    `${info.sessions.total} session${info.sessions.total === 1 ? "" : "s"} (${info.sessions.active} active)`,
-    ...(providers.length > 0 ? providers : ["no providers"]),
-  ];
+  const parts: string[] = [];
+  if (!client) parts.push(`daemon ${red("down")}`, "start it with `opta daemon start`");
+  else {
+    const info = await client.daemonStatus();
+    parts.push(
+      `daemon ${green("up")}`,
+      `${client.baseUrl.replace(/^http:\/\//, "")}`,
+      `pid ${info.pid}`,
+      `v${info.version}`,
+      `${info.sessions.total} session${info.sessions.total === 1 ? "" : "s"} (${info.sessions.active} active)`,
+    );
+  }
+  parts.push(...(await checks).map(colored));
   print(parts.join(" · "));
   return 0;
+}
+
+function colored(check: DoctorCheck): string {
+  const text = describeCheck(check);
+  return check.status === "ok" ? green(text) : check.status === "warn" ? yellow(text) : red(text);
 }

@@ -6,6 +6,7 @@ import { CliError } from "../output/errors.js";
 function adapt(client: DaemonClient) {
   return {
     createSession: client.createSession.bind(client),
+    getSession: client.getSession.bind(client),
     submitTurn: client.submitTurn.bind(client),
     stopTurn: client.stopTurn.bind(client),
     resolvePermission: client.resolvePermission.bind(client),

@@ -85,22 +85,67 @@ function modeLabel(mode: string): string {
 
 function Header({ controller, width }: { controller: TuiController; width: number }) {
   const session = controller.session;
-  const title = session.title && session.title !== session.id ? ` · ${sanitizeInline(session.title)}` : "";
-  const left: Line = [
-    { text: " opta tui ", style: { ...ACCENT, inverse: true, bold: true } },
-    { text: " session ", style: MUTED },
-    { text: sanitizeInline(session.id), style: { bold: true } },
-    { text: title, style: MUTED },
-  ];
-  const right: Line = [
-    { text: sanitizeInline(controller.currentModel), style: { color: "cyan" } },
+  return (
+    <Row
+      line={headerLine(
+        {
+          id: sanitizeInline(session.id),
+          title: session.title && session.title !== session.id ? sanitizeInline(session.title) : "",
+          model: sanitizeInline(controller.currentModel),
+          mode: controller.mode,
+          connection: controller.connection,
+        },
+        width,
+      )}
+      width={width}
+    />
+  );
+}
+
+/** Longest model name the header keeps once it runs short of room. */
+const HEADER_MODEL_MAX = 18;
+
+/**
+ * The header row. The title is what tells sessions apart, so when the row is short everything else
+ * gives way first: the "session" label, the connection's words (its dot stays), a long model name,
+ * the session id, then the long badge; only then is the title itself cut, keeping what fits.
+ */
+export function headerLine(
+  parts: { id: string; title: string; model: string; mode: string; connection: ConnectionStatus },
+  width: number,
+): Line {
+  const connection = CONNECTION[parts.connection];
+  const modeSpan: Span = { text: modeLabel(parts.mode), style: { color: parts.mode === "do" ? "yellow" : "green" } };
+  const shortModel =
+    textWidth(parts.model) > HEADER_MODEL_MAX ? `${parts.model.slice(0, HEADER_MODEL_MAX - 1)}…` : parts.model;
+  const title: Span[] = parts.title
+    ? [
+        { text: " · ", style: MUTED },
+        { text: parts.title, style: MUTED },
+      ]
+    : [];
+  const right = (model: string, words: boolean): Line => [
+    { text: model, style: { color: "cyan" } },
     { text: " · ", style: MUTED },
-    { text: modeLabel(controller.mode), style: { color: controller.mode === "do" ? "yellow" : "green" } },
+    modeSpan,
     { text: " · ", style: MUTED },
-    CONNECTION[controller.connection],
+    words ? connection : { text: connection.text.slice(0, 1), style: connection.style },
     { text: " " },
   ];
-  return <Row line={split(left, right, width)} width={width} />;
+  const badge: Span = { text: " opta tui ", style: { ...ACCENT, inverse: true, bold: true } };
+  const shortBadge: Span = { text: " opta ", style: { ...ACCENT, inverse: true, bold: true } };
+  const id: Span = { text: parts.id, style: { bold: true } };
+  const variants: Array<[Line, Line]> = [
+    [[badge, { text: " session ", style: MUTED }, id, ...title], right(parts.model, true)],
+    [[badge, { text: " " }, id, ...title], right(parts.model, true)],
+    [[badge, { text: " " }, id, ...title], right(parts.model, false)],
+    [[badge, { text: " " }, id, ...title], right(shortModel, false)],
+    [[badge, ...(parts.title ? [{ text: " " }, title[1]!] : [{ text: " " }, id])], right(shortModel, false)],
+    [[shortBadge, ...(parts.title ? [{ text: " " }, title[1]!] : [{ text: " " }, id])], right(shortModel, false)],
+  ];
+  const fits = variants.find(([left, rightPart]) => lineWidth(left) + 1 + lineWidth(rightPart) <= width);
+  const [left, rightPart] = fits ?? variants.at(-1)!;
+  return split(left, rightPart, width);
 }
 
 /** The timeline window: finished entries (cached lines) and the running turn at the end. */

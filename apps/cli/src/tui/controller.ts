@@ -37,6 +37,7 @@ export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "di
 /** The daemon calls the TUI makes (a `DaemonClient` plus compaction, adapted in commands/tui.ts). */
 export interface TuiClient {
   createSession(request: CreateSessionRequest): Promise<SessionInfo>;
+  getSession(sessionId: string): Promise<SessionInfo>;
   submitTurn(sessionId: string, request: SubmitTurnRequest): Promise<SubmitTurnResponse>;
   stopTurn(sessionId: string): Promise<StopTurnResponse>;
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision): Promise<unknown>;
@@ -255,6 +256,7 @@ export class TuiController {
         if (!this.replayed) {
           this.replayed = true;
           this.#changed();
+          this.#refreshSession();
         }
       },
       onError: (error) => {
@@ -278,16 +280,46 @@ export class TuiController {
     this.#pending = [];
     const wasRunning = this.timeline.activeTurn !== undefined;
     for (const event of events) this.timeline.apply(event);
+    // The daemon titles a session from its first turn (and may retitle it): ask it, so the header
+    // says what every other client says.
+    if (this.replayed && events.some((event) => event.event === "turn.start" || event.event === "turn.done")) {
+      this.#refreshSession();
+    }
     if (wasRunning && !this.timeline.activeTurn) this.#cancelling = false;
     if (this.approvalChoice >= DECISIONS.length || this.timeline.approvals.length === 0) this.approvalChoice = 0;
     this.#changed();
   }
 
+  /** Re-reads the session's metadata (title, model) from the daemon. */
+  #refreshSession(): void {
+    const id = this.session.id;
+    this.#client
+      .getSession(id)
+      .then((info) => {
+        if (this.session.id !== id) return; // moved on (/clear) meanwhile
+        if (info.title === this.session.title && info.model === this.session.model) return;
+        this.session = info;
+        this.#changed();
+      })
+      .catch(() => {
+        // The header keeps the title it had; the stream reports a lost daemon.
+      });
+  }
+
   // ── what the views show ───────────────────────────────────────────────────────────────
+
+  /**
+   * The model the next turn is sent with: the one picked here (or `--model`), else the one the
+   * session's last turn asked for, so a resumed session goes on with the model it was using.
+   * Undefined: none is sent and the daemon chooses (the session's model, else `default-model`).
+   */
+  get nextTurnModel(): string | undefined {
+    return this.model ?? this.timeline.lastRequestedModel;
+  }
 
   /** The model new turns use, as shown in the header and status bar. */
   get currentModel(): string {
-    return this.model ?? this.timeline.lastTurnModel ?? (this.session.model || this.defaultModel || "default");
+    return this.nextTurnModel ?? (this.session.model || this.defaultModel || "default");
   }
 
   /** True while a turn of this session runs. */
@@ -580,7 +612,8 @@ export class TuiController {
     this.scroll = 0;
     this.#submitting = true;
     const request: SubmitTurnRequest = { text, mode: this.mode, interactive: true };
-    if (this.model) request.model = this.model;
+    const model = this.nextTurnModel;
+    if (model) request.model = model;
     if (this.permission) request.permission = this.permission;
     this.#changed();
     this.#client

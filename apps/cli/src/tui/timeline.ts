@@ -98,6 +98,11 @@ export class Timeline {
   session: { title: string; cwd: string; mode: Mode; model: string } | undefined;
   /** Model of the latest turn (the session's current model on resume). */
   lastTurnModel: string | undefined;
+  /**
+   * The model the latest turn asked for (undefined when it named none: "auto"). Unlike
+   * `lastTurnModel` never the one that answered, which a fallback provider may have been.
+   */
+  lastRequestedModel: string | undefined;
   #turns = new Map<string, TurnEntry>();
 
   /** Adds a notice line (not from the daemon). */
@@ -130,6 +135,7 @@ export class Timeline {
         this.entries.push(turn);
         this.activeTurn = turn;
         this.lastTurnModel = event.model;
+        this.lastRequestedModel = event.model === "auto" ? undefined : event.model;
         break;
       }
       case "turn.token": {

@@ -134,7 +134,7 @@ describe("opta doctor", () => {
     const text = await opta(home, ["doctor"]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/✓ ok\s+daemon\s+running on http:\/\/127\.0\.0\.1:\d+/);
-    expect(text.stdout).toMatch(/! warn\s+key vault/);
+    expect(text.stdout).toMatch(/! warning\s+key vault/);
     expect(text.stdout).toContain("fix: on Linux, install and unlock a Secret Service keyring");
     expect(text.stdout).toContain(sandboxOk ? "8 ok · 1 warning · 0 failed" : "7 ok · 2 warnings · 0 failed");
     expect(text.stdout + text.stderr).not.toContain(KEY);
@@ -156,6 +156,40 @@ describe("opta doctor", () => {
     expect(byId.daemon).toMatchObject({ status: "fail" });
     expect(byId.daemon?.detail).toContain("not running");
     expect(byId.daemon?.fix).toContain("opta daemon start");
+  });
+
+  it("agrees with opta status about LMX, in the same words: a dead host fails both, a live one passes both", async () => {
+    const home = await makeHome("status-agrees", { config: {} });
+    // A daemon that saw LMX answer, then LMX went away: its cached health still says healthy.
+    const gone = await startScriptedServer({ models: ["soon-gone"] });
+    const running = await spawnDaemon(home, { OPTA_LMX_HOST: gone.host, OPTA_VAULT: "file" });
+    try {
+      const models = await fetch(`${running.url}/v3/models`, { headers: { authorization: `Bearer ${running.token}` } });
+      expect(models.status).toBe(200);
+      await gone.close();
+      const env = { OPTA_LMX_HOST: gone.host };
+      const status = await opta(home, ["status"], env);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/^daemon up · /);
+      expect(status.stdout).toMatch(
+        / · LMX failed: http:\/\/127\.0\.0\.1:\d+\/v1 \(OPTA_LMX_HOST\) is not reachable: .*ECONNREFUSED/,
+      );
+      expect(status.stdout).not.toMatch(/healthy|LMX ok/);
+      const text = await opta(home, ["doctor"], env);
+      expect(text.stdout).toMatch(/✗ failed\s+LMX\s+http:\/\/127\.0\.0\.1:\d+\/v1 \(OPTA_LMX_HOST\) is not reachable/);
+      const daemonStatus = await opta(home, ["daemon", "status"], env);
+      expect(daemonStatus.stdout).toMatch(/provider\s+LMX failed: /);
+    } finally {
+      await running.stop();
+    }
+
+    // No daemon: status still says what the doctor says.
+    const dead = await opta(home, ["status"], { OPTA_LMX_HOST: deadHost });
+    expect(dead.stdout).toMatch(/^daemon down · start it with `opta daemon start` · LMX failed: .*ECONNREFUSED/);
+    const live = await opta(home, ["status"], { OPTA_LMX_HOST: lmx.host });
+    expect(live.stdout).toMatch(/ · LMX ok \(\d+ ms\)/);
+    const liveDoctor = await opta(home, ["doctor"], { OPTA_LMX_HOST: lmx.host });
+    expect(liveDoctor.stdout).toMatch(/✓ ok\s+LMX\s+/);
   });
 
   it("fails LMX when it is down and nothing else answers; warns when another provider does", async () => {

@@ -1,11 +1,11 @@
 import type { ModelsResponse, SessionInfo } from "@opta/protocol";
 import { render } from "ink-testing-library";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { App } from "../../src/tui/app.js";
+import { App, headerLine } from "../../src/tui/app.js";
 import type { PaletteCommand } from "../../src/tui/commands.js";
 import { TuiController } from "../../src/tui/controller.js";
 import { RecentStore } from "../../src/tui/recent.js";
-import { setColor } from "../../src/tui/text.js";
+import { lineWidth, setColor } from "../../src/tui/text.js";
 import { fakeClient, MODELS, sessionInfo, stripAnsi, waitFor } from "./fake-client.js";
 
 const KEYS = {
@@ -52,7 +52,7 @@ function mount(
     models?: ModelsResponse;
   } = {},
 ) {
-  const fake = fakeClient({ models: options.models });
+  const fake = fakeClient({ models: options.models, session: options.session });
   const onExit = vi.fn();
   const controller = new TuiController({
     client: fake.client,
@@ -154,6 +154,74 @@ describe("layout", () => {
           .filter((line) => line.includes("word")).length,
       ).toBeGreaterThan(4);
     });
+  });
+});
+
+describe("header", () => {
+  const plain = (line: ReturnType<typeof headerLine>) => line.map((span) => span.text).join("");
+
+  it("shows the title the daemon gives the session after its first turn", async () => {
+    const ui = mount({ session: { title: "Untitled session" } });
+    await waitFor(() => expect(ui.frame().split("\n")[0]).toContain("Untitled session"));
+    // The daemon titles the session from the first message when it records turn.start.
+    ui.setInfo("s-test1", { title: "fix the login redirect" });
+    turn(ui, "fix the login redirect", ["On it."]);
+    done(ui);
+    await waitFor(() => expect(ui.frame().split("\n")[0]).toContain("fix the login redirect"));
+    expect(ui.frame().split("\n")[0]).not.toContain("Untitled session");
+  });
+
+  it("after a resume names the model the last turn asked for, and the next turn is sent with it", async () => {
+    const ui = mount({ session: { model: "lmx/qwen2.5-coder-7b" } });
+    // History: the last turn asked for anthropic/claude-sonnet; a fallback provider answered.
+    ui.emit(
+      {
+        event: "turn.start",
+        turnId: "t-0",
+        role: "user",
+        text: "earlier",
+        mode: "chat",
+        model: "anthropic/claude-sonnet",
+        permission: "safe",
+      },
+      { event: "turn.token", turnId: "t-0", delta: "ok", model: "openai/gpt-4o" },
+    );
+    done(ui, "t-0");
+    await waitFor(() => expect(ui.frame()).toContain("12 tok"));
+    const header = ui.frame().split("\n")[0]!;
+    expect(header).toContain("anthropic/claude-sonnet");
+    expect(header).not.toContain("gpt-4o");
+    await ui.press(..."next", "\r");
+    await waitFor(() => expect(ui.calls.submitted).toHaveLength(1));
+    expect(ui.calls.submitted[0]!.request.model).toBe("anthropic/claude-sonnet");
+  });
+
+  it("at 80 columns keeps the whole title and shortens the rest first", async () => {
+    const title = "Refactor the auth middleware to use jose";
+    const ui = mount({ columns: 80, session: { title, model: "lmx/qwen2.5-coder-7b-instruct-q4" } });
+    await waitFor(() => expect(ui.frame()).toContain("●"));
+    const header = ui.frame().split("\n")[0]!;
+    expect(header).toContain(title);
+    expect(header.length).toBeLessThanOrEqual(80);
+    expect(header).toContain("[Chat]");
+  });
+
+  it("cuts only the title's end when even the shortest header is too wide", () => {
+    const parts = {
+      id: "s-0mx93znm6000j6wyd",
+      title: "A very long session title that cannot possibly fit into forty columns",
+      model: "scripted-model",
+      mode: "chat",
+      connection: "connected" as const,
+    };
+    const narrow = plain(headerLine(parts, 60));
+    expect(lineWidth(headerLine(parts, 60))).toBeLessThanOrEqual(60);
+    expect(narrow).toContain("A very long session");
+    expect(narrow).toContain("…");
+    expect(narrow).toContain("scripted-model");
+    // With room, everything is there.
+    expect(plain(headerLine(parts, 200))).toContain(`session ${parts.id} · ${parts.title}`);
+    expect(plain(headerLine(parts, 200))).toContain("● connected");
   });
 });
 

@@ -52,7 +52,7 @@ export const MODELS: ModelsResponse = {
  * `reconnect()` play a lost connection: events emitted meanwhile are kept, and the reconnect
  * replays the log after a seq, as the daemon's stream does for the SDK's `afterSeq`.
  */
-export function fakeClient(options: { models?: ModelsResponse } = {}) {
+export function fakeClient(options: { models?: ModelsResponse; session?: Partial<SessionInfo> } = {}) {
   const calls = {
     submitted: [] as Array<{ sessionId: string; request: SubmitTurnRequest }>,
     stopped: 0,
@@ -74,7 +74,12 @@ export function fakeClient(options: { models?: ModelsResponse } = {}) {
   };
   let sessionId = "s-test1";
   let turn = 0;
+  /** What getSession answers (the daemon's metadata), per session id. */
+  const infos = new Map<string, Partial<SessionInfo>>([[options.session?.id ?? "s-test1", options.session ?? {}]]);
   const client: TuiClient = {
+    async getSession(id) {
+      return sessionInfo({ id, ...infos.get(id) });
+    },
     async createSession(request) {
       calls.created.push(request);
       return sessionInfo({ id: `s-new${calls.created.length}`, ...request });
@@ -127,6 +132,10 @@ export function fakeClient(options: { models?: ModelsResponse } = {}) {
         log.push(full);
         if (connected) deliver(full);
       }
+    },
+    /** Changes what getSession answers for a session (as the daemon retitling it would). */
+    setInfo(id: string, info: Partial<SessionInfo>) {
+      infos.set(id, { ...infos.get(id), ...info });
     },
     /** The connection drops: nothing is delivered until `reconnect`. */
     drop() {

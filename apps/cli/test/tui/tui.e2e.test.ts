@@ -9,6 +9,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from "../../../../packages/daemon/test/fixtures/scripted-openai-server.js";
+import { startPane } from "../fixtures/tmux.js";
 
 /**
  * The real `opta tui` (the built CLI) in a real terminal: tmux gives it a 120×40 pseudo-terminal,
@@ -267,5 +268,61 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     // (With the scrollback: tmux's "Pane is dead" line can push it off the screen.)
     const normalScreen = tmux("capture-pane", "-p", "-S", "-100", "-t", "tui");
     expect(normalScreen).toContain(`resume with: opta tui --session ${after}`);
+  });
+
+  it("at 80 columns: the header takes the daemon's title after the first turn, and names the model after --session", async () => {
+    model.setReplies([{ chunks: ["Looked", " at it."] }]);
+    const title = "why does the login redirect loop forever";
+    const env = { OPTA_HOME: home, OPTA_LMX_HOST: model.host, NO_COLOR: "" };
+    const first = startPane({
+      dir: home,
+      script: BIN,
+      args: ["tui", "--model", "lmx/scripted-model"],
+      env,
+      columns: 80,
+      rows: 30,
+    });
+    try {
+      await first.waitFor((text) => text.includes("●") && text.includes("Type a message"), "the TUI at 80 columns");
+      first.keys(title, "Enter");
+      const titled = await first.waitFor(
+        (text) => text.includes("Looked at it.") && (text.split("\n")[0] ?? "").includes(title),
+        "the title in the header",
+      );
+      const header = titled.split("\n")[0]!;
+      expect(header).toContain("lmx/scripted-model");
+      expect(header.length).toBeLessThanOrEqual(80);
+      first.keys("C-c");
+      first.keys("C-c");
+    } finally {
+      first.kill();
+    }
+    const sessions = (await (await api(daemon)("/v3/sessions")).json()) as {
+      sessions: Array<{ id: string; title: string }>;
+    };
+    const session = sessions.sessions.find((each) => each.title === title)!;
+    expect(session).toBeDefined();
+
+    const resumed = startPane({
+      dir: home,
+      script: BIN,
+      args: ["tui", "--session", session.id],
+      env,
+      columns: 80,
+      rows: 30,
+    });
+    try {
+      const screen = await resumed.waitFor(
+        (text) => text.includes("Looked at it.") && text.includes("●"),
+        "the resumed session",
+      );
+      const header = screen.split("\n")[0]!;
+      expect(header).toContain(title);
+      expect(header).toContain("lmx/scripted-model");
+      resumed.keys("C-c");
+      resumed.keys("C-c");
+    } finally {
+      resumed.kill();
+    }
   });
 });

@@ -60,9 +60,55 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     checks.push(await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)));
     return report(checks);
   }
-  const paths = optaPaths(options.home);
   checks.push(await guarded("daemon", "daemon", () => checkDaemon(options.home, timeoutMs)));
+  const { lmx, providers, configCheck, vaultCheck, config } = await checkModelServers(options.home, env, timeoutMs);
+  checks.push(
+    lmx,
+    ...providers,
+    vaultCheck,
+    configCheck,
+    await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)),
+    await guarded("sandbox", "command sandbox", () => checkSandbox(options.home, options.cwd, env)),
+    await guarded("home", "Opta home permissions", () => checkHome(options.home)),
+    await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
+  );
+  return report(checks);
+}
 
+/** What a check's status is called wherever one is printed (`opta doctor`, `opta status`). */
+export const CHECK_WORDS: Record<CheckStatus, string> = { ok: "ok", warn: "warning", fail: "failed" };
+
+/**
+ * The LMX check and one check per configured provider, exactly as `opta doctor` runs them: `opta
+ * status` calls this too, so the two can never disagree about whether LMX answers.
+ */
+export async function checkProviders(options: {
+  home: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+}): Promise<DoctorCheck[]> {
+  const { lmx, providers } = await checkModelServers(
+    options.home,
+    options.env ?? process.env,
+    options.timeoutMs ?? 5000,
+  );
+  return [lmx, ...providers];
+}
+
+/**
+ * A check in a few words, for one-line summaries: `LMX ok (3 ms)`, `LMX failed: <what was found>`.
+ * The words are `opta doctor`'s (CHECK_WORDS) and so is the finding.
+ */
+export function describeCheck(check: DoctorCheck): string {
+  const word = CHECK_WORDS[check.status];
+  if (check.status === "ok")
+    return `${check.title} ${word}${check.latencyMs !== undefined ? ` (${Math.round(check.latencyMs)} ms)` : ""}`;
+  return `${check.title} ${word}: ${check.detail}`;
+}
+
+/** Config, vault, LMX and providers: the LMX and provider checks need the config and the keys. */
+async function checkModelServers(home: string, env: NodeJS.ProcessEnv, timeoutMs: number) {
+  const paths = optaPaths(home);
   let config: OptaConfig = {};
   const configCheck = await guarded("config", "config file", async () => {
     try {
@@ -79,7 +125,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   let vault: Vault | undefined;
   const vaultCheck = await guarded("vault", "key vault", async () => {
-    vault = await openVault({ home: options.home, env });
+    vault = await openVault({ home, env });
     return describeVault(vault);
   });
 
@@ -89,26 +135,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   registry.configure(config);
   const statuses = await registry.checkAll(true);
   const [lmx, ...others] = registry.list();
-  const providerChecks: DoctorCheck[] = [];
+  const providers: DoctorCheck[] = [];
   for (const [index, provider] of others.entries()) {
-    providerChecks.push(
+    providers.push(
       await guarded(`provider:${provider.name}`, `provider ${provider.name}`, () =>
         checkProvider(registry, provider, statuses[index + 1]!),
       ),
     );
   }
-  const anotherAnswers = providerChecks.some((check) => check.status === "ok");
-  checks.push(
-    await guarded("lmx", "LMX", () => checkLmx(registry, lmx!, statuses[0]!, anotherAnswers, timeoutMs)),
-    ...providerChecks,
-    vaultCheck,
-    configCheck,
-    await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)),
-    await guarded("sandbox", "command sandbox", () => checkSandbox(options.home, options.cwd, env)),
-    await guarded("home", "Opta home permissions", () => checkHome(options.home)),
-    await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
-  );
-  return report(checks);
+  const anotherAnswers = providers.some((check) => check.status === "ok");
+  const lmxCheck = await guarded("lmx", "LMX", () => checkLmx(registry, lmx!, statuses[0]!, anotherAnswers, timeoutMs));
+  return { lmx: lmxCheck, providers, configCheck, vaultCheck, config };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import type { LogLevel, LogLine } from "@opta/protocol";
 
@@ -45,6 +45,9 @@ export class Logger {
       } catch {
         this.bytes = 0;
       }
+      // Earlier daemon processes wrote to the same file (and its rotations): start the tail with
+      // their last lines, so `opta daemon logs` shows why the previous one stopped.
+      this.ring.push(...readLogHistory(options.file, options.keep ?? 3, options.ringSize ?? 2000));
     }
   }
 
@@ -126,4 +129,49 @@ export class Logger {
     }
     return out;
   }
+}
+
+/**
+ * The last `limit` lines of `file` and its rotations (`file.1` … `file.keep`), oldest first. A line
+ * that is not JSON is output the process wrote itself (a crash's stack trace): it is kept as an
+ * error of scope `output`, stamped with the time of the line before it so the order holds.
+ */
+export function readLogHistory(file: string, keep: number, limit: number): LogLine[] {
+  const chunks: LogLine[][] = [];
+  let count = 0;
+  // Newest file first, and only as many older ones as the limit needs.
+  for (let index = 0; index <= keep && count < limit; index += 1) {
+    let text: string;
+    try {
+      text = readFileSync(index === 0 ? file : `${file}.${index}`, "utf8");
+    } catch {
+      continue;
+    }
+    const lines = parseLogText(text);
+    chunks.unshift(lines);
+    count += lines.length;
+  }
+  const all = chunks.flat();
+  return all.slice(Math.max(0, all.length - limit));
+}
+
+function parseLogText(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  let ts = "";
+  for (const raw of text.split("\n")) {
+    if (!raw.trim()) continue;
+    let line: LogLine | undefined;
+    try {
+      const parsed = JSON.parse(raw) as Partial<LogLine>;
+      if (typeof parsed.ts === "string" && typeof parsed.level === "string" && parsed.level in LEVEL_ORDER) {
+        line = parsed as LogLine;
+      }
+    } catch {
+      line = undefined;
+    }
+    line ??= { ts, level: "error", scope: "output", message: raw };
+    ts = line.ts;
+    out.push(line);
+  }
+  return out;
 }
