@@ -4,6 +4,7 @@ import { getOpenAiModel, listModelStatus, listOpenAiModels, loadModel, unloadMod
 import { chatCompletions } from "../openai/chat.js";
 import { completions } from "../openai/completions.js";
 import { embeddings } from "../openai/embeddings.js";
+import { responses } from "../openai/responses.js";
 import { type LmxApp, type RequestScope, STREAMED } from "./context.js";
 import { LmxError, toLmxError } from "./errors.js";
 import type { RequestGuard } from "./safety.js";
@@ -51,6 +52,7 @@ const ROUTES: Route[] = [
     handle: (app, _scope, _body, rest) => getOpenAiModel(app, rest),
   },
   { method: "POST", path: "/v1/chat/completions", endpoint: "chat", handle: chatCompletions },
+  { method: "POST", path: "/v1/responses", endpoint: "responses", handle: responses },
   { method: "POST", path: "/v1/completions", endpoint: "completions", handle: completions },
   { method: "POST", path: "/v1/embeddings", endpoint: "embeddings", handle: embeddings },
   { method: "GET", path: "/api/v1/models", endpoint: "api_models", handle: (app) => listModelStatus(app) },
