@@ -181,7 +181,7 @@ export function inputToMessages(input: ResponsesRequest["input"], ignored: strin
         function: { name: item.name as string, arguments: item.arguments as string },
       };
       const last = messages.at(-1);
-      if (last?.role === "assistant") (last.tool_calls ??= []).push(call);
+      if (last?.role === "assistant") last.tool_calls = [...(last.tool_calls ?? []), call];
       else messages.push({ role: "assistant", content: null, tool_calls: [call] });
     } else if (type === "function_call_output" && "output" in item) {
       messages.push({
