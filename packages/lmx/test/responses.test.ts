@@ -170,7 +170,7 @@ describe("POST /v1/responses through the openai SDK", () => {
     expect(second.usage!.input_tokens).toBeGreaterThan(fresh.usage!.input_tokens + first.usage!.input_tokens / 2);
 
     const unstored = await openai.responses.create({ model: "tiny", input: "x", max_output_tokens: 2, store: false });
-    expect(unstored.store).toBe(false);
+    expect((unstored as unknown as { store: boolean }).store).toBe(false);
     for (const id of [unstored.id, "resp_nothing"]) {
       const missing = await post(server, "/v1/responses", { model: "tiny", previous_response_id: id, input: "y" });
       expect(missing.status).toBe(400);
