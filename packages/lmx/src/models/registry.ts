@@ -87,7 +87,10 @@ export type ModelRegistryOptions = {
   queueLimit: number;
   /** Unload a model after this long without requests; 0 keeps models loaded. */
   idleTtlMs: number;
-  /** Tokens per sequence; default min(the model's training context, 4096). */
+  /**
+   * Tokens per sequence. Default: the model's training context, halved until weights plus the KV
+   * cache of `parallel` sequences fit the memory budget (never below {@link MIN_DEFAULT_CONTEXT}).
+   */
   contextSize?: number;
   /** Memory budget for all loaded models, in bytes; default: whatever the OS reports free. */
   memoryLimitBytes?: number;
@@ -118,6 +121,10 @@ export class LoadedModel {
     /** Number of tokens in the vocabulary (bounds `logit_bias` keys). */
     readonly vocabularySize: number,
     private readonly threads: number,
+    /** The context length the model was trained on (GGUF `context_length`), if it says. */
+    readonly trainContextSize: number | undefined,
+    /** How the context size was chosen: `flag` (--context-size), `trained`, or `memory` (capped). */
+    readonly contextSource: "flag" | "trained" | "memory",
   ) {}
 
   /** Aborted when the model is being unloaded, so running generations stop. */
@@ -170,6 +177,10 @@ export type Lease = {
 };
 
 const GIB = 1024 ** 3;
+/** The smallest default context: below it, the memory check refuses the load instead. */
+export const MIN_DEFAULT_CONTEXT = 2048;
+/** Used when a GGUF does not say what it was trained on. */
+const FALLBACK_CONTEXT = 4096;
 /** How long a directory listing serves requests before it is read again (a miss always re-reads). */
 export const LISTING_TTL_MS = 1000;
 
@@ -408,22 +419,33 @@ export class ModelRegistry {
     started: number,
   ): Promise<LoadedModel> {
     const { llama, parallel, threads, log } = this.options;
-    const contextSize = this.options.contextSize ?? Math.min(inspected.trainContextSize ?? 4096, 4096);
     const insights = await GgufInsights.from(inspected.info, llama);
     const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
-    const contextNeeds = await insights.estimateContextResourceRequirementsV2({
-      contextSize,
-      modelGpuLayers: 0,
-      sequences: parallel,
-    });
-    const required = weights.cpuRam + contextNeeds.cpuRam;
     const inUse = this.loadedModels().reduce((sum, model) => sum + model.memoryBytes, 0);
     const available =
       this.options.memoryLimitBytes === undefined ? freemem() : Math.max(0, this.options.memoryLimitBytes - inUse);
+    const contextFor = (size: number) =>
+      insights.estimateContextResourceRequirementsV2({ contextSize: size, modelGpuLayers: 0, sequences: parallel });
+    // The default is the trained window (what clients with long system prompts and many tools
+    // need: opencode sends ~15k tokens), halved while weights plus the KV cache of every sequence
+    // (node-llama-cpp's estimate: layers × KV heads × head size × tokens) exceed the budget.
+    let contextSize = this.options.contextSize ?? inspected.trainContextSize ?? FALLBACK_CONTEXT;
+    let contextSource: "flag" | "trained" | "memory" = this.options.contextSize !== undefined ? "flag" : "trained";
+    let contextNeeds = await contextFor(contextSize);
+    while (
+      contextSource !== "flag" &&
+      contextSize > MIN_DEFAULT_CONTEXT &&
+      weights.cpuRam + contextNeeds.cpuRam > available
+    ) {
+      contextSize = Math.max(MIN_DEFAULT_CONTEXT, Math.floor(contextSize / 2));
+      contextSource = "memory";
+      contextNeeds = await contextFor(contextSize);
+    }
+    const required = weights.cpuRam + contextNeeds.cpuRam;
     if (required > available) {
       throw new LmxError(
         "insufficient_memory",
-        `model '${file.id}' needs about ${(required / GIB).toFixed(2)} GiB (weights ${(weights.cpuRam / GIB).toFixed(2)} GiB + context for ${parallel}×${contextSize} tokens ${(contextNeeds.cpuRam / GIB).toFixed(2)} GiB) but only ${(available / GIB).toFixed(2)} GiB is available; unload a model ('opta lmx unload <id>') or start LMX with a smaller --parallel`,
+        `model '${file.id}' needs about ${(required / GIB).toFixed(2)} GiB (weights ${(weights.cpuRam / GIB).toFixed(2)} GiB + context for ${parallel}×${contextSize} tokens ${(contextNeeds.cpuRam / GIB).toFixed(2)} GiB) but only ${(available / GIB).toFixed(2)} GiB is available; unload a model ('opta lmx unload <id>') or start LMX with a smaller --parallel or --context-size`,
       );
     }
     log({ event: "model.loading", model: file.id, path: file.path, estimatedBytes: required });
@@ -484,6 +506,8 @@ export class ModelRegistry {
       required,
       inspected.vocabularySize,
       threads,
+      inspected.trainContextSize,
+      contextSource,
     );
     if (this.closed) {
       await loaded.dispose(new LmxError("server_closing", "LMX is shutting down"));
@@ -496,6 +520,8 @@ export class ModelRegistry {
       model: file.id,
       ms: Math.round(performance.now() - started),
       contextSize: context.contextSize,
+      contextSource,
+      trainContextSize: inspected.trainContextSize ?? null,
       parallel,
       threads,
       chatWrapper: loaded.chatWrapper.wrapperName,

@@ -14,6 +14,10 @@ export type ModelStatus = {
   /** Why an `invalid` file cannot be loaded. */
   error: string | null;
   context_size: number | null;
+  /** How `context_size` was chosen: `flag` (--context-size), `trained` (the GGUF's window) or `memory` (capped to fit). */
+  context_source: "flag" | "trained" | "memory" | null;
+  /** The window the model was trained on, when loaded and the GGUF says. */
+  train_context_size: number | null;
   parallel: number | null;
   active: number;
   queued: number;
@@ -31,6 +35,8 @@ function describe(file: ModelFile, loaded: LoadedModel | undefined): ModelStatus
     state: loaded ? "loaded" : file.problem ? "invalid" : "not-loaded",
     error: file.problem ? `${basename(file.path)} is not a usable GGUF model: ${file.problem}` : null,
     context_size: loaded?.contextSize ?? null,
+    context_source: loaded?.contextSource ?? null,
+    train_context_size: loaded?.trainContextSize ?? null,
     parallel: loaded?.pool.total ?? null,
     active: loaded?.pool.active ?? 0,
     queued: loaded?.pool.queued ?? 0,

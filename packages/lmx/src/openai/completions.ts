@@ -2,10 +2,10 @@ import { LlamaCompletion, TokenMeter } from "node-llama-cpp";
 import { affinityTo, rememberHeldText } from "../models/prompt-affinity.js";
 import type { LmxApp, RequestScope } from "../server/context.js";
 import { STREAMED } from "../server/context.js";
-import { LmxError, toLmxError } from "../server/errors.js";
+import { toLmxError } from "../server/errors.js";
 import { SseStream } from "../server/sse.js";
 import { parseRequest } from "../server/validate.js";
-import { newId } from "./chat.js";
+import { contextExceeded, newId } from "./generate.js";
 import { finishReason, samplingOptions, tokenBiasFor } from "./sampling.js";
 import { CompletionRequest } from "./schemas.js";
 
@@ -14,8 +14,7 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
   const request = parseRequest(CompletionRequest, body);
   const prompt = typeof request.prompt === "string" ? request.prompt : request.prompt[0]!;
   const sampling = samplingOptions(request);
-  // OpenAI's default for this endpoint is 16 tokens.
-  const maxTokens = request.max_tokens ?? 16;
+  // OpenAI's default for this endpoint is 16 tokens (capped at the window below).
   const stream = request.stream === true;
   const includeUsage = stream && request.stream_options?.include_usage === true;
   const id = newId("cmpl");
@@ -34,13 +33,9 @@ export async function completions(app: LmxApp, scope: RequestScope, body: unknow
     const hasBos = model.model.tokens.bos != null;
     const tokens = model.model.tokenize(prompt, false, hasBos ? "trimLeadingSpace" : undefined);
     const promptTokens = tokens.length + (hasBos ? 1 : 0);
-    if (promptTokens + maxTokens > model.contextSize) {
-      throw new LmxError(
-        "context_length_exceeded",
-        `the prompt (${promptTokens} tokens) plus max_tokens (${maxTokens}) exceeds the context of '${model.id}' (${model.contextSize} tokens)`,
-        { param: "max_tokens" },
-      );
-    }
+    if (promptTokens >= model.contextSize) throw contextExceeded(model, promptTokens, "prompt");
+    // Never past the window: a larger max_tokens ends at the context's end, with finish "length".
+    const maxTokens = Math.min(request.max_tokens ?? 16, model.contextSize - promptTokens);
     const chunk = (text: string, finish: string | null = null) => ({
       id,
       object: "text_completion",

@@ -11,7 +11,8 @@ import { LmxError } from "../server/errors.js";
  * Enforced: `type` (also a list), `enum`, `const`, `properties`, `additionalProperties`,
  * `min/maxProperties`, `items`, `prefixItems`, `min/maxItems`, `min/maxLength`, `format`
  * `date` | `time` | `date-time`, `anyOf` / `oneOf`, a one-element `allOf`, and local `$ref`s to
- * `#/$defs/…` or `#/definitions/…`. Refused: `not`, `if`/`then`/`else`, `patternProperties`,
+ * `#/$defs/…` or `#/definitions/…`. Refused for `response_format` and strict tools, dropped for
+ * other tools: `not`, `if`/`then`/`else`, `patternProperties`, `propertyNames`,
  * `dependentSchemas`, … (see {@link REFUSED}). Accepted as hints but not enforced: numeric ranges,
  * `pattern`, `uniqueItems`, other string formats (the string is free-form).
  */
@@ -74,10 +75,18 @@ const ANY: Schema = {
 /**
  * Returns `schema` rewritten for node-llama-cpp's grammar builder; throws a 400 naming what it
  * cannot express, or what exceeds {@link SCHEMA_LIMITS} (counted in `budget`, shared by a request).
+ * With `dropped` (non-strict tools), the keywords of {@link REFUSED} are left out instead of
+ * refused, and their paths are added to `dropped`: the grammar then admits more than the schema
+ * says, which is what a non-strict tool promises anyway (OpenAI does not enforce them either).
  */
-export function normalizeJsonSchema(schema: unknown, param: string, budget = new SchemaBudget()): Schema {
+export function normalizeJsonSchema(
+  schema: unknown,
+  param: string,
+  budget = new SchemaBudget(),
+  dropped?: string[],
+): Schema {
   measureJson(schema, param, budget);
-  return new Normalizer(param, budget).node(schema, "", new Map(), 0);
+  return new Normalizer(param, budget, dropped).node(schema, "", new Map(), 0);
 }
 
 /**
@@ -130,6 +139,7 @@ class Normalizer {
   constructor(
     private readonly param: string,
     private readonly budget: SchemaBudget,
+    private readonly dropped: string[] | undefined,
   ) {}
 
   /** Counts `count` nodes against the request's budget. */
@@ -156,9 +166,18 @@ class Normalizer {
     if (typeof input !== "object" || input === null || Array.isArray(input)) {
       this.fail(path, `a schema must be an object, got ${Array.isArray(input) ? "an array" : JSON.stringify(input)}`);
     }
-    const schema = input as Schema;
+    let schema = input as Schema;
     for (const keyword of REFUSED) {
-      if (keyword in schema) this.fail(`${path}.${keyword}`, `'${keyword}' is not supported`);
+      if (!(keyword in schema)) continue;
+      if (!this.dropped) {
+        this.fail(
+          `${path}.${keyword}`,
+          `'${keyword}' is not supported (a grammar cannot enforce it; non-strict tools have it dropped)`,
+        );
+      }
+      this.dropped.push(`${this.param}${path}.${keyword}`);
+      const { [keyword]: _, ...rest } = schema;
+      schema = rest;
     }
 
     // Definitions visible here: the enclosing ones plus this node's own ($defs and definitions).

@@ -106,13 +106,17 @@ function parseMaybeJson(text: string): unknown {
   }
 }
 
-/** OpenAI tools → node-llama-cpp functions (name → description and JSON-schema params). */
-export function toChatFunctions(tools: readonly ChatTool[]): ChatModelFunctions {
+/**
+ * OpenAI tools → node-llama-cpp functions (name → description and JSON-schema params). Keywords a
+ * grammar cannot enforce are refused in `strict` tools and dropped from the others, their paths
+ * added to `dropped` (see normalizeJsonSchema).
+ */
+export function toChatFunctions(tools: readonly ChatTool[], dropped: string[] = []): ChatModelFunctions {
   const functions: Record<string, { description?: string; params?: unknown }> = {};
   // One budget for all tools: node-llama-cpp compiles every tool's parameters into one grammar.
   const budget = new SchemaBudget();
   for (const [index, tool] of tools.entries()) {
-    const { name, description, parameters } = tool.function;
+    const { name, description, parameters, strict } = tool.function;
     if (name in functions) {
       throw new LmxError("invalid_request", `tools[${index}]: the tool name '${name}' is used twice`, {
         param: `tools[${index}].function.name`,
@@ -121,7 +125,14 @@ export function toChatFunctions(tools: readonly ChatTool[]): ChatModelFunctions 
     functions[name] = {
       ...(description ? { description } : {}),
       ...(parameters && hasProperties(parameters)
-        ? { params: normalizeJsonSchema(parameters, `tools[${index}].function.parameters`, budget) }
+        ? {
+            params: normalizeJsonSchema(
+              parameters,
+              `tools[${index}].function.parameters`,
+              budget,
+              strict === true ? undefined : dropped,
+            ),
+          }
         : {}),
     };
   }

@@ -64,7 +64,9 @@ export const ChatTool = z.object({
   type: z.literal("function"),
   function: z.object({
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "tool names are 1–64 letters, digits, _ or -"),
-    description: z.string().max(8192).optional(),
+    // No cap of its own (OpenAI documents none, and Qwen Code's todo_write alone is 9,242
+    // characters): the 16 MiB body limit and the context window bound it.
+    description: z.string().optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
     strict: z.boolean().nullish(),
   }),

@@ -7,6 +7,7 @@ export const LMX_ERRORS = {
   invalid_json: { status: 400, type: "invalid_request_error" },
   unsupported_parameter: { status: 400, type: "invalid_request_error" },
   context_length_exceeded: { status: 400, type: "invalid_request_error" },
+  previous_response_not_found: { status: 400, type: "invalid_request_error" },
   invalid_api_key: { status: 401, type: "authentication_error" },
   forbidden_host: { status: 403, type: "permission_error" },
   forbidden_origin: { status: 403, type: "permission_error" },

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { getOpenAiModel, listModelStatus, listOpenAiModels, loadModel, unloadModel } from "../models/routes.js";
+import { anthropicErrorBody, anthropicMessages } from "../openai/anthropic.js";
 import { chatCompletions } from "../openai/chat.js";
 import { completions } from "../openai/completions.js";
 import { embeddings } from "../openai/embeddings.js";
+import { responses } from "../openai/responses.js";
 import { type LmxApp, type RequestScope, STREAMED } from "./context.js";
 import { LmxError, toLmxError } from "./errors.js";
 import type { RequestGuard } from "./safety.js";
@@ -19,6 +21,8 @@ type Route = {
   /** Whether the route works without the API key (health checks). */
   open?: boolean;
   handle: (app: LmxApp, scope: RequestScope, body: unknown, rest: string) => Promise<unknown>;
+  /** The error body in this API's own shape (default: OpenAI's). */
+  errorBody?: (error: LmxError) => unknown;
 };
 
 const ROUTES: Route[] = [
@@ -51,6 +55,14 @@ const ROUTES: Route[] = [
     handle: (app, _scope, _body, rest) => getOpenAiModel(app, rest),
   },
   { method: "POST", path: "/v1/chat/completions", endpoint: "chat", handle: chatCompletions },
+  { method: "POST", path: "/v1/responses", endpoint: "responses", handle: responses },
+  {
+    method: "POST",
+    path: "/v1/messages",
+    endpoint: "messages",
+    handle: anthropicMessages,
+    errorBody: anthropicErrorBody,
+  },
   { method: "POST", path: "/v1/completions", endpoint: "completions", handle: completions },
   { method: "POST", path: "/v1/embeddings", endpoint: "embeddings", handle: embeddings },
   { method: "GET", path: "/api/v1/models", endpoint: "api_models", handle: (app) => listModelStatus(app) },
@@ -223,6 +235,7 @@ async function handleRequest(
   const path = (request.url ?? "/").split("?")[0]!.replace(/\/+$/, "") || "/";
   const method = request.method ?? "GET";
   let endpoint = "unknown";
+  let errorBody: ((error: LmxError) => unknown) | undefined;
   const corsHeaders: Record<string, string> = {};
   try {
     guard.checkHost(request);
@@ -235,7 +248,8 @@ async function handleRequest(
     if (method === "OPTIONS") {
       response.writeHead(204, {
         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Api-Key",
+        "Access-Control-Allow-Headers":
+          "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, OpenAI-Beta",
         "Access-Control-Max-Age": "600",
       });
       response.end();
@@ -245,6 +259,7 @@ async function handleRequest(
     if (matched instanceof LmxError) throw matched;
     const { route, rest } = matched;
     endpoint = route.endpoint;
+    errorBody = route.errorBody;
     if (!route.open) guard.checkApiKey(request);
     const body = route.method === "POST" ? await readJson(request) : undefined;
     const scope: RequestScope = { signal: controller.signal, receivedAt, response, requestId };
@@ -269,7 +284,7 @@ async function handleRequest(
     // cares to send it. Close instead.
     const unread = !request.complete;
     if (unread) headers.Connection = "close";
-    sendJson(response, error.status, error.toBody(), headers);
+    sendJson(response, error.status, errorBody ? errorBody(error) : error.toBody(), headers);
     if (unread) response.once("finish", () => request.socket.destroySoon());
   } finally {
     const status = response.headersSent ? response.statusCode : 499;

@@ -12,6 +12,8 @@ import type { LmxError } from "./errors.js";
 export class SseStream {
   private opened = false;
   private pending: unknown[] = [];
+  /** Event names, parallel to `pending` (undefined: a bare `data:` line). */
+  private names: (string | undefined)[] = [];
   private flushScheduled = false;
   private readonly flushNow = () => {
     this.flushScheduled = false;
@@ -19,7 +21,14 @@ export class SseStream {
     if (text !== "" && !this.response.writableEnded) this.response.write(text);
   };
 
-  constructor(private readonly response: ServerResponse) {}
+  /**
+   * `framing: "events"` is the Responses and Anthropic Messages framing: every chunk carries an
+   * `event:` line, and the stream ends without `data: [DONE]`.
+   */
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly framing: "openai" | "events" = "openai",
+  ) {}
 
   /** Whether the status line has gone out (errors after that travel as an event). */
   get isOpen(): boolean {
@@ -41,11 +50,12 @@ export class SseStream {
     });
   }
 
-  /** One chunk (written on the next turn of the event loop, in order). */
-  send(data: unknown): void {
+  /** One chunk (written on the next turn of the event loop, in order); `event` names it. */
+  send(data: unknown, event?: string): void {
     this.open();
     if (this.response.writableEnded) return;
     this.pending.push(data);
+    this.names.push(event);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushNow);
@@ -56,8 +66,12 @@ export class SseStream {
   private take(): string {
     if (this.pending.length === 0) return "";
     let text = "";
-    for (const data of this.pending) text += `data: ${JSON.stringify(data)}\n\n`;
+    for (const [index, data] of this.pending.entries()) {
+      const name = this.names[index];
+      text += `${name === undefined ? "" : `event: ${name}\n`}data: ${JSON.stringify(data)}\n\n`;
+    }
     this.pending = [];
+    this.names = [];
     return text;
   }
 
@@ -67,10 +81,10 @@ export class SseStream {
     this.end();
   }
 
-  /** `data: [DONE]` and the end of the response. */
+  /** `data: [DONE]` (OpenAI framing) and the end of the response. */
   end(): void {
     this.open();
     const text = this.take();
-    if (!this.response.writableEnded) this.response.end(`${text}data: [DONE]\n\n`);
+    if (!this.response.writableEnded) this.response.end(this.framing === "openai" ? `${text}data: [DONE]\n\n` : text);
   }
 }

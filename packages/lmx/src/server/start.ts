@@ -7,7 +7,7 @@ import { type Advertisement, advertiseLmx } from "../discovery/mdns.js";
 import { defaultThreads } from "../engine/threads.js";
 import { LmxMetrics } from "../metrics/metrics.js";
 import { ModelRegistry } from "../models/registry.js";
-import { GrammarCache } from "../openai/grammars.js";
+import { boundGrammarNumbers, GrammarCache } from "../openai/grammars.js";
 import type { LmxApp } from "./context.js";
 import { createLmxServer } from "./http.js";
 import { isLoopbackHost, RequestGuard } from "./safety.js";
@@ -34,7 +34,10 @@ export type LmxOptions = {
   queueLimit?: number;
   /** Unload a model after this many ms without requests; 0 never. Default 15 minutes. */
   idleTtlMs?: number;
-  /** Tokens per sequence. Default min(the model's training context, 4096). */
+  /**
+   * Tokens per sequence. Default: the model's trained window, halved until it fits the memory
+   * budget for `parallel` sequences (reported in `/api/v1/models` as `context_size`).
+   */
   contextSize?: number;
   /** Memory budget for loaded models, bytes. Default: the free memory the OS reports at load time. */
   memoryLimitBytes?: number;
@@ -106,6 +109,12 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
       if (text) log({ event: "llama.log", level, message: text });
     },
   });
+  if (!(await boundGrammarNumbers())) {
+    log({
+      event: "grammar.numbers_unbounded",
+      reason: "this node-llama-cpp's number rule is not the one LMX bounds; generated numbers may overflow to Infinity",
+    });
+  }
   const registry = new ModelRegistry({
     llama,
     modelsDir,
