@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import { DaemonConnectionError } from "@opta/daemon-client";
+import { DaemonApiError, DaemonConnectionError } from "@opta/daemon-client";
 import type { LogLine } from "@opta/protocol";
 import { act } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -187,6 +187,19 @@ describe("the 'Could not reach the daemon' banner", () => {
     });
     await act(async () => feeds[0]!.onStatus?.("connected"));
     expect(banner()).toBe("");
+  });
+
+  it("still appears when the first failing beat was the daemon saying it is stopping (503)", async () => {
+    mounted = await mountApp();
+    const { container, controller, client } = mounted;
+    client.daemonStatus.mockRejectedValueOnce(
+      new DaemonApiError("DAEMON_STOPPING", "The daemon is shutting down.", 503),
+    );
+    await act(async () => controller.heartbeat());
+    expect(container.querySelector(".banner-error")).toBeNull();
+    client.daemonStatus.mockRejectedValueOnce(new DaemonConnectionError("Could not reach the Opta daemon."));
+    await act(async () => controller.heartbeat());
+    expect(container.querySelector(".banner-error")?.textContent).toContain("Could not reach the Opta daemon");
   });
 
   it("keeps an error that is not about reaching the daemon", async () => {

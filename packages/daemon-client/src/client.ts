@@ -10,7 +10,6 @@ import {
   GrantTokenResponse,
   HealthResponse,
   type LogLevel,
-  type LogLine,
   LogsResponse,
   McpListResponse,
   McpTestResponse,

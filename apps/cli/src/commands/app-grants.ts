@@ -19,7 +19,7 @@ export async function grants(options: { json?: boolean } = {}): Promise<number> 
   }
   table(
     ["ID", "SIGNED IN", "LAST USED", "BROWSER"],
-    list.map((grant) => [grant.id, ago(grant.createdAt), ago(grant.lastUsedAt), truncate(grant.userAgent, 60)]),
+    list.map((grant) => [grant.id, ago(grant.createdAt), ago(grant.lastUsedAt), browserName(grant.userAgent)]),
   );
   return 0;
 }
@@ -40,4 +40,28 @@ export async function revoke(id: string | undefined, options: { all?: boolean } 
   print(`Revoked ${result.revoked.join(", ")}.`);
   if (result.tokenRotated) print("The daemon token rotated: those windows must run 'opta app' to sign in again.");
   return 0;
+}
+
+const BROWSERS: Array<[RegExp, string]> = [
+  [/Edg\/(\d+)/, "Edge"],
+  [/OPR\/(\d+)/, "Opera"],
+  [/HeadlessChrome\/(\d+)/, "HeadlessChrome"],
+  [/Chrome\/(\d+)/, "Chrome"],
+  [/Firefox\/(\d+)/, "Firefox"],
+  [/Version\/(\d+)[^ ]* Safari\//, "Safari"],
+];
+const SYSTEMS: Array<[RegExp, string]> = [
+  [/Windows/, "Windows"],
+  [/Mac OS X|Macintosh/, "macOS"],
+  [/Android/, "Android"],
+  [/Linux|X11/, "Linux"],
+];
+
+/** "Chrome 131 on Linux" from a User-Agent; the raw string (shortened) when it is not a known browser. */
+export function browserName(userAgent: string): string {
+  const browser = BROWSERS.find(([pattern]) => pattern.test(userAgent));
+  if (!browser) return truncate(userAgent, 60);
+  const version = browser[0].exec(userAgent)?.[1];
+  const system = SYSTEMS.find(([pattern]) => pattern.test(userAgent))?.[1];
+  return `${browser[1]} ${version}${system ? ` on ${system}` : ""}`;
 }

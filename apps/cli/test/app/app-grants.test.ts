@@ -73,6 +73,12 @@ describe("opta app grants / opta app revoke", () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain("FirstBrowser");
     expect(listed.stdout).toContain("SecondBrowser");
+    const { browserName } = await import("../../src/commands/app-grants.js");
+    expect(
+      browserName(
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+      ),
+    ).toBe("HeadlessChrome 131 on Linux");
     const json = JSON.parse((await opta(["app", "grants", "--json"])).stdout) as Array<{
       id: string;
       userAgent: string;

@@ -153,6 +153,8 @@ export class AppController {
   #logs: { options: SubscribeLogsOptions; subscription: LogSubscription | undefined } | undefined;
   /** The error banner shows an unreachable daemon: it clears itself once the daemon answers. */
   #errorIsConnection = false;
+  /** This outage has been told (the banner): the beats that fail after it stay quiet. */
+  #outageReported = false;
   readonly shell: Shell;
 
   constructor(private readonly options: ControllerOptions) {
@@ -569,12 +571,15 @@ export class AppController {
           failing: false,
         },
       });
+      this.#outageReported = false;
       this.#clearConnectionError();
     } catch (error) {
-      const wasUp = !this.#state.heartbeat.failing;
       this.#set({ heartbeat: { ...this.#state.heartbeat, failing: true } });
       // Once per outage, not every beat: a dismissed banner stays dismissed until the next one.
-      if (wasUp && error instanceof DaemonConnectionError) this.#report(error);
+      if (!this.#outageReported && error instanceof DaemonConnectionError) {
+        this.#outageReported = true;
+        this.#report(error);
+      }
       this.#noteFailure(error);
     }
   }
