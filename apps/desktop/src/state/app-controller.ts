@@ -14,7 +14,6 @@ import {
 import type {
   DaemonStatusResponse,
   GlobalFrame,
-  LogLine,
   Mode,
   ModelsResponse,
   PermissionDecision,
@@ -704,16 +703,6 @@ export class AppController {
     if (!follow) return;
     follow.subscription?.close();
     follow.subscription = this.#client.subscribeLogs(follow.options);
-  }
-
-  /** Recent daemon log lines, oldest first. */
-  async logs(limit = 500): Promise<LogLine[]> {
-    try {
-      return (await this.#client.logs({ level: "info", limit })).lines;
-    } catch (error) {
-      this.#report(error, { quiet: true });
-      return [];
-    }
   }
 
   /**
