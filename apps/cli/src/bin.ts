@@ -226,11 +226,22 @@ export function buildProgram(): Command {
     .option("--model <model>", "model for new turns")
     .action(lazyModule("./commands/tui.js", "tui"));
 
-  program
+  const appCommand = program
     .command("app")
     .description("open Code Desktop in the browser, already authenticated")
     .option("--print-url", "print the URL instead of opening a browser")
     .action(lazyModule("./commands/app.js", "app"));
+  appCommand
+    .command("grants")
+    .description("signed-in Code Desktop windows (they reconnect by themselves after a restart)")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/app-grants.js", "grants"));
+  appCommand
+    .command("revoke")
+    .description("sign Code Desktop windows out (the token rotates too)")
+    .argument("[id]", "grant id from 'opta app grants'")
+    .option("--all", "every signed-in window")
+    .action(lazyModule("./commands/app-grants.js", "revoke"));
 
   program
     .command("doctor")

@@ -1,4 +1,4 @@
-import type { DaemonClient, SubscribeAllOptions, SubscribeOptions } from "@opta/daemon-client";
+import type { DaemonClient, SubscribeAllOptions, SubscribeLogsOptions, SubscribeOptions } from "@opta/daemon-client";
 import type { SessionEvent, SessionInfo } from "@opta/protocol";
 import { act } from "react";
 import { createRoot, type Root } from "react-dom/client";
@@ -36,6 +36,8 @@ export function fakeClient(
 ) {
   const streams: SubscribeOptions[] = [];
   const feeds: SubscribeAllOptions[] = [];
+  /** Log streams opened, with their close spies. */
+  const logStreams: Array<{ options: SubscribeLogsOptions; close: ReturnType<typeof vi.fn> }> = [];
   const data = {
     sessions: options.sessions ?? [sessionInfo({ status: "active" })],
     events: options.events ?? {},
@@ -48,6 +50,11 @@ export function fakeClient(
     subscribeAll: vi.fn((subscribeOptions: SubscribeAllOptions) => {
       feeds.push(subscribeOptions);
       return { close: vi.fn(), cursor: undefined, status: "connected" };
+    }),
+    subscribeLogs: vi.fn((subscribeOptions: SubscribeLogsOptions) => {
+      const close = vi.fn();
+      logStreams.push({ options: subscribeOptions, close });
+      return { close, status: "connected" };
     }),
     listSessions: vi.fn(async (query: { q?: string; limit?: number } = {}) => {
       const q = query.q?.toLowerCase();
@@ -85,14 +92,15 @@ export function fakeClient(
       }),
     ),
   };
-  return { client, streams, feeds, data };
+  return { client, streams, feeds, logStreams, data };
 }
 
 export type FakeClient = ReturnType<typeof fakeClient>;
 
 /** A shell that keeps the token in memory; `emit` plays a credential arriving from outside. */
-export function memoryShell(token: string | undefined, options: { code?: string } = {}) {
+export function memoryShell(token: string | undefined, options: { code?: string; grantKey?: string } = {}) {
   let stored = token;
+  let grantKey = options.grantKey;
   let code = options.code;
   const listeners = new Set<(credential: Credential) => void>();
   const shell: Shell & { emit: (credential: Credential) => void } = {
@@ -105,6 +113,14 @@ export function memoryShell(token: string | undefined, options: { code?: string 
     clearToken: () => {
       stored = undefined;
     },
+    readGrantKey: () => grantKey,
+    writeGrantKey: (value) => {
+      grantKey = value;
+    },
+    clearGrantKey: () => {
+      grantKey = undefined;
+    },
+    copyText: vi.fn(async () => true),
     takeSignInCode: () => {
       const taken = code;
       code = undefined;

@@ -1,12 +1,14 @@
 import {
   AuthCodeResponse,
   AuthExchangeResponse,
+  ClientGrantsResponse,
   CompactResponse,
   type CreateSessionRequest,
   DaemonLifecycleResponse,
   DaemonStatusResponse,
   DeleteSessionResponse,
   ErrorBody,
+  GrantTokenResponse,
   HealthResponse,
   type LogLevel,
   LogsResponse,
@@ -16,6 +18,8 @@ import {
   type PermissionDecision,
   type PruneSessionsRequest,
   PruneSessionsResponse,
+  type RevokeGrantsRequest,
+  RevokeGrantsResponse,
   type SessionEvent,
   SessionEventsResponse,
   SessionExport,
@@ -31,9 +35,12 @@ import { DaemonApiError, DaemonConnectionError, START_HINT } from "./errors.js";
 import {
   type BackoffOptions,
   type GlobalSubscription,
+  type LogSubscription,
   openGlobalSubscription,
+  openLogSubscription,
   openSessionSubscription,
   type SubscribeAllOptions,
+  type SubscribeLogsOptions,
   type SubscribeOptions,
   type Subscription,
 } from "./subscription.js";
@@ -123,6 +130,24 @@ export class DaemonClient {
   /** Recent structured log lines, oldest first: `GET /v3/daemon/logs`. */
   logs(query: { level?: LogLevel; limit?: number } = {}, options?: RequestOptions): Promise<LogsResponse> {
     return this.#call("/v3/daemon/logs", { ...options, query, schema: LogsResponse });
+  }
+
+  /** Signed-in Code Desktop windows (client grants), oldest first: `GET /v3/auth/grants`. */
+  clientGrants(options?: RequestOptions): Promise<ClientGrantsResponse> {
+    return this.#call("/v3/auth/grants", { ...options, schema: ClientGrantsResponse });
+  }
+
+  /**
+   * Revokes one client grant (`{ id }`) or all (`{ all: true }`): `POST /v3/auth/grants/revoke`.
+   * When any was revoked the token rotates (as on a restart); this client re-reads it on its next 401.
+   */
+  revokeClientGrants(target: RevokeGrantsRequest, options?: RequestOptions): Promise<RevokeGrantsResponse> {
+    return this.#call("/v3/auth/grants/revoke", {
+      ...options,
+      method: "POST",
+      body: target,
+      schema: RevokeGrantsResponse,
+    });
   }
 
   /** Sessions, newest first, filtered by title or id: `GET /v3/sessions`. */
@@ -375,6 +400,22 @@ export class DaemonClient {
     );
   }
 
+  /**
+   * Follows the daemon log over `WS /v3/daemon/logs/stream`: on every (re)connect `onBacklog` gets the
+   * last `backlog` lines at or above `level` (replace what you show), then `onLine` each new one.
+   */
+  subscribeLogs(options: SubscribeLogsOptions): LogSubscription {
+    return openLogSubscription(
+      { ...options, backoff: options.backoff ?? this.#options.backoff },
+      {
+        WebSocket: this.#webSocket(),
+        label: "log stream",
+        url: async (refresh) =>
+          this.#wsUrl("/v3/daemon/logs/stream", { level: options.level, backlog: options.backlog }, refresh),
+      },
+    );
+  }
+
   /** The current token (re-read from the source when `refresh` is set and the source is a function). */
   async getToken(refresh = false): Promise<string> {
     const source = this.#options.token;
@@ -482,22 +523,64 @@ export async function exchangeAuthCode(
   code: string,
   options: { fetch?: typeof fetch } = {},
 ): Promise<string> {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
-  const url = `${baseUrl.replace(/\/+$/, "")}/v3/auth/exchange`;
+  return (await signInWithCode(baseUrl, code, options)).token;
+}
+
+/**
+ * Signs Code Desktop in with a single-use code: `POST /v3/auth/exchange`. From the daemon's own
+ * origin the answer also carries `grantKey`, and the daemon sets the grant's HttpOnly cookie; pass
+ * the key held from an earlier sign-in as `grantKey` so that grant is replaced. Browser-safe.
+ */
+export async function signInWithCode(
+  baseUrl: string,
+  code: string,
+  options: { grantKey?: string; fetch?: typeof fetch } = {},
+): Promise<AuthExchangeResponse> {
+  const body = { code, ...(options.grantKey ? { grantKey: options.grantKey } : {}) };
+  const response = await postUnauthenticated(baseUrl, "/v3/auth/exchange", body, options.fetch);
+  return AuthExchangeResponse.parse(await response.json());
+}
+
+/**
+ * Trades this browser's client grant (its HttpOnly cookie, sent by the browser, plus `grantKey`)
+ * for the daemon's current token: `POST /v3/auth/grant/token`. Only works from a page the daemon
+ * serves. Throws `DaemonApiError` `INVALID_CLIENT_GRANT` (401) for a revoked or unknown grant, and
+ * `DaemonConnectionError` while the daemon is down.
+ */
+export async function tradeClientGrant(
+  baseUrl: string,
+  grantKey: string,
+  options: { fetch?: typeof fetch } = {},
+): Promise<string> {
+  const response = await postUnauthenticated(baseUrl, "/v3/auth/grant/token", { grantKey }, options.fetch);
+  return GrantTokenResponse.parse(await response.json()).token;
+}
+
+/** A POST to one of the two routes that take no bearer token; errors typed like every call's. */
+async function postUnauthenticated(
+  baseUrl: string,
+  path: string,
+  body: unknown,
+  fetchOption: typeof fetch | undefined,
+): Promise<Response> {
+  const fetchImpl = fetchOption ?? globalThis.fetch;
+  const root = baseUrl.replace(/\/+$/, "");
   let response: Response;
   try {
-    response = await fetchImpl(url, {
+    response = await fetchImpl(`${root}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ code }),
+      body: JSON.stringify(body),
+      // Same origin only: the grant cookie goes to the daemon that served the page, never elsewhere.
+      credentials: "same-origin",
     });
   } catch (error) {
-    throw new DaemonConnectionError(`Could not reach the Opta daemon at ${baseUrl} (${reason(error)}). ${START_HINT}`, {
+    throw new DaemonConnectionError(`Could not reach the Opta daemon at ${root} (${reason(error)}). ${START_HINT}`, {
       cause: error,
     });
   }
-  if (!response.ok) throw await toApiError(response, "POST", "/v3/auth/exchange");
-  return AuthExchangeResponse.parse(await response.json()).token;
+  if (!response.ok) throw await toApiError(response, "POST", path);
+  return response;
 }
 
 /** Why fetch failed, in a few words (`ECONNREFUSED`, `fetch failed`…). */

@@ -8,13 +8,17 @@ export {
   exchangeAuthCode,
   type RequestOptions,
   type StreamOptions,
+  signInWithCode,
   type TokenSource,
+  tradeClientGrant,
 } from "./client.js";
 export { DaemonApiError, DaemonConnectionError } from "./errors.js";
 export type {
   BackoffOptions,
   GlobalSubscription,
+  LogSubscription,
   SubscribeAllOptions,
+  SubscribeLogsOptions,
   SubscribeOptions,
   Subscription,
   SubscriptionStatus,

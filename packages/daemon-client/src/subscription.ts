@@ -1,4 +1,11 @@
-import { DaemonEvent, type GlobalFrame, SessionEvent, StreamControlFrame } from "@opta/protocol";
+import {
+  DaemonEvent,
+  type GlobalFrame,
+  type LogLevel,
+  LogLine,
+  SessionEvent,
+  StreamControlFrame,
+} from "@opta/protocol";
 import { DaemonApiError } from "./errors.js";
 import { frameText, type WebSocketConstructor, type WebSocketLike } from "./websocket.js";
 
@@ -268,6 +275,64 @@ export function openGlobalSubscription(
     get cursor() {
       return cursor;
     },
+    get status() {
+      return socket.status;
+    },
+  };
+}
+
+/** Callbacks of `DaemonClient.subscribeLogs`. */
+export interface SubscribeLogsOptions {
+  /** Only lines at or above this level (default: every level the daemon records). */
+  level?: LogLevel;
+  /** Lines of history sent on each (re)connect (default 200, at most 2000). */
+  backlog?: number;
+  /** The backlog, oldest first, after every (re)connect: it replaces what was shown. */
+  onBacklog: (lines: LogLine[]) => void;
+  /** Each new line, as the daemon writes it. */
+  onLine: (line: LogLine) => void;
+  onStatus?: (status: SubscriptionStatus) => void;
+  onError?: (error: Error) => void;
+  backoff?: BackoffOptions;
+}
+
+/** A live log subscription. */
+export interface LogSubscription {
+  close(): void;
+  readonly status: SubscriptionStatus;
+}
+
+/** Shared by the client: the log stream, its backlog handed over in one piece per connection. */
+export function openLogSubscription(
+  options: SubscribeLogsOptions,
+  spec: Omit<SocketSpec, "url" | "onFrame" | "onStatus" | "onError" | "backoff"> & {
+    url: (refresh: boolean) => Promise<string>;
+  },
+): LogSubscription {
+  // The backlog of the current connection while it arrives; undefined once it is live.
+  let pending: LogLine[] | undefined = [];
+  const socket = new ReconnectingSocket({
+    ...spec,
+    onStatus: (status) => {
+      if (status === "connected") pending = [];
+      options.onStatus?.(status);
+    },
+    onError: options.onError,
+    backoff: options.backoff,
+    onFrame: (frame) => {
+      if (typeof (frame as { control?: unknown }).control === "string") {
+        options.onBacklog(pending ?? []);
+        pending = undefined;
+        return;
+      }
+      const parsed = LogLine.safeParse(frame);
+      if (!parsed.success) return;
+      if (pending) pending.push(parsed.data);
+      else options.onLine(parsed.data);
+    },
+  });
+  return {
+    close: () => socket.close(),
     get status() {
       return socket.status;
     },

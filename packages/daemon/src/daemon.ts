@@ -13,6 +13,7 @@ import { McpManager } from "./mcp/index.js";
 import { loadShellGrammar } from "./permission/index.js";
 import { ProviderRegistry, type ProviderTimeouts } from "./provider/registry.js";
 import { AuthCodes } from "./server/auth-codes.js";
+import { ClientGrants } from "./server/client-grants.js";
 import type { DaemonContext } from "./server/context.js";
 import { clientErrorResponse, createHttpApp } from "./server/http.js";
 import { DEV_ORIGINS } from "./server/security.js";
@@ -170,6 +171,13 @@ export class Daemon {
           sessionId,
         ),
       authCodes: this.authCodes,
+      grants: new ClientGrants(this.paths.grants, this.logger),
+      rotateToken: (reason) => {
+        this.logger.info("daemon", `Rotating the token: ${reason}`);
+        this.writeToken();
+        setImmediate(() => this.streams.closeAll(CloseCode.restarting, "token rotated"));
+        return this.currentToken;
+      },
       resolvePermission: (sessionId, requestId, decision, by) =>
         this.approvals.resolve(sessionId, requestId, decision, by),
       mountStatic: options.mountStatic ?? ((app) => mountDesktopApp(app, env)),

@@ -1,5 +1,5 @@
-/** Prefix of each kind of id: sessions, turns, tool calls, permission requests. */
-export type IdPrefix = "s" | "t" | "c" | "p";
+/** Prefix of each kind of id: sessions, turns, tool calls, permission requests, client grants. */
+export type IdPrefix = "s" | "t" | "c" | "p" | "g";
 
 let lastTime = 0;
 let counter = 0;

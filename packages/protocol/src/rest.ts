@@ -211,11 +211,24 @@ export const AuthCodeResponse = z.object({ code: z.string(), expiresAt: z.string
 export type AuthCodeResponse = z.infer<typeof AuthCodeResponse>;
 
 /** `POST /v3/auth/exchange` body (no bearer token: the code is the credential). */
-export const AuthExchangeRequest = z.object({ code: z.string().min(16).max(200) }).strict();
+export const AuthExchangeRequest = z
+  .object({
+    code: z.string().min(16).max(200),
+    /** The key of the grant this browser holds already: that grant is replaced, not kept beside the new one. */
+    grantKey: z.string().min(16).max(200).optional(),
+  })
+  .strict();
 export type AuthExchangeRequest = z.infer<typeof AuthExchangeRequest>;
 
 /** `POST /v3/auth/exchange` response. */
-export const AuthExchangeResponse = z.object({ token: z.string() });
+export const AuthExchangeResponse = z.object({
+  token: z.string(),
+  /**
+   * Present when the exchange came from the daemon's own origin (Code Desktop): the client grant's
+   * second half, to keep in the page's storage. Its first half is the HttpOnly cookie set with it.
+   */
+  grantKey: z.string().optional(),
+});
 export type AuthExchangeResponse = z.infer<typeof AuthExchangeResponse>;
 
 /** `PATCH /v3/sessions/:id` body: rename and/or pin (each recorded as an event). */
@@ -279,3 +292,38 @@ export const PruneSessionsResponse = z.object({
   kept: z.array(z.object({ id: z.string(), reason: z.enum(["running", "pinned"]) })),
 });
 export type PruneSessionsResponse = z.infer<typeof PruneSessionsResponse>;
+
+/** `POST /v3/auth/grant/token` body: the grant's key; the grant cookie rides along. No bearer token. */
+export const GrantTokenRequest = z.object({ grantKey: z.string().min(16).max(200) }).strict();
+export type GrantTokenRequest = z.infer<typeof GrantTokenRequest>;
+
+/** `POST /v3/auth/grant/token` response: the daemon's current token. */
+export const GrantTokenResponse = z.object({ token: z.string() });
+export type GrantTokenResponse = z.infer<typeof GrantTokenResponse>;
+
+/** One signed-in app (a client grant), as `GET /v3/auth/grants` lists it; never its secret. */
+export const ClientGrantInfo = z.object({
+  /** `g-…`; what `opta app revoke ID` takes. */
+  id: z.string(),
+  createdAt: z.string(),
+  /** Last time the grant was traded for a token (or created). */
+  lastUsedAt: z.string(),
+  /** The browser's User-Agent when it signed in (shortened). */
+  userAgent: z.string(),
+});
+export type ClientGrantInfo = z.infer<typeof ClientGrantInfo>;
+
+/** `GET /v3/auth/grants` response, oldest first. */
+export const ClientGrantsResponse = z.object({ grants: z.array(ClientGrantInfo) });
+export type ClientGrantsResponse = z.infer<typeof ClientGrantsResponse>;
+
+/** `POST /v3/auth/grants/revoke` body: one grant by id, or all of them. */
+export const RevokeGrantsRequest = z.union([
+  z.object({ id: z.string().min(1).max(80) }).strict(),
+  z.object({ all: z.literal(true) }).strict(),
+]);
+export type RevokeGrantsRequest = z.infer<typeof RevokeGrantsRequest>;
+
+/** `POST /v3/auth/grants/revoke` response: the ids revoked; when any, the token rotated too. */
+export const RevokeGrantsResponse = z.object({ revoked: z.array(z.string()), tokenRotated: z.boolean() });
+export type RevokeGrantsResponse = z.infer<typeof RevokeGrantsResponse>;

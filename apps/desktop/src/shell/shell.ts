@@ -13,6 +13,18 @@ export interface Shell {
   /** Forgets the token. */
   clearToken(): void;
   /**
+   * The key half of this window's client grant (the other half is an HttpOnly cookie the page never
+   * sees), kept beside the token: with it the app trades for the daemon's current token after a
+   * restart, a stop/start or a crash, without a new `opta app`.
+   */
+  readGrantKey(): string | undefined;
+  /** Stores the grant key from a sign-in. */
+  writeGrantKey(key: string): void;
+  /** Forgets the grant key (the daemon refused the grant: revoked or expired). */
+  clearGrantKey(): void;
+  /** Copies text to the clipboard; false when the browser refused. */
+  copyText(text: string): Promise<boolean>;
+  /**
    * The single-use sign-in code the page was opened with (`#code=…` from `opta app`), already
    * removed from the address bar. Returned once; the caller trades it for the token.
    */
@@ -35,6 +47,7 @@ export interface Shell {
 export type Credential = { kind: "token"; token: string } | { kind: "code"; code: string };
 
 const TOKEN_KEY = "opta.daemon.token";
+const GRANT_KEY = "opta.daemon.grant";
 const DAEMON_KEY = "opta.daemon.url";
 
 /**
@@ -70,6 +83,7 @@ export function isLoopbackUrl(value: string): boolean {
 export function createBrowserShell(win: Window = window): Shell {
   const storage = safeStorage(win);
   let memoryToken: string | undefined;
+  let memoryGrant: string | undefined;
 
   const takeFragment = (): Credential | undefined => {
     const { code, token, daemon } = parseFragment(win.location.hash);
@@ -104,6 +118,33 @@ export function createBrowserShell(win: Window = window): Shell {
     clearToken() {
       memoryToken = undefined;
       storage?.removeItem(TOKEN_KEY);
+    },
+    readGrantKey: () => storage?.getItem(GRANT_KEY) ?? memoryGrant,
+    writeGrantKey(key) {
+      memoryGrant = key;
+      storage?.setItem(GRANT_KEY, key);
+    },
+    clearGrantKey() {
+      memoryGrant = undefined;
+      storage?.removeItem(GRANT_KEY);
+    },
+    async copyText(text) {
+      try {
+        await win.navigator.clipboard.writeText(text);
+        return true;
+      } catch {
+        // No Clipboard API (or refused): select a hidden textarea and copy the old way.
+        const area = win.document.createElement("textarea");
+        area.value = text;
+        area.setAttribute("readonly", "");
+        area.style.position = "fixed";
+        area.style.opacity = "0";
+        win.document.body.append(area);
+        area.select();
+        const copied = win.document.execCommand?.("copy") ?? false;
+        area.remove();
+        return copied;
+      }
     },
     takeSignInCode() {
       const code = initialCode;

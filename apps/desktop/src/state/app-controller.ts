@@ -3,15 +3,17 @@ import {
   DaemonClient,
   type DaemonClientOptions,
   DaemonConnectionError,
-  exchangeAuthCode,
   type GlobalSubscription,
+  type LogSubscription,
+  type SubscribeLogsOptions,
   type Subscription,
   type SubscriptionStatus,
+  signInWithCode,
+  tradeClientGrant,
 } from "@opta/daemon-client";
 import type {
   DaemonStatusResponse,
   GlobalFrame,
-  LogLine,
   Mode,
   ModelsResponse,
   PermissionDecision,
@@ -84,8 +86,14 @@ export interface ControllerOptions {
   /** False disables per-frame batching (benchmark baseline). */
   batched?: boolean;
   heartbeatMs?: number;
-  /** Trades a sign-in code for the token (tests inject fakes); default `exchangeAuthCode`. */
-  exchangeCode?: (baseUrl: string, code: string) => Promise<string>;
+  /** Trades a sign-in code for the token (tests inject fakes); default `signInWithCode`. */
+  exchangeCode?: (
+    baseUrl: string,
+    code: string,
+    grantKey?: string,
+  ) => Promise<string | { token: string; grantKey?: string }>;
+  /** Trades the client grant for the current token (tests inject fakes); default `tradeClientGrant`. */
+  tradeGrant?: (baseUrl: string, grantKey: string) => Promise<string>;
 }
 
 /** A session event (it has a seq) from the daemon-wide feed. */
@@ -136,6 +144,20 @@ export class AppController {
   #attentionSync: { frames: SessionFrame[] } | undefined;
   /** The sign-in code the page was opened with, until it is traded for the token. */
   #signInCode: string | undefined;
+  /** The one grant trade in flight: every 401 and reconnect that needs a token waits on it. */
+  #trading: Promise<string | undefined> | undefined;
+  /** Grant trades made (tests and the e2e count them). */
+  grantTrades = 0;
+  /** Why the grant was refused, once it was: the prompt says so. */
+  #grantRefused: string | undefined;
+  /** The daemon-wide stream's resume point, kept while the streams are closed (auth rejected). */
+  #cursor: string | undefined;
+  /** The log viewer's stream, reopened with every (re)connect. */
+  #logs: { options: SubscribeLogsOptions; subscription: LogSubscription | undefined } | undefined;
+  /** The error banner shows an unreachable daemon: it clears itself once the daemon answers. */
+  #errorIsConnection = false;
+  /** This outage has been told (the banner): the beats that fail after it stay quiet. */
+  #outageReported = false;
   readonly shell: Shell;
   /** Each session's composer overrides and draft (localStorage, per session id). */
   readonly composer = new ComposerStore();
@@ -202,10 +224,20 @@ export class AppController {
    */
   async signIn(code: string): Promise<void> {
     if (this.#state.auth !== "ok") this.#set({ auth: "signing-in", authMessage: undefined });
-    const exchange = this.options.exchangeCode ?? exchangeAuthCode;
+    const exchange =
+      this.options.exchangeCode ??
+      ((baseUrl: string, signInCode: string, grantKey?: string) =>
+        signInWithCode(baseUrl, signInCode, grantKey ? { grantKey } : {}));
     let token: string;
     try {
-      token = await exchange(this.shell.daemonBaseUrl(), code);
+      const held = this.shell.readGrantKey();
+      const answer = await (held
+        ? exchange(this.shell.daemonBaseUrl(), code, held)
+        : exchange(this.shell.daemonBaseUrl(), code));
+      token = typeof answer === "string" ? answer : answer.token;
+      // From the daemon's own origin the sign-in comes with a client grant: keep its key.
+      if (typeof answer !== "string" && answer.grantKey) this.shell.writeGrantKey(answer.grantKey);
+      this.#grantRefused = undefined;
     } catch (error) {
       const why =
         error instanceof DaemonApiError
@@ -236,6 +268,7 @@ export class AppController {
     this.#stopTokenWatch?.();
     this.#global?.close();
     this.#session?.close();
+    this.#logs?.subscription?.close();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     clearTimeout(this.#refreshTimer);
@@ -256,17 +289,56 @@ export class AppController {
   #newClient(): DaemonClient {
     const options: DaemonClientOptions = {
       baseUrl: this.shell.daemonBaseUrl(),
-      // A function, so every reconnect and every 401 retry reads the latest stored token.
-      token: () => this.shell.readToken() ?? "",
+      // A function: the SDK calls it again on every reconnect and every 401, and it trades the
+      // client grant for the daemon's current token then (restart, stop/start, crash).
+      token: () => this.#currentToken(),
       backoff: { initialDelayMs: 250, maxDelayMs: 5_000, disconnectedAfter: 4 },
       timeoutMs: 15_000,
     };
     return this.options.createClient ? this.options.createClient(options) : new DaemonClient(options);
   }
 
+  /**
+   * The token for the next request or connection. With a client grant it asks the daemon for its
+   * current one (one trade at a time: concurrent callers share it); a grant the daemon refuses is
+   * forgotten, so a dead grant is never tried again. Without one, or while the daemon is down, the
+   * stored token.
+   */
+  async #currentToken(): Promise<string> {
+    const key = this.shell.readGrantKey();
+    if (key) {
+      this.#trading ??= this.#tradeGrant(key).finally(() => {
+        this.#trading = undefined;
+      });
+      const token = await this.#trading;
+      if (token) return token;
+    }
+    return this.shell.readToken() ?? "";
+  }
+
+  async #tradeGrant(key: string): Promise<string | undefined> {
+    const trade =
+      this.options.tradeGrant ?? ((baseUrl: string, grantKey: string) => tradeClientGrant(baseUrl, grantKey));
+    this.grantTrades += 1;
+    try {
+      const token = await trade(this.shell.daemonBaseUrl(), key);
+      // Other tabs of this origin pick it up from storage too.
+      if (this.shell.readToken() !== token) this.shell.writeToken(token);
+      return token;
+    } catch (error) {
+      if (error instanceof DaemonApiError && (error.status === 401 || error.status === 403)) {
+        this.shell.clearGrantKey();
+        this.#grantRefused = error.message;
+      }
+      // Unreachable (the daemon is down): the caller's attempt fails as it would anyway, and the
+      // next reconnect (backing off up to 5 s) trades again.
+      return undefined;
+    }
+  }
+
   /** (Re)opens the streams, resuming where they were, and reloads what the views show. */
   #connect(): void {
-    const cursor = this.#global?.cursor;
+    const cursor = this.#global?.cursor ?? this.#cursor;
     this.#global?.close();
     this.#global = this.#client.subscribeAll({
       ...(cursor ? { cursor } : {}),
@@ -276,6 +348,7 @@ export class AppController {
       onStatus: (status) => this.#onGlobalStatus(status),
     });
     if (this.#state.selectedId && this.#store) this.#openSessionStream(this.#state.selectedId, this.#store);
+    if (this.#logs) this.#openLogStream();
     void this.refreshSessions();
     void this.#syncAttention();
     void this.loadModels();
@@ -292,6 +365,7 @@ export class AppController {
     if (status === "reconnecting" || status === "disconnected") void this.#probeAuth();
     // Back after a drop (a crash and a new daemon, a network blip): what waits for approval may
     // have changed while we were away; ask again rather than trust the badges.
+    if (status === "connected") this.#clearConnectionError();
     if (status === "connected" && (previous === "reconnecting" || previous === "disconnected")) {
       void this.#syncAttention();
       this.#scheduleSessionsRefresh();
@@ -334,6 +408,8 @@ export class AppController {
         // Stopping cancels every running turn: nothing waits for approval any more.
         this.#pending.clear();
         this.#publishAttention();
+        // Stopped on purpose (from here, the CLI or another window): say so rather than "not answering".
+        this.#set({ heartbeat: { ...this.#state.heartbeat, stopped: true } });
         void this.heartbeat();
         break;
     }
@@ -413,15 +489,31 @@ export class AppController {
     }
   }
 
+  /**
+   * A 401 that survived the SDK's retry (which traded the grant, if any): neither the grant nor the
+   * stored token works. Show the sign-in prompt and close the streams, so no dead token is retried
+   * in a loop; a new credential (`opta app`, a pasted token, another tab) reopens them.
+   */
   #noteFailure(error: unknown): void {
-    if (error instanceof DaemonApiError && error.status === 401) {
-      this.#set({
-        auth: "rejected",
-        authMessage: this.#state.restarting
+    if (!(error instanceof DaemonApiError && error.status === 401)) return;
+    if (this.#state.auth !== "rejected") {
+      this.#cursor = this.#global?.cursor ?? this.#cursor;
+      this.#global?.close();
+      this.#global = undefined;
+      this.#session?.close();
+      this.#session = undefined;
+      this.#logs?.subscription?.close();
+      if (this.#logs) this.#logs.subscription = undefined;
+    }
+    this.#set({
+      auth: "rejected",
+      connection: "disconnected",
+      authMessage: this.#grantRefused
+        ? `This window's sign-in no longer works: ${this.#grantRefused}`
+        : this.#state.restarting
           ? "The daemon restarted and rotated its token."
           : "The daemon no longer accepts this app's token (it was restarted or its token rotated).",
-      });
-    }
+    });
   }
 
   #scheduleSessionsRefresh(): void {
@@ -491,8 +583,15 @@ export class AppController {
           failing: false,
         },
       });
+      this.#outageReported = false;
+      this.#clearConnectionError();
     } catch (error) {
       this.#set({ heartbeat: { ...this.#state.heartbeat, failing: true } });
+      // Once per outage, not every beat: a dismissed banner stays dismissed until the next one.
+      if (!this.#outageReported && error instanceof DaemonConnectionError) {
+        this.#outageReported = true;
+        this.#report(error);
+      }
       this.#noteFailure(error);
     }
   }
@@ -601,14 +700,26 @@ export class AppController {
     }
   }
 
-  /** Recent daemon log lines, oldest first. */
-  async logs(limit = 500): Promise<LogLine[]> {
-    try {
-      return (await this.#client.logs({ level: "info", limit })).lines;
-    } catch (error) {
-      this.#report(error, { quiet: true });
-      return [];
-    }
+  /**
+   * Follows the daemon log (`WS /v3/daemon/logs/stream`) for the log viewer, across reconnects and
+   * new tokens. Returns the function that stops it.
+   */
+  followLogs(options: SubscribeLogsOptions): () => void {
+    this.#logs?.subscription?.close();
+    const follow = { options, subscription: undefined as LogSubscription | undefined };
+    this.#logs = follow;
+    if (this.#state.auth === "ok" && this.#started) this.#openLogStream();
+    return () => {
+      follow.subscription?.close();
+      if (this.#logs === follow) this.#logs = undefined;
+    };
+  }
+
+  #openLogStream(): void {
+    const follow = this.#logs;
+    if (!follow) return;
+    follow.subscription?.close();
+    follow.subscription = this.#client.subscribeLogs(follow.options);
   }
 
   /**
@@ -697,6 +808,14 @@ export class AppController {
   }
 
   dismissError(): void {
+    this.#errorIsConnection = false;
+    this.#set({ error: undefined });
+  }
+
+  /** The daemon answers again: a "Could not reach the daemon" banner is stale now. */
+  #clearConnectionError(): void {
+    if (!this.#errorIsConnection) return;
+    this.#errorIsConnection = false;
     this.#set({ error: undefined });
   }
 
@@ -707,8 +826,10 @@ export class AppController {
     }
     if (options.quiet) return;
     if (error instanceof DaemonApiError || error instanceof DaemonConnectionError) {
+      this.#errorIsConnection = error instanceof DaemonConnectionError;
       this.#set({ error: error.message });
     } else if (error instanceof Error && error.name !== "AbortError") {
+      this.#errorIsConnection = false;
       this.#set({ error: error.message });
     }
   }

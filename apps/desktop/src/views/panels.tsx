@@ -160,45 +160,93 @@ const LEVELS: Array<{ level: LogLevel; label: string }> = [
 
 /** How close to the end (px) the log viewer counts as "at the end". */
 const LOG_END_SLACK = 8;
+/** Lines the viewer keeps (and asks for as backlog on every connect). */
+const LOG_KEEP = 1000;
+/** What starts the daemon: the page cannot, a terminal can. */
+export const START_COMMAND = "opta daemon start";
 
-/** Daemon status, Stop / Restart, and a live log viewer with level filters. */
+/** A command shown as code, with a button that copies it and says so. */
+function CopyCommand({ command, testId }: { command: string; testId?: string }) {
+  const controller = useController();
+  const [copied, setCopied] = useState<"yes" | "no" | undefined>();
+  return (
+    <div className="copy-command" data-testid={testId}>
+      <code>{command}</code>
+      <button
+        type="button"
+        className="button small"
+        onClick={async () => setCopied((await controller.shell.copyText(command)) ? "yes" : "no")}
+        aria-label={`Copy ${command}`}
+      >
+        {copied === "yes" ? "Copied" : "Copy"}
+      </button>
+      {copied === "no" ? <span className="muted small">Copy refused by the browser: select the text.</span> : null}
+    </div>
+  );
+}
+
+/**
+ * The daemon's log as it is written (`WS /v3/daemon/logs/stream`, not polling): the server
+ * filters by the lowest level shown, the chips by each level. Reconnects replace the lines with
+ * the new backlog, so nothing is doubled.
+ */
+function useDaemonLog(shown: Record<string, boolean>): LogLine[] {
+  const controller = useController();
+  const [lines, setLines] = useState<LogLine[]>([]);
+  const lowest = [...LEVELS].reverse().find(({ level }) => shown[level])?.level ?? "error";
+  useEffect(
+    () =>
+      controller.followLogs({
+        level: lowest,
+        backlog: LOG_KEEP,
+        onBacklog: (backlog) => setLines(backlog),
+        onLine: (line) => setLines((previous) => [...previous.slice(-(LOG_KEEP - 1)), line]),
+      }),
+    [controller, lowest],
+  );
+  return lines;
+}
+
+/** Daemon status, Start (how) / Stop / Restart, the CLI handoff, and a streaming log viewer. */
 export function DaemonPanel() {
   const controller = useController();
   const state = useAppState();
-  const [lines, setLines] = useState<LogLine[]>([]);
+  const now = useNow(1000);
   const [shown, setShown] = useState<Record<string, boolean>>({ error: true, warn: true, info: true });
   const [confirmStop, setConfirmStop] = useState(false);
-  const logRef = useRef<HTMLDivElement>(null);
-  const status = state.heartbeat.status;
-  const up = !state.heartbeat.failing && state.heartbeat.lastOkAt !== undefined;
+  const [wide, setWide] = useState(false);
+  const [startCopied, setStartCopied] = useState(false);
+  const lines = useDaemonLog(shown);
+  const heartbeat = state.heartbeat;
+  const status = heartbeat.status;
+  const up = !heartbeat.failing && heartbeat.lastOkAt !== undefined;
+  const down = heartbeat.failing;
+  const seenAgo = heartbeat.lastOkAt ? Math.round((now - heartbeat.lastOkAt) / 1000) : undefined;
+  const downLabel = heartbeat.stopped ? "stopped" : "not answering";
+  // Between beats the uptime goes on counting; once the daemon is down it says so instead of freezing.
+  const uptime =
+    up && status && heartbeat.lastOkAt !== undefined
+      ? seconds(status.uptime + Math.max(0, Math.floor((now - heartbeat.lastOkAt) / 1000)))
+      : down
+        ? downLabel
+        : "—";
+  const sessionId = state.selectedId;
 
   useEffect(() => {
-    let cancelled = false;
-    const load = async () => {
-      const next = await controller.logs(500);
-      if (!cancelled && next.length > 0) setLines(next);
+    if (!wide) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        setWide(false);
+      }
     };
-    void load();
-    const timer = setInterval(() => void load(), 2000);
-    return () => {
-      cancelled = true;
-      clearInterval(timer);
-    };
-  }, [controller]);
+    window.addEventListener("keydown", onKey, true);
+    return () => window.removeEventListener("keydown", onKey, true);
+  }, [wide]);
 
-  const visible = lines.filter((line) => shown[line.level] ?? false);
-  // Follow new lines only while the viewer is scrolled to its end: a user reading older lines
-  // keeps their place when the next poll arrives.
-  const atEnd = useRef(true);
-  const onLogScroll = useCallback(() => {
-    const element = logRef.current;
-    if (element) atEnd.current = element.scrollHeight - element.scrollTop - element.clientHeight <= LOG_END_SLACK;
-  }, []);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lines or filters change
-  useLayoutEffect(() => {
-    const element = logRef.current;
-    if (element && atEnd.current) element.scrollTop = element.scrollHeight;
-  }, [lines, shown]);
+  const log = (
+    <LogViewer lines={lines} shown={shown} setShown={setShown} wide={wide} toggleWide={() => setWide(!wide)} />
+  );
 
   return (
     <section className="panel-body" aria-label="Daemon">
@@ -206,7 +254,8 @@ export function DaemonPanel() {
         <dt>Process</dt>
         <dd>
           <span className={`status-dot ${up ? "status-active" : "status-error"}`} aria-hidden="true" />
-          {up ? "Running" : state.heartbeat.stopped ? "Stopped" : "Not answering"}
+          {up ? "Running" : heartbeat.stopped ? "Stopped" : "Not answering"}
+          {down && seenAgo !== undefined ? <span className="muted"> · last seen {seenAgo}s ago</span> : null}
         </dd>
         <dt>PID</dt>
         <dd>{status?.pid ?? "—"}</dd>
@@ -215,13 +264,29 @@ export function DaemonPanel() {
         <dt>Version</dt>
         <dd>{status?.version ?? "—"}</dd>
         <dt>Uptime</dt>
-        <dd>{status ? seconds(status.uptime) : "—"}</dd>
+        <dd data-testid="daemon-uptime">{uptime}</dd>
         <dt>Sessions</dt>
-        <dd>{status ? `${status.sessions.active} active · ${status.sessions.total} total` : "—"}</dd>
+        <dd>{status && up ? `${status.sessions.active} active · ${status.sessions.total} total` : "—"}</dd>
         <dt>Memory</dt>
-        <dd>{status ? bytes(status.rss) : "—"}</dd>
+        <dd data-testid="daemon-memory">{up && status ? bytes(status.rss) : down ? downLabel : "—"}</dd>
       </dl>
       <div className="lifecycle">
+        {down ? (
+          <button
+            type="button"
+            className="button primary"
+            data-testid="start-button"
+            // The page cannot start a process: Start copies the command that does.
+            onClick={async () => setStartCopied(await controller.shell.copyText(START_COMMAND))}
+          >
+            ▶ Start
+          </button>
+        ) : null}
+        {down && startCopied ? (
+          <span className="muted small" role="status">
+            Copied <code>{START_COMMAND}</code>: paste it in a terminal.
+          </span>
+        ) : null}
         <button
           type="button"
           className="button"
@@ -258,11 +323,68 @@ export function DaemonPanel() {
           </button>
         )}
       </div>
+      {down ? (
+        <div className="start-daemon" id="start-daemon" data-testid="start-daemon">
+          <p>
+            The daemon is {downLabel}. This page cannot start it: run this in a terminal, and this window reconnects by
+            itself (no new sign-in).
+          </p>
+          <CopyCommand command={START_COMMAND} testId="start-command" />
+          <p className="muted small">The native Code Desktop shell will offer a Start button here.</p>
+        </div>
+      ) : null}
       <p className="muted small" data-testid="lifecycle-help">
-        Restart rotates the token and reconnects this window by itself; sessions and running turns carry on. Other open
-        windows ask for the new token (run <code>opta app</code>). Stop ends running turns; start the daemon again with{" "}
-        <code>opta app</code> or <code>opta daemon start</code>.
+        Restart rotates the token and reconnects this window by itself; sessions and running turns carry on. Other
+        signed-in windows reconnect by themselves too. Stop ends running turns; start the daemon again with{" "}
+        <code>{START_COMMAND}</code>.
       </p>
+      {sessionId ? (
+        <div className="handoff" data-testid="cli-handoff">
+          <h3>Continue in the terminal</h3>
+          <CopyCommand command={`opta tui --session ${sessionId}`} />
+        </div>
+      ) : null}
+      {wide ? (
+        <div className="log-drawer" role="dialog" aria-label="Daemon log" data-testid="log-drawer">
+          {log}
+        </div>
+      ) : (
+        log
+      )}
+    </section>
+  );
+}
+
+/** The log viewer: level chips, a Wide toggle (a full-width drawer), and the lines, following the end. */
+function LogViewer({
+  lines,
+  shown,
+  setShown,
+  wide,
+  toggleWide,
+}: {
+  lines: LogLine[];
+  shown: Record<string, boolean>;
+  setShown: (shown: Record<string, boolean>) => void;
+  wide: boolean;
+  toggleWide: () => void;
+}) {
+  const logRef = useRef<HTMLDivElement>(null);
+  const visible = lines.filter((line) => shown[line.level] ?? false);
+  // Follow new lines only while the viewer is scrolled to its end: a user reading older lines
+  // keeps their place when the next line arrives.
+  const atEnd = useRef(true);
+  const onLogScroll = useCallback(() => {
+    const element = logRef.current;
+    if (element) atEnd.current = element.scrollHeight - element.scrollTop - element.clientHeight <= LOG_END_SLACK;
+  }, []);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lines, filters or width change
+  useLayoutEffect(() => {
+    const element = logRef.current;
+    if (element && atEnd.current) element.scrollTop = element.scrollHeight;
+  }, [lines, shown, wide]);
+  return (
+    <>
       <div className="log-header">
         <h3>Logs</h3>
         <fieldset className="log-filters">
@@ -278,6 +400,9 @@ export function DaemonPanel() {
               {label}
             </button>
           ))}
+          <button type="button" className="chip" aria-pressed={wide} onClick={toggleWide} data-testid="log-wide">
+            {wide ? "⤡ Narrow" : "⤢ Wide"}
+          </button>
         </fieldset>
       </div>
       {/* Focusable so the log can be scrolled with the keyboard. */}
@@ -301,6 +426,6 @@ export function DaemonPanel() {
           </div>
         ))}
       </div>
-    </section>
+    </>
   );
 }

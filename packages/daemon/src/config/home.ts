@@ -21,6 +21,8 @@ export function optaPaths(home: string) {
     daemonDir,
     token: join(daemonDir, "token"),
     state: join(daemonDir, "state.json"),
+    /** Client grants of signed-in Code Desktop windows (hashes only, mode 0600). */
+    grants: join(daemonDir, "grants.json"),
     log: join(daemonDir, "daemon.log"),
     sessions: join(daemonDir, "sessions"),
     policies: join(home, "policies"),

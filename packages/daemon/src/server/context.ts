@@ -7,6 +7,7 @@ import type { ProviderRegistry } from "../provider/registry.js";
 import type { GlobalFeed } from "../session/global-feed.js";
 import type { SessionStore } from "../session/store.js";
 import type { AuthCodes } from "./auth-codes.js";
+import type { ClientGrants } from "./client-grants.js";
 
 /** What the HTTP and WebSocket layers need from the daemon; they hold no state of their own. */
 export interface DaemonContext {
@@ -26,6 +27,8 @@ export interface DaemonContext {
   requestStop(reason: string): void;
   /** Rotates the token at once (returned) and closes WebSockets right after. */
   requestRestart(): string;
+  /** Rotates the token and closes WebSockets (a revoked client grant); sessions carry on. */
+  rotateToken(reason: string): string;
   publishDaemonEvent(event: DaemonEvent): void;
   /** Resolves a pending permission request; false when there is none with that id. */
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
@@ -35,6 +38,8 @@ export interface DaemonContext {
   mcp: McpManager;
   /** Single-use sign-in codes for `opta app` URLs. */
   authCodes: AuthCodes;
+  /** Client grants: signed-in Code Desktop windows that may trade for the current token. */
+  grants: ClientGrants;
   /** Mounts Code Desktop's static files, when they are built. */
   mountStatic?: (app: Express) => void;
 }

@@ -2,7 +2,6 @@ import { realpathSync, statSync } from "node:fs";
 import type { Socket } from "node:net";
 import { isAbsolute } from "node:path";
 import {
-  AuthExchangeRequest,
   CreateSessionRequest,
   EventsQuery,
   ExportQuery,
@@ -18,6 +17,7 @@ import { peekSeq } from "../event-log/session-file.js";
 import type { ModelDetail } from "../provider/types.js";
 import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
+import { grantRoutes, publicAuthRoutes } from "./auth-routes.js";
 import type { DaemonContext } from "./context.js";
 import { sessionToMarkdown } from "./export.js";
 import { BODY_LIMITS, declaredLengthError, declaresBody, jsonBody } from "./json-body.js";
@@ -34,7 +34,7 @@ import {
 import { sessionLifecycleRoutes } from "./session-routes.js";
 
 /** The WebSocket endpoints (websocket.ts); plain HTTP to them is a client mistake. */
-const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream"];
+const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream", "/v3/daemon/logs/stream"];
 
 /** Builds the Express app: security first, then the v3 routes, then one error handler. */
 export function createHttpApp(context: DaemonContext): express.Express {
@@ -58,18 +58,8 @@ export function createHttpApp(context: DaemonContext): express.Express {
     );
   });
 
-  // The one route that takes no bearer token: a single-use code from `opta app` is the credential.
-  app.post("/v3/auth/exchange", jsonBody({ ...BODY_LIMITS, bytes: 4096 }), (request, response) => {
-    const body = validate(AuthExchangeRequest, request.body ?? {}, "body");
-    if (!context.authCodes.redeem(body.code)) {
-      throw new ApiError(
-        "INVALID_AUTH_CODE",
-        "This sign-in code is unknown, expired or already used; run 'opta app' again for a new one.",
-      );
-    }
-    response.setHeader("cache-control", "no-store");
-    response.json({ token: context.token() });
-  });
+  // The routes that take no bearer token: a single-use code from `opta app`, or a client grant.
+  app.use(publicAuthRoutes(context));
 
   app.use("/v3", (request, _response, next) => {
     if (!tokenMatches(bearerToken(request.headers.authorization), context.token())) {
@@ -258,6 +248,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
 
   app.use("/v3", sessionLifecycleRoutes(context));
   app.use("/v3", router);
+  app.use("/v3", grantRoutes(context));
   app.use("/v3/mcp", mcpRoutes(context));
   app.use("/v3", () => {
     throw new ApiError("NOT_FOUND", "No such route; see docs/api.md for the v3 API.");

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { isSafeId, type SessionEvent } from "@opta/protocol";
+import { isSafeId, LogLevel, type LogLine, type SessionEvent } from "@opta/protocol";
 import { type WebSocket, WebSocketServer } from "ws";
 import { peekSeq } from "../event-log/session-file.js";
 import { parseCursor } from "../session/global-feed.js";
@@ -69,6 +69,7 @@ export class StreamServer {
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       if (checked.kind === "session") void this.streamSession(ws, checked.sessionId, checked.afterSeq);
+      else if (checked.kind === "logs") this.streamLogs(ws, checked.level, checked.backlog);
       else void this.streamAll(ws, checked.cursor, checked.filter);
     });
   }
@@ -101,7 +102,11 @@ export class StreamServer {
     const sessionMatch = /^\/v3\/sessions\/([^/]+)\/stream$/.exec(path);
     if (sessionMatch) return sessionStreamRequest(sessionMatch[1]!, query);
     if (path === "/v3/events") return globalStreamRequest(query);
-    return new ApiError("NOT_FOUND", "No WebSocket endpoint here; use /v3/sessions/:id/stream or /v3/events.");
+    if (path === "/v3/daemon/logs/stream") return logStreamRequest(query);
+    return new ApiError(
+      "NOT_FOUND",
+      "No WebSocket endpoint here; use /v3/sessions/:id/stream, /v3/events or /v3/daemon/logs/stream.",
+    );
   }
 
   /** Closes every client with a code that tells it what happened. */
@@ -174,6 +179,30 @@ export class StreamServer {
       unsubscribe();
       ws.close(1011, "replay failed");
     }
+  }
+
+  /**
+   * The daemon's log as it is written: the last `backlog` lines at or above `level`, a `replayed`
+   * control frame, then every new line at or above `level`. A reconnecting viewer replaces what it
+   * shows with the new backlog, so nothing is doubled.
+   */
+  private streamLogs(ws: WebSocket, level: LogLevel | undefined, backlog: number): void {
+    const { logger } = this.context;
+    const min = level ? LEVEL_RANK[level] : 0;
+    const send = (line: LogLine) => {
+      if (ws.readyState !== ws.OPEN || LEVEL_RANK[line.level] < min) return;
+      // A viewer that stops reading is dropped rather than buffered without bound.
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        ws.close(CloseCode.tooSlow, "client too slow; reconnect for a fresh backlog");
+        return;
+      }
+      sendCorked(ws, JSON.stringify(line));
+    };
+    for (const line of logger.tail(backlog, level)) send(line);
+    sendCorked(ws, JSON.stringify({ control: "replayed" }));
+    const unsubscribe = logger.onLine(send);
+    ws.on("close", unsubscribe);
+    ws.on("error", () => unsubscribe());
   }
 
   /** The daemon-wide stream: exact resume from memory when possible, else a superset by time. */
@@ -258,9 +287,15 @@ function eventNameOf(frame: string): string {
   return match?.[1] ?? "";
 }
 
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Backlog lines a log stream sends at most (the logger keeps 2,000 in memory). */
+const MAX_LOG_BACKLOG = 2000;
+
 /** A stream a checked upgrade asks for. */
 type StreamRequest =
   | { kind: "session"; sessionId: string; afterSeq: number }
+  | { kind: "logs"; level: LogLevel | undefined; backlog: number }
   | { kind: "events"; cursor: string | undefined; filter: ReadonlySet<string> | undefined };
 
 /**
@@ -342,6 +377,28 @@ function globalStreamRequest(query: Map<string, string>): StreamRequest | ApiErr
     );
   }
   return { kind: "events", cursor: cursor || undefined, filter };
+}
+
+function logStreamRequest(query: Map<string, string>): StreamRequest | ApiError {
+  const unknown = unknownParameter(query, ["token", "level", "backlog"]);
+  if (unknown) return unknown;
+  const rawLevel = query.get("level");
+  const level = rawLevel === undefined || rawLevel === "" ? undefined : LogLevel.safeParse(rawLevel);
+  if (level && !level.success) {
+    return new ApiError(
+      "VALIDATION_FAILED",
+      `level must be one of debug, info, warn, error, not '${rawLevel!.slice(0, 40)}'.`,
+    );
+  }
+  const rawBacklog = query.get("backlog") ?? "200";
+  const backlog = /^\d{1,5}$/.test(rawBacklog) ? Number(rawBacklog) : Number.NaN;
+  if (!(backlog >= 0 && backlog <= MAX_LOG_BACKLOG)) {
+    return new ApiError(
+      "VALIDATION_FAILED",
+      `backlog must be a whole number from 0 to ${MAX_LOG_BACKLOG}, not '${rawBacklog.slice(0, 40)}'.`,
+    );
+  }
+  return { kind: "logs", level: level?.data, backlog };
 }
 
 /** `<epoch>.<index>.<ms>` as GlobalFeed writes it, with an index and a time that fit a Date. */

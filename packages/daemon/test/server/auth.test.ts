@@ -21,6 +21,8 @@ const ROUTES: Array<[string, string]> = [
   ["GET", "/v3/models"],
   ["POST", "/v3/sessions/s-000000000000000/compact"],
   ["POST", "/v3/auth/codes"],
+  ["GET", "/v3/auth/grants"],
+  ["POST", "/v3/auth/grants/revoke"],
   ["GET", "/v3/mcp/servers"],
   ["POST", "/v3/mcp/servers/fs/test"],
 ];
@@ -87,11 +89,12 @@ describe("authentication and origin checks", () => {
     expect((await api(daemon)("/v3/health")).status).toBe(200);
   });
 
-  it("refuses both WebSocket endpoints without the token", async () => {
+  it("refuses every WebSocket endpoint without the token", async () => {
     const base = `ws://127.0.0.1:${daemon.port}`;
     expect(await wsStatus(`${base}/v3/events`)).toBe(401);
     expect(await wsStatus(`${base}/v3/events?token=wrong`)).toBe(401);
     expect(await wsStatus(`${base}/v3/sessions/s-000000000000000/stream?afterSeq=0`)).toBe(401);
+    expect(await wsStatus(`${base}/v3/daemon/logs/stream`)).toBe(401);
     expect(await wsStatus(`${base}/v3/events?token=${daemon.token}`)).toBe(101);
   });
 
