@@ -398,6 +398,11 @@ class Reader {
         "the command contains an unusual space character, which the shell and the gate could read differently",
         "syntax",
       );
+    if (continuesInsideWord(source))
+      this.doubt(
+        "a line continuation (backslash-newline) joins two words into one for the shell, which the gate reads as separate (put a blank before the backslash)",
+        "syntax",
+      );
     if (source.includes("$'"))
       this.doubt("`$'…'` (ANSI-C quoting) is bash-only: /bin/sh (dash) reads those quotes differently", "syntax");
     if (source.includes('$"'))
@@ -1192,6 +1197,30 @@ class Reader {
       if (directory !== null && !this.directories.includes(directory)) this.directories.push(directory);
     return { ok: this.bounded(union(ok)), fail: directories };
   }
+}
+
+/**
+ * Whether a backslash-newline joins the text around it: the shell deletes the pair before it splits
+ * words, so `a\<newline>#` is the word `a#` to dash and bash, while tree-sitter ends the word and
+ * starts a comment (and `&\<newline>&` is `&&`). A continuation after an unescaped blank, or at
+ * the start of a line, only removes white space, which every reader agrees on; any other is doubtful.
+ */
+function continuesInsideWord(source: string): boolean {
+  const escaped = (end: number) => {
+    let count = 0;
+    for (let index = end; index >= 0 && source[index] === "\\"; index--) count++;
+    return count % 2 === 1;
+  };
+  for (let newline = source.indexOf("\n"); newline !== -1; newline = source.indexOf("\n", newline + 1)) {
+    if (!escaped(newline - 1)) continue; // a real newline
+    const before = newline - 2; // the character before the continuation's backslash
+    const char = source[before];
+    if (char === undefined) continue;
+    if ((char === " " || char === "\t") && !escaped(before - 1)) continue;
+    if (char === "\n" && !escaped(before - 1)) continue;
+    return true;
+  }
+  return false;
 }
 
 /** A command fragment short enough for a reason. */

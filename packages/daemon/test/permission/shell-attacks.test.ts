@@ -46,6 +46,10 @@ const SHELL_GATE: Attack[] = [
   { command: "ls <<E\\ F\nx\nE F\ntouch M\nE\\ F\n", mustWork: true },
   { command: "echo a\f# ; touch M", mustWork: true },
   { command: "echo a\v# ; touch M", mustWork: true },
+  // A line continuation inside a word: dash joins `a` and `#` into one word, the grammar starts a comment.
+  { command: "echo a\\\n# ; touch M", mustWork: true },
+  { command: "echo a\\ \\\n# ; touch M", mustWork: true },
+  { command: "ls &\\\n& touch M" },
   { command: "ls\r\ntouch M" },
   { command: "ls && touch M" },
   { command: "ls; touch M" },
@@ -273,6 +277,7 @@ describe("the command gate, replayed under dash and bash", () => {
     for (const command of [
       "echo hi",
       "ls -la src",
+      "ls \\\n  -la src", // a continuation after a blank only removes white space
       "echo a && ls",
       "echo x > out.txt",
       "echo x >> src/log.txt 2>&1",
