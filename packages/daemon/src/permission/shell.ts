@@ -1139,6 +1139,8 @@ class Reader {
         return same;
       }
     }
+    const hidden = runsUnnamedCode(name, words);
+    if (hidden !== undefined) this.doubt(hidden);
     if (name === "find" && argv.some((word) => /^-(exec|execdir|ok|okdir)$/.test(word))) {
       runs("-exec runs a command for every file found");
       for (let index = 1; index < words.length; index++) {
@@ -1221,6 +1223,59 @@ function continuesInsideWord(source: string): boolean {
     return true;
   }
   return false;
+}
+
+/**
+ * Options of npm and its kin that make a prefix-allowed command (`run_command(npm test)`) run
+ * code the command line does not name: `--node-options=--import=data:…` runs any JavaScript in
+ * the test script's node, `--script-shell` picks the program that runs the script, `--prefix`
+ * another package's scripts, `--userconfig` a config that sets any of these.
+ */
+const PACKAGE_MANAGERS = new Set(["npm", "pnpm", "yarn", "bun"]);
+const PACKAGE_MANAGER_RUNS =
+  /^--(node-options|script-shell|shell|prefix|dir|cwd|userconfig|globalconfig|call|config)(=|$)|^-(C|c)$/;
+/**
+ * git options that run a command or write a file the gate does not see as a write (`git log
+ * --output=.git/config --format='[core]%n fsmonitor=…'` makes the next `git status` run anything).
+ */
+const GIT_RUNS =
+  /^--(output|exec|upload-pack|receive-pack|ext-diff|textconv|extcmd|tool|open-files-in-pager|template|config-env|exec-path)(=|$)|^-O/;
+
+/**
+ * Why a `git` or npm-like command runs code its words do not name, or undefined. An argument
+ * whose value is only known at run time (`for o in --node-options=…; do npm test $o; done`, a
+ * glob matching a file named like an option) counts too: it could be any of these options.
+ */
+function runsUnnamedCode(name: string, words: readonly Word[]): string | undefined {
+  const manager = PACKAGE_MANAGERS.has(name);
+  if (!manager && name !== "git") return undefined;
+  const argv = words.map((word) => word.text);
+  const end = manager && argv.includes("--") ? argv.indexOf("--") : argv.length; // after --: the script's own
+  const args = words.slice(1, end);
+  if (args.some((word) => word.expands || word.glob || word.odd))
+    return `\`${name}\` gets an argument only known at run time, which could be an option that makes it run other code`;
+  const option = args.find((word) => (manager ? PACKAGE_MANAGER_RUNS : GIT_RUNS).test(word.text));
+  if (option)
+    return `\`${name} ${snippet(option.text)}\` makes ${name} run code or write files the command does not name`;
+  if (name !== "git") return undefined;
+  // git's own options come before the subcommand: -c and --config-env set any configuration (core.pager, alias.x=!cmd).
+  const sub = argv.findIndex(
+    (word, index) => index > 0 && !word.startsWith("-") && !/^-(c|C)$/.test(argv[index - 1] ?? ""),
+  );
+  if (argv.slice(1, sub === -1 ? argv.length : sub).includes("-c"))
+    return "`git -c` sets configuration that can run any command (core.pager, core.fsmonitor, alias.x=!…)";
+  const subcommand = sub === -1 ? undefined : argv[sub];
+  const rest = sub === -1 ? [] : argv.slice(sub + 1);
+  if (
+    (subcommand === "rebase" && rest.includes("-x")) ||
+    (subcommand === "bisect" && rest[0] === "run") ||
+    (subcommand === "submodule" && rest.includes("foreach")) ||
+    subcommand === "filter-branch" ||
+    subcommand === "difftool" ||
+    subcommand === "mergetool"
+  )
+    return `\`git ${subcommand}\` runs commands given to it or configured for it`;
+  return undefined;
 }
 
 /** A command fragment short enough for a reason. */
