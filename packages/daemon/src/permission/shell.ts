@@ -1075,8 +1075,23 @@ class Reader {
       case "builtin":
         this.doubt("`builtin` is bash-only");
         return inner(skipOptions(argv, 1, EMPTY), argv);
-      case "time":
-        return inner(skipOptions(argv, 1, TIME_VALUE), argv);
+      case "time": {
+        // /usr/bin/time (dash has no `time` keyword) writes its report to `-o file`: a write like `>`.
+        const at = skipOptions(argv, 1, TIME_VALUE);
+        for (let index = 1; index < at; index++) {
+          const word = argv[index] as string;
+          const attached = /^--output=/.test(word) ? word.slice("--output=".length) : undefined;
+          const target =
+            attached !== undefined ? words[index] : word === "-o" || word === "--output" ? words[index + 1] : undefined;
+          if (!target) continue;
+          if (isDynamic(target)) this.doubt(`\`time -o ${snippet(target.text)}\` writes a file only known at run time`);
+          else {
+            const path = attached ?? target.text;
+            this.addWrite(target.tilde ? expandTilde(path) : path, directories);
+          }
+        }
+        return inner(at, argv);
+      }
       case "stdbuf":
         return inner(skipOptions(argv, 1, STDBUF_VALUE), argv);
       case "ionice":

@@ -50,6 +50,10 @@ const SHELL_GATE: Attack[] = [
   { command: "echo a\\\n# ; touch M", mustWork: true },
   { command: "echo a\\ \\\n# ; touch M", mustWork: true },
   { command: "ls &\\\n& touch M" },
+  // /usr/bin/time (dash has no `time` keyword) writes its report where -o says.
+  { command: "time -o M ls", mustWork: true },
+  { command: "time --output=M ls", mustWork: true },
+  { command: "timeout 5 time -f x -o M ls", mustWork: true },
   { command: "ls\r\ntouch M" },
   { command: "ls && touch M" },
   { command: "ls; touch M" },
@@ -139,6 +143,8 @@ const REDIRECT_ESCAPE: Attack[] = [
   { command: "echo x > $(echo ..)/outside/f", mustWork: true },
   { command: "echo x > linkdir/f", mustWork: true },
   { command: "echo x > ../outside/f", mustWork: true },
+  { command: "time -o ../outside/f ls", mustWork: true },
+  { command: "time -a --output=$HOME/.bashrc ls", canary: "userhome/.bashrc", mustWork: true },
   { command: "echo x > linkdir/../outside/f" },
   {
     command: "echo x > dangling",
@@ -346,6 +352,8 @@ describe("the command gate, replayed under dash and bash", () => {
       "ls -la src",
       "ls \\\n  -la src", // a continuation after a blank only removes white space
       "echo a && ls",
+      "time -p ls",
+      "time -o timing.txt ls", // a write inside the workspace, which write_file allows
       "echo x > out.txt",
       "echo x >> src/log.txt 2>&1",
       "echo 'a; b' \"$HOME\" | ls",
