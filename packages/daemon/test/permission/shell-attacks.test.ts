@@ -366,6 +366,12 @@ describe("the command gate, replayed under dash and bash", () => {
     const ask = decide("echo a\r# ; touch M");
     expect(ask.decision).toBe("ask");
     expect(ask.reason).toContain("carriage return");
+    // /proc/self/cwd is the gate's (the daemon's) cwd when the gate resolves it, the shell's when it runs.
+    for (const target of ["/proc/self/cwd/../f", "/dev/fd/3/f", `/proc/${process.pid}/cwd/f`]) {
+      const proc = decide(`ls 3<.. > ${target}`);
+      expect(proc.decision, target).toBe("ask");
+      expect(proc.reason, target).toContain("goes through /proc");
+    }
     const outside = decide("echo x > linkdir/f");
     expect(outside.decision).toBe("ask");
     expect(outside.reason).toContain(join(root, "outside", "f"));
