@@ -40,6 +40,10 @@ function walk(start: string, parts: readonly string[], budget: { links: number; 
     }
     if (--budget.steps < 0) return { error: "the path takes too many steps to resolve" };
     const next = join(current, part);
+    // /proc/self/cwd, /proc/self/fd/3 (and /dev/fd/…, a link into it) name the process that opens
+    // them: the shell's cwd and descriptors, not the gate's, so the gate's reading proves nothing.
+    if (next === "/proc/self" || next === "/proc/thread-self" || /^\/proc\/\d+$/.test(next))
+      return { error: "the path goes through /proc, which leads somewhere else for the shell than for the gate" };
     let link: string | undefined;
     try {
       const info = lstatSync(next);

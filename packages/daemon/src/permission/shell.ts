@@ -398,6 +398,11 @@ class Reader {
         "the command contains an unusual space character, which the shell and the gate could read differently",
         "syntax",
       );
+    if (continuesInsideWord(source))
+      this.doubt(
+        "a line continuation (backslash-newline) joins two words into one for the shell, which the gate reads as separate (put a blank before the backslash)",
+        "syntax",
+      );
     if (source.includes("$'"))
       this.doubt("`$'…'` (ANSI-C quoting) is bash-only: /bin/sh (dash) reads those quotes differently", "syntax");
     if (source.includes('$"'))
@@ -1070,8 +1075,23 @@ class Reader {
       case "builtin":
         this.doubt("`builtin` is bash-only");
         return inner(skipOptions(argv, 1, EMPTY), argv);
-      case "time":
-        return inner(skipOptions(argv, 1, TIME_VALUE), argv);
+      case "time": {
+        // /usr/bin/time (dash has no `time` keyword) writes its report to `-o file`: a write like `>`.
+        const at = skipOptions(argv, 1, TIME_VALUE);
+        for (let index = 1; index < at; index++) {
+          const word = argv[index] as string;
+          const attached = /^--output=/.test(word) ? word.slice("--output=".length) : undefined;
+          const target =
+            attached !== undefined ? words[index] : word === "-o" || word === "--output" ? words[index + 1] : undefined;
+          if (!target) continue;
+          if (isDynamic(target)) this.doubt(`\`time -o ${snippet(target.text)}\` writes a file only known at run time`);
+          else {
+            const path = attached ?? target.text;
+            this.addWrite(target.tilde ? expandTilde(path) : path, directories);
+          }
+        }
+        return inner(at, argv);
+      }
       case "stdbuf":
         return inner(skipOptions(argv, 1, STDBUF_VALUE), argv);
       case "ionice":
@@ -1134,6 +1154,8 @@ class Reader {
         return same;
       }
     }
+    const hidden = runsUnnamedCode(name, words);
+    if (hidden !== undefined) this.doubt(hidden);
     if (name === "find" && argv.some((word) => /^-(exec|execdir|ok|okdir)$/.test(word))) {
       runs("-exec runs a command for every file found");
       for (let index = 1; index < words.length; index++) {
@@ -1192,6 +1214,83 @@ class Reader {
       if (directory !== null && !this.directories.includes(directory)) this.directories.push(directory);
     return { ok: this.bounded(union(ok)), fail: directories };
   }
+}
+
+/**
+ * Whether a backslash-newline joins the text around it: the shell deletes the pair before it splits
+ * words, so `a\<newline>#` is the word `a#` to dash and bash, while tree-sitter ends the word and
+ * starts a comment (and `&\<newline>&` is `&&`). A continuation after an unescaped blank, or at
+ * the start of a line, only removes white space, which every reader agrees on; any other is doubtful.
+ */
+function continuesInsideWord(source: string): boolean {
+  const escaped = (end: number) => {
+    let count = 0;
+    for (let index = end; index >= 0 && source[index] === "\\"; index--) count++;
+    return count % 2 === 1;
+  };
+  for (let newline = source.indexOf("\n"); newline !== -1; newline = source.indexOf("\n", newline + 1)) {
+    if (!escaped(newline - 1)) continue; // a real newline
+    const before = newline - 2; // the character before the continuation's backslash
+    const char = source[before];
+    if (char === undefined) continue;
+    if ((char === " " || char === "\t") && !escaped(before - 1)) continue;
+    if (char === "\n" && !escaped(before - 1)) continue;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Options of npm and its kin that make a prefix-allowed command (`run_command(npm test)`) run
+ * code the command line does not name: `--node-options=--import=data:…` runs any JavaScript in
+ * the test script's node, `--script-shell` picks the program that runs the script, `--prefix`
+ * another package's scripts, `--userconfig` a config that sets any of these.
+ */
+const PACKAGE_MANAGERS = new Set(["npm", "pnpm", "yarn", "bun"]);
+const PACKAGE_MANAGER_RUNS =
+  /^--(node-options|script-shell|shell|prefix|dir|cwd|userconfig|globalconfig|call|config)(=|$)|^-(C|c)$/;
+/**
+ * git options that run a command or write a file the gate does not see as a write (`git log
+ * --output=.git/config --format='[core]%n fsmonitor=…'` makes the next `git status` run anything).
+ */
+const GIT_RUNS =
+  /^--(output|exec|upload-pack|receive-pack|ext-diff|textconv|extcmd|tool|open-files-in-pager|template|config-env|exec-path)(=|$)|^-O/;
+
+/**
+ * Why a `git` or npm-like command runs code its words do not name, or undefined. An argument
+ * whose value is only known at run time (`for o in --node-options=…; do npm test $o; done`, a
+ * glob matching a file named like an option) counts too: it could be any of these options.
+ */
+function runsUnnamedCode(name: string, words: readonly Word[]): string | undefined {
+  const manager = PACKAGE_MANAGERS.has(name);
+  if (!manager && name !== "git") return undefined;
+  const argv = words.map((word) => word.text);
+  const end = manager && argv.includes("--") ? argv.indexOf("--") : argv.length; // after --: the script's own
+  const args = words.slice(1, end);
+  if (args.some((word) => word.expands || word.glob || word.odd))
+    return `\`${name}\` gets an argument only known at run time, which could be an option that makes it run other code`;
+  const option = args.find((word) => (manager ? PACKAGE_MANAGER_RUNS : GIT_RUNS).test(word.text));
+  if (option)
+    return `\`${name} ${snippet(option.text)}\` makes ${name} run code or write files the command does not name`;
+  if (name !== "git") return undefined;
+  // git's own options come before the subcommand: -c and --config-env set any configuration (core.pager, alias.x=!cmd).
+  const sub = argv.findIndex(
+    (word, index) => index > 0 && !word.startsWith("-") && !/^-(c|C)$/.test(argv[index - 1] ?? ""),
+  );
+  if (argv.slice(1, sub === -1 ? argv.length : sub).includes("-c"))
+    return "`git -c` sets configuration that can run any command (core.pager, core.fsmonitor, alias.x=!…)";
+  const subcommand = sub === -1 ? undefined : argv[sub];
+  const rest = sub === -1 ? [] : argv.slice(sub + 1);
+  if (
+    (subcommand === "rebase" && rest.includes("-x")) ||
+    (subcommand === "bisect" && rest[0] === "run") ||
+    (subcommand === "submodule" && rest.includes("foreach")) ||
+    subcommand === "filter-branch" ||
+    subcommand === "difftool" ||
+    subcommand === "mergetool"
+  )
+    return `\`git ${subcommand}\` runs commands given to it or configured for it`;
+  return undefined;
 }
 
 /** A command fragment short enough for a reason. */

@@ -221,7 +221,9 @@ export async function writeFileAtomically(
     await checkDirectory(directory, roots, options.shownAs);
     const before = await checkTarget(directory, name, options);
     const temp = tempName(name);
-    const handle = await open(directory.child(temp), NEW_FILE, 0o666).catch((error) => {
+    // Replacing a file: the temp file starts private, so its new content is never readable by
+    // more users than the old file's was (the chmod below only comes after the content is in).
+    const handle = await open(directory.child(temp), NEW_FILE, before ? 0o600 : 0o666).catch((error) => {
       throw removedOr(error, options.shownAs);
     });
     let stillOpen = true;

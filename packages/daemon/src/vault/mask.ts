@@ -79,9 +79,9 @@ function escapeRegExp(text: string): string {
 }
 
 /** One alternation of literals, longest first so the longest form at a position wins. */
-function literalPattern(literals: Iterable<string>): RegExp | undefined {
+function literalPattern(literals: Iterable<string>, flags = "g"): RegExp | undefined {
   const sorted = [...new Set(literals)].sort((a, b) => b.length - a.length);
-  return sorted.length ? new RegExp(sorted.map(escapeRegExp).join("|"), "g") : undefined;
+  return sorted.length ? new RegExp(sorted.map(escapeRegExp).join("|"), flags) : undefined;
 }
 
 // Stands in for text already masked, so that no encoded match can span it.
@@ -89,35 +89,47 @@ const BARRIER = "\u0000";
 
 /**
  * Masks a fixed set of secrets, exactly and in their encoded forms, in one pass per kind: the
- * secrets themselves in the text as it is, the encoded forms in the text with whitespace removed
- * (so base64 wrapped at 76 columns, `od -An -tx1` and `xxd -p` output are caught too). Built once
- * per set of secrets (see secretMasker) and reused for every text.
+ * secrets themselves in the text as it is (in any letter case), the encoded forms and the secrets
+ * again in the text with whitespace removed (so base64 wrapped at 76 columns, `od -An -tx1`, `xxd
+ * -p`, `fold` and `sed 's/./& /g'` output are caught too). Built once per set of secrets (see
+ * secretMasker) and reused for every text. Other transformations (reversed, rot13, base32,
+ * compressed, split over two commands, dumps with offsets between the bytes) are not caught: the
+ * sandbox keeps the daemon's secrets out of a command's reach.
  */
 export class SecretMasker {
   private readonly rawPattern: RegExp | undefined;
   private readonly encodedPattern: RegExp | undefined;
+  /** The secrets (long enough to encode), lower case, sought in the whitespace-free text in any case. */
+  private readonly spreadPattern: RegExp | undefined;
   private readonly raw: string[];
   private readonly encoded: string[];
+  private readonly spread: string[];
   private readonly replacements = new Map<string, string>();
 
   constructor(secrets: Iterable<string | undefined>) {
     const raw = new Set<string>();
     const encoded = new Set<string>();
+    const spread = new Set<string>();
     for (const secret of secrets) {
       if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
       raw.add(secret);
       this.replacements.set(secret, maskSecret(secret));
+      this.replacements.set(secret.toLowerCase(), maskSecret(secret));
       if (secret.length < MIN_ENCODED_SECRET_LENGTH) continue;
+      // `fold`, `sed 's/./& /g'` and `tr a-z A-Z` keep the secret readable: seek it spaced out and in any case.
+      spread.add(secret.toLowerCase());
       for (const form of encodedForms(secret)) {
         if (this.replacements.has(form.text)) continue;
         encoded.add(form.text);
         this.replacements.set(form.text, `[${form.encoding} of ${maskSecret(secret)}]`);
       }
     }
-    this.raw = [...raw];
+    this.raw = [...raw].map((secret) => secret.toLowerCase());
     this.encoded = [...encoded];
-    this.rawPattern = literalPattern(raw);
+    this.spread = [...spread];
+    this.rawPattern = literalPattern(raw, "gi");
     this.encodedPattern = literalPattern(encoded);
+    this.spreadPattern = literalPattern(spread, "gi");
   }
 
   /** `text` with every known secret (and anything shaped like an API key) replaced by its mask. */
@@ -138,16 +150,20 @@ export class SecretMasker {
         found.push({ start: match.index, end: match.index + match[0].length, replacement: this.replace(match[0]) });
       }
     }
-    if (!this.encodedPattern) return found;
+    if (!this.encodedPattern && !this.spreadPattern) return found;
     const { view, positions } = whitespaceFree(text, found);
     const encoded: MaskRange[] = [];
-    for (const match of view.matchAll(this.encodedPattern)) {
-      const start = positions[match.index] as number;
-      const end = (positions[match.index + match[0].length - 1] as number) + 1;
-      encoded.push({ start, end, replacement: this.replace(match[0]) });
+    for (const pattern of [this.encodedPattern, this.spreadPattern]) {
+      if (!pattern) continue;
+      for (const match of view.matchAll(pattern)) {
+        const start = positions[match.index] as number;
+        const end = (positions[match.index + match[0].length - 1] as number) + 1;
+        encoded.push({ start, end, replacement: this.replace(match[0]) });
+      }
     }
     if (encoded.length === 0) return found;
-    return [...found, ...encoded].sort((a, b) => a.start - b.start);
+    // Overlaps (a secret spread out inside its own base64, say) are skipped by applyRanges.
+    return [...found, ...encoded].sort((a, b) => a.start - b.start || b.end - a.end);
   }
 
   /**
@@ -160,13 +176,13 @@ export class SecretMasker {
     let hold = text.length;
     const longestRaw = this.raw.reduce((most, secret) => Math.max(most, secret.length), 0);
     for (let index = Math.max(0, text.length - longestRaw + 1); index <= text.length - minimum; index += 1) {
-      const tail = text.slice(index);
+      const tail = text.slice(index).toLowerCase();
       if (this.raw.some((secret) => secret.length > tail.length && secret.startsWith(tail))) {
         hold = Math.max(index, from);
         break;
       }
     }
-    const longestEncoded = this.encoded.reduce((most, form) => Math.max(most, form.length), 0);
+    const longestEncoded = [...this.encoded, ...this.spread].reduce((most, form) => Math.max(most, form.length), 0);
     if (longestEncoded > 0) {
       // The last longestEncoded-1 non-whitespace characters: where an unfinished form could start.
       const tailPositions: number[] = [];
@@ -176,7 +192,11 @@ export class SecretMasker {
       let view = tailPositions.map((index) => text[index]).join("");
       for (const position of tailPositions) {
         if (view.length < minimum || position >= hold) break;
-        if (this.encoded.some((form) => form.length > view.length && form.startsWith(view))) {
+        const lower = view.toLowerCase();
+        if (
+          this.encoded.some((form) => form.length > view.length && form.startsWith(view)) ||
+          this.spread.some((form) => form.length > view.length && form.startsWith(lower))
+        ) {
           hold = Math.min(hold, Math.max(position, from));
           break;
         }
@@ -201,7 +221,7 @@ export class SecretMasker {
   }
 
   private replace(found: string): string {
-    return this.replacements.get(found) ?? DOTS;
+    return this.replacements.get(found) ?? this.replacements.get(found.toLowerCase()) ?? DOTS;
   }
 }
 

@@ -15,7 +15,7 @@ import { type ScriptedServer, startScriptedServer } from "../fixtures/scripted-o
 
 /** Which bytes of `secret` a text gives away in some encoding: the longest run found, in bytes. */
 function leakedBytes(text: string, secret: string): number {
-  const bytes = Buffer.from(secret);
+  let bytes = Buffer.from(secret);
   let longest = 0;
   const check = (decoded: Buffer) => {
     // The longest window of the secret inside `decoded` (windows from 8 bytes up).
@@ -47,6 +47,11 @@ function leakedBytes(text: string, secret: string): number {
       // not percent-encoded text
     }
   }
+  // the key as text, spaced out or wrapped (fold, sed 's/./& /g'), in any letter case (tr a-z A-Z)
+  check(Buffer.from(compact));
+  bytes = Buffer.from(secret.toLowerCase());
+  check(Buffer.from(text.toLowerCase()));
+  check(Buffer.from(compact.toLowerCase()));
   return longest;
 }
 
@@ -208,6 +213,9 @@ describe("secrets in encoded form", () => {
         `${node} -e "process.stdout.write(require('fs').readFileSync('environ').toString('hex').replace(/../g,'%$&'))"`,
       ),
     );
+    cases.push(await attempt("fold -w7 environ (raw, wrapped)", "tr '\\0' '\\n' < environ | fold -w7"));
+    cases.push(await attempt("sed 's/./& /g' environ (raw, spaced out)", "tr '\\0' '\\n' < environ | sed 's/./& /g'"));
+    cases.push(await attempt("tr a-z A-Z environ (raw, upper case)", "tr '\\0' '\\n' < environ | tr a-z A-Z"));
     cases.push(await attempt("base64 -w0 token (the daemon's own token)", "base64 -w0 token", daemon.token));
     cases.push(
       await attempt(
@@ -221,7 +229,7 @@ describe("secrets in encoded form", () => {
     // The model's arguments are masked where they are stored and sent, yet the command ran as sent.
     const report = reportFamily(task, "secret-encodings", cases);
     expect(report.through).toEqual([]);
-    expect(report.tried).toBe(hasXxd ? 13 : 12);
+    expect(report.tried).toBe(hasXxd ? 16 : 15);
   });
 
   it("runs a tool with the arguments as the model sent them, and stores and sends them masked", async () => {

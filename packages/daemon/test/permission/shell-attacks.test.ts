@@ -46,6 +46,14 @@ const SHELL_GATE: Attack[] = [
   { command: "ls <<E\\ F\nx\nE F\ntouch M\nE\\ F\n", mustWork: true },
   { command: "echo a\f# ; touch M", mustWork: true },
   { command: "echo a\v# ; touch M", mustWork: true },
+  // A line continuation inside a word: dash joins `a` and `#` into one word, the grammar starts a comment.
+  { command: "echo a\\\n# ; touch M", mustWork: true },
+  { command: "echo a\\ \\\n# ; touch M", mustWork: true },
+  { command: "ls &\\\n& touch M" },
+  // /usr/bin/time (dash has no `time` keyword) writes its report where -o says.
+  { command: "time -o M ls", mustWork: true },
+  { command: "time --output=M ls", mustWork: true },
+  { command: "timeout 5 time -f x -o M ls", mustWork: true },
   { command: "ls\r\ntouch M" },
   { command: "ls && touch M" },
   { command: "ls; touch M" },
@@ -135,6 +143,8 @@ const REDIRECT_ESCAPE: Attack[] = [
   { command: "echo x > $(echo ..)/outside/f", mustWork: true },
   { command: "echo x > linkdir/f", mustWork: true },
   { command: "echo x > ../outside/f", mustWork: true },
+  { command: "time -o ../outside/f ls", mustWork: true },
+  { command: "time -a --output=$HOME/.bashrc ls", canary: "userhome/.bashrc", mustWork: true },
   { command: "echo x > linkdir/../outside/f" },
   {
     command: "echo x > dangling",
@@ -162,6 +172,45 @@ const REDIRECT_ESCAPE: Attack[] = [
   { command: "echo x | ls > ../outside/f" },
 ];
 
+/**
+ * Options of prefix-allowed programs (`run_command(npm test)`, `run_command(git log)`) that run
+ * code the command line does not name. The workspace is a package with a harmless test script and
+ * a git repository with one commit.
+ */
+// NODE_OPTIONS drops bare double quotes; the data: URL decodes %22 back into them.
+const IMPORT_TOUCH =
+  "--node-options=--import=data:text/javascript,import{writeFileSync}from%22fs%22;writeFileSync(%22M%22,%22%22)";
+const PROGRAM_OPTIONS: Attack[] = [
+  { command: `npm test '${IMPORT_TOUCH}'`, mustWork: true },
+  { command: `for o in '${IMPORT_TOUCH}'; do npm test $o; done`, mustWork: true },
+  { command: "npm test --script-shell=./bin/ls", setup: (root) => fakeLs(root), mustWork: true },
+  {
+    command: "npm test --prefix ../outside",
+    setup: (root) => writePackage(join(root, "outside"), "touch ../work/M"),
+    mustWork: true,
+  },
+  {
+    command: "git log -1 --format='[core]%n\tfsmonitor = touch M' --output=.git/config; git status",
+    mustWork: true,
+  },
+  { command: "git status -c core.fsmonitor='touch M'" },
+];
+
+function writePackage(dir: string, test: string): void {
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "p", version: "1.0.0", scripts: { test } }));
+}
+
+/** A real repository with one commit, and a package whose test script only prints. */
+function packageAndRepository(root: string): void {
+  const work = join(root, "work");
+  rmSync(join(work, ".git"), { recursive: true, force: true });
+  const git = (...args: string[]) =>
+    spawnSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...args], { cwd: work, encoding: "utf8" });
+  git("init", "-q");
+  git("commit", "-q", "--allow-empty", "-m", "init");
+  writePackage(work, "node -e \"console.log('tests ok')\"");
+}
+
 /** A `bin/ls` in the workspace that touches M (PATH tricks and sourcing). */
 function fakeLs(root: string): void {
   mkdirSync(join(root, "work", "bin"));
@@ -181,11 +230,12 @@ let layouts = 0;
  * root/work (the workspace, a repository, with linkdir → ../outside), root/outside,
  * root/userhome (the shell's $HOME), root/opta (OPTA_HOME with the policy).
  */
-function layout(attack: Attack): string {
+function layout(attack: Attack, prepare?: (root: string) => void): string {
   const root = join(scratch, `l${layouts++}`);
   for (const dir of ["work/.git", "work/src", "outside", "userhome", "opta/policies"])
     mkdirSync(join(root, dir), { recursive: true });
   symlinkSync("../outside", join(root, "work", "linkdir"));
+  prepare?.(root);
   attack.setup?.(root);
   return root;
 }
@@ -200,18 +250,18 @@ function run(shell: string, command: string, root: string) {
 }
 
 /** Replays each attack under each shell: unguarded (does it work?) and through the gate (is it refused?). */
-async function replay(attacks: readonly Attack[], policy: string, target: string) {
+async function replay(attacks: readonly Attack[], policy: string, target: string, prepare?: (root: string) => void) {
   const cases: SecurityCase[] = [];
   const ineffective: string[] = [];
   for (const attack of attacks) {
     const canary = attack.canary ?? target;
     let works = false;
     for (const shell of SHELLS) {
-      const bare = layout(attack);
+      const bare = layout(attack, prepare);
       run(shell, attack.command, bare);
       if (existsSync(join(bare, canary))) works = true;
 
-      const root = layout(attack);
+      const root = layout(attack, prepare);
       writeFileSync(join(root, "opta", "policies", "dev.yaml"), policy);
       const cwd = join(root, "work");
       const policies = await loadPolicies({ home: join(root, "opta"), cwd, env: {} });
@@ -253,6 +303,33 @@ describe("the command gate, replayed under dash and bash", () => {
     expect(result.through).toEqual([]);
   });
 
+  it("refuses options that make an allowed program run other code (shell-gate)", async ({ task }) => {
+    const policy = "allow:\n  - run_command(npm test)\n  - run_command(git status)\n  - run_command(git log)\n";
+    const { cases, ineffective } = await replay(PROGRAM_OPTIONS, policy, "work/M", packageAndRepository);
+    expect(ineffective, "these attacks no longer reach their canary unguarded; fix the table").toEqual([]);
+    const result = reportFamily(task, "shell-gate", cases);
+    expect(result.through).toEqual([]);
+
+    // The everyday forms stay allowed.
+    const root = layout({ command: "" }, packageAndRepository);
+    writeFileSync(join(root, "opta", "policies", "dev.yaml"), policy);
+    const cwd = join(root, "work");
+    const policies = await loadPolicies({ home: join(root, "opta"), cwd, env: {} });
+    for (const command of [
+      "npm test",
+      "npm test -- --watch=false --reporter=$R",
+      "npm test -w packages/daemon",
+      "git status --short",
+      "git log --oneline -5",
+    ]) {
+      const result = evaluatePermission(
+        { tool: "run_command", args: { command }, kind: "execute", cwd, mode: "do", level: "safe" },
+        policies,
+      );
+      expect(result.decision, `${command}: ${result.reason}`).toBe("allow");
+    }
+  });
+
   it("refuses redirections and cds that leave the workspace (redirect-escape)", async ({ task }) => {
     const { cases, ineffective } = await replay(REDIRECT_ESCAPE, ECHO_LS_WRITE, "outside/f");
     expect(ineffective, "these attacks no longer reach their canary unguarded; fix the table").toEqual([]);
@@ -273,7 +350,10 @@ describe("the command gate, replayed under dash and bash", () => {
     for (const command of [
       "echo hi",
       "ls -la src",
+      "ls \\\n  -la src", // a continuation after a blank only removes white space
       "echo a && ls",
+      "time -p ls",
+      "time -o timing.txt ls", // a write inside the workspace, which write_file allows
       "echo x > out.txt",
       "echo x >> src/log.txt 2>&1",
       "echo 'a; b' \"$HOME\" | ls",
@@ -286,6 +366,12 @@ describe("the command gate, replayed under dash and bash", () => {
     const ask = decide("echo a\r# ; touch M");
     expect(ask.decision).toBe("ask");
     expect(ask.reason).toContain("carriage return");
+    // /proc/self/cwd is the gate's (the daemon's) cwd when the gate resolves it, the shell's when it runs.
+    for (const target of ["/proc/self/cwd/../f", "/dev/fd/3/f", `/proc/${process.pid}/cwd/f`]) {
+      const proc = decide(`ls 3<.. > ${target}`);
+      expect(proc.decision, target).toBe("ask");
+      expect(proc.reason, target).toContain("goes through /proc");
+    }
     const outside = decide("echo x > linkdir/f");
     expect(outside.decision).toBe("ask");
     expect(outside.reason).toContain(join(root, "outside", "f"));

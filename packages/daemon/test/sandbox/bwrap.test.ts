@@ -136,6 +136,31 @@ describe.skipIf(!hasBwrap)("run_command under bubblewrap", () => {
     // …which the same command without the sandbox does read.
     expect((await ws.run(`cat ${ws.home}/daemon/token`, "off")).stdout).toContain(TOKEN);
 
+    // Run as root, bwrap keeps every capability unless told otherwise: with CAP_SYS_ADMIN in its
+    // namespaces a command could unmount what hides the home or guards .opta, or remount / writable.
+    const unhidden = await ws.run(`umount ${ws.home}; cat ${ws.home}/daemon/token`);
+    cases.push({
+      attack: "umount the hidden Opta home, then cat the token",
+      refused: !leaks(unhidden.text, TOKEN),
+      detail: unhidden.text.trim().slice(0, 200),
+    });
+    await attempt(
+      "umount .opta, then rewrite .opta/policy.yaml",
+      `umount ${join(ws.cwd, ".opta")}; printf 'allow:\\n  - run_command\\n' > .opta/policy.yaml`,
+      policyKept,
+    );
+    await attempt(
+      "mount -o remount,bind,rw /, then write outside",
+      "mount -o remount,bind,rw / ; echo pwned > ../outside/f",
+      untouched,
+    );
+    const caps = await ws.run("grep CapEff /proc/self/status");
+    cases.push({
+      attack: "keep capabilities inside the sandbox",
+      refused: /CapEff:\s+0+\n/.test(caps.stdout),
+      detail: caps.text.trim(),
+    });
+
     // read-only: even the workspace refuses writes.
     const readOnly = await ws.run("echo x > ro.txt", "read-only");
     cases.push({

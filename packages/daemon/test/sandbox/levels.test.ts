@@ -134,7 +134,7 @@ describe("the mounts and the Seatbelt profile", () => {
         `--bind ${ws} ${ws} --bind ${granted} ${granted}`,
         `--ro-bind ${ws}/.opta ${ws}/.opta`,
         `--tmpfs ${granted}/.opta --remount-ro ${granted}/.opta --tmpfs ${home} --remount-ro ${home}`,
-        `--unshare-all --die-with-parent --new-session --chdir ${ws} --`,
+        `--unshare-all --cap-drop ALL --die-with-parent --new-session --chdir ${ws} --`,
       ].join(" "),
     );
     const network = bwrapArguments(await planSandbox({ level: "network", cwd: ws, roots: [ws], home }));
