@@ -1,39 +1,14 @@
 import { readFile, stat } from "node:fs/promises";
-import { DaemonState, type OptaConfig } from "@opta/protocol";
+import { FileVault, loadConfig, maskSecret, openVault, optaPaths, VAULT_FILE_NAME, type Vault } from "@opta/local";
+import { type CheckStatus, DaemonState, type DoctorCheck, type DoctorReport, type OptaConfig } from "@opta/protocol";
 import { checkBrowser } from "../browser/index.js";
-import { loadConfig, optaPaths } from "../config/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
 import type { ChatProvider } from "../provider/types.js";
 import { DEFAULT_SANDBOX_LEVEL, detectSandbox, SANDBOX_LEVEL_SUMMARY } from "../sandbox/index.js";
-import { FileVault, maskSecret, openVault, redactSecrets, VAULT_FILE_NAME, type Vault } from "../vault/index.js";
+import { redactSecrets } from "../vault/mask.js";
 
-/** A check's outcome: `fail` makes `opta doctor` exit 1, `warn` does not. */
-export type CheckStatus = "ok" | "warn" | "fail";
-
-/** One line of `opta doctor`. */
-export interface DoctorCheck {
-  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `sandbox`, `home`, `browser`. */
-  id: string;
-  /** What was checked, for people. */
-  title: string;
-  status: CheckStatus;
-  /** What was found. */
-  detail: string;
-  /** What to do about a warn or fail. */
-  fix?: string;
-  /** Round-trip time of the check's request, when it made one. */
-  latencyMs?: number;
-  /** Problems found, one per line (policy files: `file:line: message`). */
-  problems?: string[];
-}
-
-/** Everything `opta doctor` found; `ok` is false when any check failed. */
-export interface DoctorReport {
-  ok: boolean;
-  checks: DoctorCheck[];
-  counts: Record<CheckStatus, number>;
-}
+export type { CheckStatus, DoctorCheck, DoctorReport } from "@opta/protocol";
 
 /** What the checks look at. */
 export interface DoctorOptions {
@@ -46,6 +21,15 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** Only validate policy files (`opta doctor --policy`). */
   policyOnly?: boolean;
+  /**
+   * The daemon's own answer for the `daemon` check, when the running daemon is the one asking
+   * (`GET /v3/doctor`); default: look for a running daemon through state.json and its API.
+   */
+  daemon?: () => Promise<CheckResult>;
+  /** The vault to check (the daemon passes the one it reads keys from); default: open it as the CLI would. */
+  vault?: Promise<Vault>;
+  /** Recorded in the report: `daemon` when the running daemon ran the checks. */
+  checkedBy?: "daemon" | "local";
 }
 
 /**
@@ -58,10 +42,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
   if (options.policyOnly) {
     checks.push(await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)));
-    return report(checks);
+    return report(checks, options.checkedBy);
   }
   const paths = optaPaths(options.home);
-  checks.push(await guarded("daemon", "daemon", () => checkDaemon(options.home, timeoutMs)));
+  checks.push(await guarded("daemon", "daemon", options.daemon ?? (() => checkDaemon(options.home, timeoutMs))));
 
   let config: OptaConfig = {};
   const configCheck = await guarded("config", "config file", async () => {
@@ -79,7 +63,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   let vault: Vault | undefined;
   const vaultCheck = await guarded("vault", "key vault", async () => {
-    vault = await openVault({ home: options.home, env });
+    vault = await (options.vault ?? openVault({ home: options.home, env }));
     return describeVault(vault);
   });
 
@@ -108,7 +92,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     await guarded("home", "Opta home permissions", () => checkHome(options.home)),
     await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
   );
-  return report(checks);
+  return report(checks, options.checkedBy);
 }
 
 /**
@@ -155,7 +139,8 @@ async function checkBrowserAutomation(config: OptaConfig, env: NodeJS.ProcessEnv
   };
 }
 
-type CheckResult = Omit<DoctorCheck, "id" | "title">;
+/** What one check found, before it is given its id and title. */
+export type CheckResult = Omit<DoctorCheck, "id" | "title">;
 
 async function guarded(id: string, title: string, run: () => Promise<CheckResult>): Promise<DoctorCheck> {
   try {
@@ -165,10 +150,10 @@ async function guarded(id: string, title: string, run: () => Promise<CheckResult
   }
 }
 
-function report(checks: DoctorCheck[]): DoctorReport {
+function report(checks: DoctorCheck[], checkedBy: "daemon" | "local" | undefined): DoctorReport {
   const counts: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0 };
   for (const check of checks) counts[check.status] += 1;
-  return { ok: counts.fail === 0, checks, counts };
+  return { ok: counts.fail === 0, checks, counts, ...(checkedBy ? { checkedBy } : {}) };
 }
 
 async function checkDaemon(home: string, timeoutMs: number): Promise<CheckResult> {

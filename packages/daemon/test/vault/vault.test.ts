@@ -1,7 +1,8 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { FileVault, maskSecret, openVault } from "@opta/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FileVault, maskSecret, openVault, redactSecrets } from "../../src/vault/index.js";
+import { redactSecrets } from "../../src/vault/mask.js";
 import { tempHome, waitFor } from "../fixtures/daemon-harness.js";
 import { type KeyGate, startKeyGate } from "../fixtures/key-gate.js";
 import { type ScriptedAnthropicServer, startScriptedAnthropicServer } from "../fixtures/scripted-anthropic-server.js";

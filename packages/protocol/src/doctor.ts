@@ -1,0 +1,44 @@
+import { z } from "zod";
+
+/** A check's outcome: `fail` makes `opta doctor` exit 1, `warn` does not. */
+export const CheckStatus = z.enum(["ok", "warn", "fail"]);
+export type CheckStatus = z.infer<typeof CheckStatus>;
+
+/** One line of `opta doctor`. */
+export const DoctorCheck = z.object({
+  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `sandbox`, `home`, `browser`. */
+  id: z.string(),
+  /** What was checked, for people. */
+  title: z.string(),
+  status: CheckStatus,
+  /** What was found. */
+  detail: z.string(),
+  /** What to do about a warn or fail. */
+  fix: z.string().optional(),
+  /** Round-trip time of the check's request, when it made one. */
+  latencyMs: z.number().optional(),
+  /** Problems found, one per line (policy files: `file:line: message`). */
+  problems: z.array(z.string()).optional(),
+});
+export type DoctorCheck = z.infer<typeof DoctorCheck>;
+
+/** Everything `opta doctor` found; `ok` is false when any check failed. */
+export const DoctorReport = z.object({
+  ok: z.boolean(),
+  checks: z.array(DoctorCheck),
+  counts: z.record(CheckStatus, z.number()),
+  /** Who ran the checks: the running daemon (its environment, config and vault) or a one-off local run. */
+  checkedBy: z.enum(["daemon", "local"]).optional(),
+});
+export type DoctorReport = z.infer<typeof DoctorReport>;
+
+/** `GET /v3/doctor` query. */
+export const DoctorQuery = z
+  .object({
+    /** Absolute directory whose project policy files are checked (the CLI sends its cwd). */
+    cwd: z.string().optional(),
+    /** `true`: only validate policy files (`opta doctor --policy`). */
+    policy: z.enum(["true", "false"]).optional(),
+  })
+  .strict();
+export type DoctorQuery = z.infer<typeof DoctorQuery>;
