@@ -341,7 +341,7 @@ async function describeVault(vault: Vault): Promise<CheckResult> {
   return {
     status: "warn",
     detail: `keys are kept in the file ${vault.location} (mode 0600) because ${vault.note ?? "no OS keychain is reachable"} · ${stored}`,
-    fix: "on Linux, install and unlock a Secret Service keyring (gnome-keyring or KeePassXC) and add the keys again; until then anyone who can read your files can read the keys",
+    fix: "on Linux, install and unlock a Secret Service keyring (gnome-keyring or KeePassXC), run 'opta config set vault keychain' and add the keys again; until then anyone who can read your files can read the keys",
   };
 }
 
