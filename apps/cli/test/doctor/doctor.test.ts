@@ -100,7 +100,8 @@ afterAll(async () => {
 describe("opta doctor", () => {
   it("passes a healthy setup (the file vault is only a warning) and prints each check", async () => {
     const home = await makeHome("healthy");
-    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file" });
+    // The running daemon answers `opta doctor`, with its own environment: give it the CLI's.
+    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file", OPTA_BROWSER: process.execPath });
     const { code, report, byId } = await doctor(home);
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
