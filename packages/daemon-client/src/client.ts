@@ -7,6 +7,7 @@ import {
   DaemonLifecycleResponse,
   DaemonStatusResponse,
   DeleteSessionResponse,
+  DoctorReport,
   ErrorBody,
   GrantTokenResponse,
   HealthResponse,
@@ -289,6 +290,19 @@ export class DaemonClient {
       ...options,
       query: { format },
       schema: format === "json" ? SessionExport : undefined,
+    });
+  }
+
+  /**
+   * What `opta doctor` checks (daemon, LMX and providers with their keys, vault, config, policy
+   * files of `cwd`, sandbox, home permissions, browser), as the daemon sees them: `GET /v3/doctor`.
+   * `policy: true` validates only the policy files.
+   */
+  doctor(query: { cwd?: string; policy?: boolean } = {}, options?: RequestOptions): Promise<DoctorReport> {
+    return this.#call("/v3/doctor", {
+      ...options,
+      query: { cwd: query.cwd, policy: query.policy === undefined ? undefined : String(query.policy) },
+      schema: DoctorReport,
     });
   }
 

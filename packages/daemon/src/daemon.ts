@@ -1,13 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { DaemonEvent, DaemonState, OptaConfig } from "@opta/protocol";
+import { type OptaPaths, openVault, optaPaths, type Vault } from "@opta/local";
+import type { DaemonEvent, DaemonState, DoctorReport, OptaConfig } from "@opta/protocol";
 import type { Express } from "express";
 import { ApprovalBroker } from "./agent/approvals.js";
 import { compactSession } from "./agent/compact.js";
 import { TurnManager } from "./agent/turn-manager.js";
-import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
+import { LiveConfig } from "./config/live-config.js";
+import { runDoctor } from "./doctor/index.js";
 import { Logger } from "./log/logger.js";
 import { McpManager } from "./mcp/index.js";
 import { loadShellGrammar } from "./permission/index.js";
@@ -22,7 +24,7 @@ import { CloseCode, StreamServer } from "./server/websocket.js";
 import { GlobalFeed } from "./session/global-feed.js";
 import { SessionStore } from "./session/store.js";
 import { builtinTools } from "./tool/index.js";
-import { openVault, SecretTracker, type Vault } from "./vault/index.js";
+import { SecretTracker } from "./vault/index.js";
 import { redactSecrets, secretMasker } from "./vault/mask.js";
 import { DAEMON_VERSION } from "./version.js";
 
@@ -71,7 +73,8 @@ export class Daemon {
    */
   get vault(): Promise<Vault> {
     if (!this.vaultOpening) {
-      this.vaultOpening = openVault({ home: this.options.home, env: this.vaultEnv });
+      // The same choice the CLI makes (env, config `vault`, an existing vault.json, then a probe).
+      this.vaultOpening = openVault({ home: this.options.home, env: this.vaultEnv, config: this.config() });
       this.vaultOpening.then(
         (vault) => this.logger.info("vault", `Provider keys: ${vault.location}${vault.note ? ` (${vault.note})` : ""}`),
         (error: Error) => this.logger.error("vault", error.message),
@@ -92,11 +95,8 @@ export class Daemon {
   private startedAt = new Date().toISOString();
   private boundPort = 0;
   private isStopping = false;
-  private configCache: { config: OptaConfig; mtimeMs: number; checkedAt: number } = {
-    config: {},
-    mtimeMs: -1,
-    checkedAt: 0,
-  };
+  /** config.yaml, re-read on the first read after it changes and applied to providers as it lands. */
+  private readonly liveConfig: LiveConfig;
   private stoppedResolve!: () => void;
   /** Resolves once the daemon has fully stopped (API stop, signal, or `stop()`). */
   readonly stopped = new Promise<void>((resolve) => {
@@ -106,6 +106,10 @@ export class Daemon {
   private constructor(private readonly options: DaemonOptions) {
     this.paths = optaPaths(options.home);
     mkdirSync(this.paths.daemonDir, { recursive: true, mode: 0o700 });
+    this.liveConfig = new LiveConfig(this.paths.config, {
+      changed: (config, previous) => this.applyConfig(config, previous),
+      invalid: (message) => this.logger.error("config", message),
+    });
     const keyEnv = options.env ?? process.env;
     this.keyEnv = keyEnv;
     this.logger = new Logger({ file: this.paths.log, secrets: () => this.knownSecrets() });
@@ -182,6 +186,7 @@ export class Daemon {
         this.approvals.resolve(sessionId, requestId, decision, by),
       mountStatic: options.mountStatic ?? ((app) => mountDesktopApp(app, env)),
       mcp: this.mcp,
+      doctor: (options) => this.doctor(options),
     };
     const app = createHttpApp(context);
     this.streams = new StreamServer(context);
@@ -262,22 +267,32 @@ export class Daemon {
     return `http://${this.options.host === "::1" ? "[::1]" : "127.0.0.1"}:${this.boundPort}`;
   }
 
-  /** The current config, re-read when config.yaml changes (checked at most twice a second). */
+  /** The config as config.yaml is now: never the value from before the last `opta config set`. */
   config(): OptaConfig {
-    const now = Date.now();
-    if (now - this.configCache.checkedAt < 500) return this.configCache.config;
-    this.configCache.checkedAt = now;
-    let mtimeMs = 0;
-    try {
-      mtimeMs = statSync(this.paths.config).mtimeMs;
-    } catch {
-      mtimeMs = 0;
-    }
-    if (mtimeMs !== this.configCache.mtimeMs) {
-      this.configCache.mtimeMs = mtimeMs;
-      void this.reloadConfig();
-    }
-    return this.configCache.config;
+    return this.liveConfig.get();
+  }
+
+  /**
+   * `GET /v3/doctor`: the checks `opta doctor` runs, as this daemon sees them (its environment,
+   * config and vault), with its own answer for the daemon check.
+   */
+  private doctor(options: { cwd: string; policyOnly: boolean }): Promise<DoctorReport> {
+    return runDoctor({
+      home: this.options.home,
+      cwd: options.cwd,
+      env: this.vaultEnv,
+      policyOnly: options.policyOnly,
+      vault: this.vault,
+      checkedBy: "daemon",
+      daemon: async () => {
+        const uptime = Math.round((Date.now() - Date.parse(this.startedAt)) / 1000);
+        const sessions = this.store.counts().total;
+        return {
+          status: "ok",
+          detail: `running on ${this.url} · pid ${process.pid} · v${DAEMON_VERSION} · up ${uptime}s · ${sessions} sessions`,
+        };
+      },
+    });
   }
 
   /** Rotates the token and closes every WebSocket; sessions and running turns carry on. */
@@ -303,7 +318,7 @@ export class Daemon {
     // WebSockets authenticated with the old token: close them so clients reconnect with the new one.
     // HTTP connections carry no auth state (every request is checked), so they stay.
     this.streams.closeAll(CloseCode.restarting, "daemon restarting");
-    await this.reloadConfig();
+    this.liveConfig.reload();
     this.publish({ event: "daemon.start", ts: new Date().toISOString(), pid: process.pid, version: DAEMON_VERSION });
   }
 
@@ -321,6 +336,7 @@ export class Daemon {
       this.server.closeAllConnections();
     });
     this.streams.close();
+    this.liveConfig.unwatch();
     await this.store.close();
     this.removeStateFiles();
     this.logger.info("daemon", "Stopped");
@@ -328,7 +344,8 @@ export class Daemon {
   }
 
   private async boot(): Promise<void> {
-    await this.reloadConfig();
+    this.liveConfig.get();
+    this.liveConfig.watch();
     const recovered = await this.store.init();
     for (const id of recovered.interrupted) this.logger.warn("session", `Marked the running turn of ${id} interrupted`);
     const port = this.options.port ?? DEFAULT_PORT;
@@ -360,16 +377,12 @@ export class Daemon {
     void this.providers.checkAll().catch(() => {});
   }
 
-  private async reloadConfig(): Promise<void> {
-    try {
-      const config = await loadConfig(this.paths.config);
-      this.configCache.config = config;
-      this.providers.configure(config);
-      this.mcp.applyConfig(config);
-    } catch (error) {
-      this.logger.error("config", (error as Error).message);
-      if (this.providers.list().length === 0) this.providers.configure({});
-    }
+  /** Puts a new config in force: providers and MCP servers follow it; a new `vault` choice reopens the vault. */
+  private applyConfig(config: OptaConfig, previous: OptaConfig | undefined): void {
+    this.providers.configure(config);
+    this.mcp.applyConfig(config);
+    if (previous !== undefined && previous.vault !== config.vault) this.vaultOpening = undefined;
+    if (previous !== undefined) this.logger.info("config", `Reloaded ${this.paths.config}`);
   }
 
   private publish(event: DaemonEvent): void {

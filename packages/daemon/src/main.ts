@@ -2,8 +2,11 @@
 /**
  * The daemon process: `node main.js [--port N] [--host 127.0.0.1|::1] [--dev]`. Reads OPTA_HOME,
  * OPTA_DAEMON_PORT and OPTA_DEV (1 = dev mode, as `--dev`: the Vite dev server may call it). Exits 0 after a clean stop (signal or API), 1 when it cannot start.
+ *
+ * `node main.js doctor [--policy] [--cwd DIR]` runs `opta doctor`'s checks once, without serving,
+ * and prints the report as JSON: what the CLI runs when no daemon answers `GET /v3/doctor`.
  */
-import { resolveOptaHome } from "./config/index.js";
+import { resolveOptaHome } from "@opta/local";
 import { Daemon, DEFAULT_PORT } from "./daemon.js";
 
 function parsePort(value: string | undefined, from: string): number | undefined {
@@ -21,6 +24,18 @@ async function main(): Promise<void> {
     const index = args.indexOf(name);
     return index === -1 ? undefined : args[index + 1];
   };
+  if (args[0] === "doctor") {
+    const { runDoctor } = await import("./doctor/index.js");
+    const report = await runDoctor({
+      home: resolveOptaHome(),
+      cwd: flag("--cwd") ?? process.cwd(),
+      policyOnly: args.includes("--policy"),
+      checkedBy: "local",
+    });
+    // Exit once the report is written: a check may leave a socket or an mDNS browser behind.
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
+    return;
+  }
   const host = flag("--host") ?? "127.0.0.1";
   if (host !== "127.0.0.1" && host !== "::1") {
     throw new Error(`the daemon only listens on loopback: --host must be 127.0.0.1 or ::1, not '${host}'`);

@@ -24,6 +24,10 @@ export const McpServerConfig = z
   .strict();
 export type McpServerConfig = z.infer<typeof McpServerConfig>;
 
+/** Where provider keys are kept: the OS keychain or `$OPTA_HOME/vault.json`. */
+export const VaultBackend = z.enum(["keychain", "file"]);
+export type VaultBackend = z.infer<typeof VaultBackend>;
+
 /**
  * `$OPTA_HOME/config.yaml`. Unknown keys are kept (a newer CLI may have written them) but every
  * known key is validated, so a typo in a value is reported with its key.
@@ -44,6 +48,8 @@ export const OptaConfig = z
     "tool-choice": z.enum(["auto", "required", "none"]).optional(),
     /** Default permission level for new turns. */
     permission: PermissionLevel.optional(),
+    /** Where provider keys live; recorded when the first key is stored, so the CLI and the daemon open the same vault. */
+    vault: VaultBackend.optional(),
     lmx: z
       .object({
         /** `host:port` or a base URL of the LMX (or any OpenAI-compatible) server. */

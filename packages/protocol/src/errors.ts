@@ -22,9 +22,23 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
-  PROVIDER_UNREACHABLE: 502,
+  /** config.yaml is broken; the message names the key and how to fix it. */
+  CONFIG_INVALID: 500,
+  /** The provider answered with an error (a 4xx/5xx, a broken stream, no API key). */
   PROVIDER_ERROR: 502,
+  /** An MCP server failed the call. */
+  MCP_ERROR: 502,
+  /** No provider answers (connection refused, DNS, a failed health check): start it or configure another. */
+  PROVIDER_UNREACHABLE: 503,
+  /** No model to use: none configured, none listed. */
+  NO_MODEL: 503,
+  /** The key vault cannot be opened where the keys are kept. */
+  VAULT_UNAVAILABLE: 503,
   DAEMON_STOPPING: 503,
+  /** The provider did not answer in time. */
+  PROVIDER_TIMEOUT: 504,
+  /** An MCP server did not answer in time. */
+  MCP_TIMEOUT: 504,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -1,6 +1,7 @@
 /** @opta/protocol: the one place where Opta's wire shapes are defined. No I/O. */
 export * from "./common.js";
 export * from "./diff.js";
+export * from "./doctor.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./ids.js";

@@ -1,5 +1,4 @@
-import { loadConfig, optaPaths } from "@opta/daemon/config";
-import { isValidProviderName, maskSecret, openVault, type Vault } from "@opta/daemon/vault";
+import { isValidProviderName, loadConfig, maskSecret, openVault, optaPaths, type Vault } from "@opta/local";
 import { optaHome } from "../connection.js";
 import { CliError, UsageError } from "../output/errors.js";
 import { dim, notice, print, table, yellow } from "../output/terminal.js";

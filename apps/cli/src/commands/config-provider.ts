@@ -1,5 +1,4 @@
-import { loadConfig, optaPaths, saveConfig } from "@opta/daemon/config";
-import { isValidProviderName, openVault } from "@opta/daemon/vault";
+import { isValidProviderName, loadConfig, openVault, optaPaths, saveConfig } from "@opta/local";
 import type { ProviderConfig } from "@opta/protocol";
 import { optaHome } from "../connection.js";
 import { UsageError } from "../output/errors.js";

@@ -1,11 +1,4 @@
-import {
-  getConfigValue,
-  loadConfig,
-  optaPaths,
-  saveConfig,
-  setConfigValue,
-  unsetConfigValue,
-} from "@opta/daemon/config";
+import { getConfigValue, loadConfig, optaPaths, saveConfig, setConfigValue, unsetConfigValue } from "@opta/local";
 import { CONFIG_DEFAULTS, OptaConfig } from "@opta/protocol";
 import YAML from "yaml";
 import { optaHome } from "../connection.js";

@@ -132,8 +132,9 @@ export async function status(options: { json?: boolean }): Promise<number> {
   ];
   // Checked as `opta doctor` and `opta status` check them (not the daemon's cached health, which
   // may be minutes old), so the three commands say the same.
-  const { checkProviders, describeCheck } = await import("@opta/daemon/doctor");
-  for (const check of await checkProviders({ home: optaHome(), timeoutMs: 5_000 })) {
+  const { providerChecks } = await import("./status.js");
+  const { describeCheck } = await import("@opta/protocol");
+  for (const check of await providerChecks()) {
     const text = describeCheck(check);
     rows.push(["provider", check.status === "ok" ? green(text) : check.status === "warn" ? yellow(text) : red(text)]);
   }

@@ -21,7 +21,7 @@ function integer(name: string, value: string | undefined, min: number, max: numb
 }
 
 async function defaultModelsDir(): Promise<string> {
-  const { optaPaths, resolveOptaHome } = await import("@opta/daemon/config");
+  const { optaPaths, resolveOptaHome } = await import("@opta/local");
   return optaPaths(resolveOptaHome()).lmxModels;
 }
 
@@ -29,7 +29,7 @@ async function defaultModelsDir(): Promise<string> {
 async function serverUrl(flags: ServerFlags): Promise<string> {
   let target = flags.host ?? process.env.OPTA_LMX_HOST;
   if (!target) {
-    const { loadConfig, optaPaths, resolveOptaHome } = await import("@opta/daemon/config");
+    const { loadConfig, optaPaths, resolveOptaHome } = await import("@opta/local");
     const config = await loadConfig(optaPaths(resolveOptaHome()).config).catch(
       () => ({}) as { lmx?: { host?: string } },
     );

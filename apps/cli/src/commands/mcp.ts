@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { loadConfig, optaPaths, saveConfig } from "@opta/daemon/config";
+import { loadConfig, optaPaths, saveConfig } from "@opta/local";
 import { MCP_SERVER_NAME, McpProjectFile, type McpServerConfig } from "@opta/protocol";
 import YAML from "yaml";
 import { connect, optaHome } from "../connection.js";

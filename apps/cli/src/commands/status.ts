@@ -1,7 +1,14 @@
-import { checkProviders, type DoctorCheck, describeCheck } from "@opta/daemon/doctor";
 import { createLocalClient } from "@opta/daemon-client/node";
+import { type DoctorCheck, describeCheck } from "@opta/protocol";
 import { optaHome } from "../connection.js";
 import { green, print, red, yellow } from "../output/terminal.js";
+import { doctorReport } from "./doctor.js";
+
+/** LMX and each provider, exactly as `opta doctor` checks them (by the daemon when it runs). */
+export async function providerChecks(): Promise<DoctorCheck[]> {
+  const report = await doctorReport();
+  return report.checks.filter((check) => check.id === "lmx" || check.id.startsWith("provider:"));
+}
 
 /**
  * `opta status`: one line — daemon up or down, where, sessions, then LMX and each provider as
@@ -9,7 +16,7 @@ import { green, print, red, yellow } from "../output/terminal.js";
  */
 export async function status(): Promise<number> {
   const home = optaHome();
-  const checks = checkProviders({ home, timeoutMs: 5_000 });
+  const checks = providerChecks();
   let client: Awaited<ReturnType<typeof createLocalClient>> | undefined;
   try {
     client = await createLocalClient({ home, timeoutMs: 5_000 });

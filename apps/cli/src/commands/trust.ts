@@ -1,4 +1,4 @@
-import { optaPaths, readTrustedDirectories, trustDirectory, untrustDirectory } from "@opta/daemon/config";
+import { optaPaths, readTrustedDirectories, trustDirectory, untrustDirectory } from "@opta/local";
 import { optaHome } from "../connection.js";
 import { CliError, UsageError } from "../output/errors.js";
 import { dim, print, table } from "../output/terminal.js";

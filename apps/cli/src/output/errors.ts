@@ -11,7 +11,14 @@ export class CliError extends Error {
 }
 
 /** Error names whose message is written for the user (a mistake or a known condition, not a bug). */
-const EXPECTED = new Set(["DaemonApiError", "DaemonConnectionError", "ConfigError", "UsageError", "CliError"]);
+const EXPECTED = new Set([
+  "DaemonApiError",
+  "DaemonConnectionError",
+  "ConfigError",
+  "VaultError",
+  "UsageError",
+  "CliError",
+]);
 const SYSTEM_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "EEXIST", "ENOSPC", "EROFS"]);
 
 /**

@@ -100,7 +100,8 @@ afterAll(async () => {
 describe("opta doctor", () => {
   it("passes a healthy setup (the file vault is only a warning) and prints each check", async () => {
     const home = await makeHome("healthy");
-    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file" });
+    // The running daemon answers `opta doctor`, with its own environment: give it the CLI's.
+    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file", OPTA_BROWSER: process.execPath });
     const { code, report, byId } = await doctor(home);
     expect(code).toBe(0);
     expect(report.ok).toBe(true);
@@ -321,5 +322,29 @@ describe("opta doctor", () => {
     } finally {
       await new Promise<void>((resolve) => keyed.close(() => resolve()));
     }
+  });
+
+  it("asks the running daemon (its environment is the one turns use), and checks locally when none runs", async () => {
+    const home = await makeHome("daemon-view");
+    // The daemon reaches the live LMX; this shell's OPTA_LMX_HOST points at nothing.
+    daemon = await spawnDaemon(home, { OPTA_LMX_HOST: lmx.host, OPTA_VAULT: "file" });
+    const viaDaemon = await opta(home, ["doctor", "--json"], { OPTA_LMX_HOST: deadHost });
+    const report = JSON.parse(viaDaemon.stdout) as Report & { checkedBy?: string };
+    expect(report.checkedBy).toBe("daemon");
+    expect(report.checks.find((check) => check.id === "lmx")).toMatchObject({ status: "ok" });
+    expect(report.checks.find((check) => check.id === "lmx")?.detail).toContain(lmx.host);
+    expect(report.checks.find((check) => check.id === "daemon")?.detail).toContain(`pid ${daemon.child.pid}`);
+    const text = await opta(home, ["doctor"], { OPTA_LMX_HOST: deadHost });
+    expect(text.stdout).toContain("checked by the running daemon");
+    await daemon.stop();
+    daemon = undefined;
+
+    const local = await opta(home, ["doctor", "--json"], { OPTA_LMX_HOST: deadHost });
+    const localReport = JSON.parse(local.stdout) as Report & { checkedBy?: string };
+    expect(localReport.checkedBy).toBe("local");
+    expect(localReport.checks.find((check) => check.id === "daemon")).toMatchObject({ status: "warn" });
+    // Another provider answers, so an unreachable LMX is a warning here; what matters is whose LMX it is.
+    expect(localReport.checks.find((check) => check.id === "lmx")).toMatchObject({ status: "warn" });
+    expect(localReport.checks.find((check) => check.id === "lmx")?.detail).toContain(deadHost);
   });
 });

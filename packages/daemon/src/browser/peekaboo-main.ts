@@ -7,7 +7,7 @@
  * It exits when its stdin closes (the client went away), closing every browser first.
  */
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { resolveOptaHome } from "../config/home.js";
+import { resolveOptaHome } from "@opta/local";
 import { checkBrowser } from "./check-browser.js";
 import { createPeekabooServer } from "./peekaboo.js";
 

@@ -1,39 +1,14 @@
 import { readFile, stat } from "node:fs/promises";
-import { DaemonState, type OptaConfig } from "@opta/protocol";
+import { FileVault, loadConfig, maskSecret, openVault, optaPaths, VAULT_FILE_NAME, type Vault } from "@opta/local";
+import { type CheckStatus, DaemonState, type DoctorCheck, type DoctorReport, type OptaConfig } from "@opta/protocol";
 import { checkBrowser } from "../browser/index.js";
-import { loadConfig, optaPaths } from "../config/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
 import type { ChatProvider } from "../provider/types.js";
 import { DEFAULT_SANDBOX_LEVEL, detectSandbox, SANDBOX_LEVEL_SUMMARY } from "../sandbox/index.js";
-import { FileVault, maskSecret, openVault, redactSecrets, VAULT_FILE_NAME, type Vault } from "../vault/index.js";
+import { redactSecrets } from "../vault/mask.js";
 
-/** A check's outcome: `fail` makes `opta doctor` exit 1, `warn` does not. */
-export type CheckStatus = "ok" | "warn" | "fail";
-
-/** One line of `opta doctor`. */
-export interface DoctorCheck {
-  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `sandbox`, `home`, `browser`. */
-  id: string;
-  /** What was checked, for people. */
-  title: string;
-  status: CheckStatus;
-  /** What was found. */
-  detail: string;
-  /** What to do about a warn or fail. */
-  fix?: string;
-  /** Round-trip time of the check's request, when it made one. */
-  latencyMs?: number;
-  /** Problems found, one per line (policy files: `file:line: message`). */
-  problems?: string[];
-}
-
-/** Everything `opta doctor` found; `ok` is false when any check failed. */
-export interface DoctorReport {
-  ok: boolean;
-  checks: DoctorCheck[];
-  counts: Record<CheckStatus, number>;
-}
+export type { CheckStatus, DoctorCheck, DoctorReport } from "@opta/protocol";
 
 /** What the checks look at. */
 export interface DoctorOptions {
@@ -46,6 +21,15 @@ export interface DoctorOptions {
   timeoutMs?: number;
   /** Only validate policy files (`opta doctor --policy`). */
   policyOnly?: boolean;
+  /**
+   * The daemon's own answer for the `daemon` check, when the running daemon is the one asking
+   * (`GET /v3/doctor`); default: look for a running daemon through state.json and its API.
+   */
+  daemon?: () => Promise<CheckResult>;
+  /** The vault to check (the daemon passes the one it reads keys from); default: open it as the CLI would. */
+  vault?: Promise<Vault>;
+  /** Recorded in the report: `daemon` when the running daemon ran the checks. */
+  checkedBy?: "daemon" | "local";
 }
 
 /**
@@ -58,10 +42,15 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const checks: DoctorCheck[] = [];
   if (options.policyOnly) {
     checks.push(await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)));
-    return report(checks);
+    return report(checks, options.checkedBy);
   }
-  checks.push(await guarded("daemon", "daemon", () => checkDaemon(options.home, timeoutMs)));
-  const { lmx, providers, configCheck, vaultCheck, config } = await checkModelServers(options.home, env, timeoutMs);
+  checks.push(await guarded("daemon", "daemon", options.daemon ?? (() => checkDaemon(options.home, timeoutMs))));
+  const { lmx, providers, configCheck, vaultCheck, config } = await checkModelServers(
+    options.home,
+    env,
+    timeoutMs,
+    options.vault,
+  );
   checks.push(
     lmx,
     ...providers,
@@ -72,42 +61,16 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     await guarded("home", "Opta home permissions", () => checkHome(options.home)),
     await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
   );
-  return report(checks);
-}
-
-/** What a check's status is called wherever one is printed (`opta doctor`, `opta status`). */
-export const CHECK_WORDS: Record<CheckStatus, string> = { ok: "ok", warn: "warning", fail: "failed" };
-
-/**
- * The LMX check and one check per configured provider, exactly as `opta doctor` runs them: `opta
- * status` calls this too, so the two can never disagree about whether LMX answers.
- */
-export async function checkProviders(options: {
-  home: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-}): Promise<DoctorCheck[]> {
-  const { lmx, providers } = await checkModelServers(
-    options.home,
-    options.env ?? process.env,
-    options.timeoutMs ?? 5000,
-  );
-  return [lmx, ...providers];
-}
-
-/**
- * A check in a few words, for one-line summaries: `LMX ok (3 ms)`, `LMX failed: <what was found>`.
- * The words are `opta doctor`'s (CHECK_WORDS) and so is the finding.
- */
-export function describeCheck(check: DoctorCheck): string {
-  const word = CHECK_WORDS[check.status];
-  if (check.status === "ok")
-    return `${check.title} ${word}${check.latencyMs !== undefined ? ` (${Math.round(check.latencyMs)} ms)` : ""}`;
-  return `${check.title} ${word}: ${check.detail}`;
+  return report(checks, options.checkedBy);
 }
 
 /** Config, vault, LMX and providers: the LMX and provider checks need the config and the keys. */
-async function checkModelServers(home: string, env: NodeJS.ProcessEnv, timeoutMs: number) {
+async function checkModelServers(
+  home: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  vaultToCheck: Promise<Vault> | undefined,
+) {
   const paths = optaPaths(home);
   let config: OptaConfig = {};
   const configCheck = await guarded("config", "config file", async () => {
@@ -125,7 +88,7 @@ async function checkModelServers(home: string, env: NodeJS.ProcessEnv, timeoutMs
 
   let vault: Vault | undefined;
   const vaultCheck = await guarded("vault", "key vault", async () => {
-    vault = await openVault({ home, env });
+    vault = await (vaultToCheck ?? openVault({ home, env }));
     return describeVault(vault);
   });
 
@@ -192,7 +155,8 @@ async function checkBrowserAutomation(config: OptaConfig, env: NodeJS.ProcessEnv
   };
 }
 
-type CheckResult = Omit<DoctorCheck, "id" | "title">;
+/** What one check found, before it is given its id and title. */
+export type CheckResult = Omit<DoctorCheck, "id" | "title">;
 
 async function guarded(id: string, title: string, run: () => Promise<CheckResult>): Promise<DoctorCheck> {
   try {
@@ -202,10 +166,10 @@ async function guarded(id: string, title: string, run: () => Promise<CheckResult
   }
 }
 
-function report(checks: DoctorCheck[]): DoctorReport {
+function report(checks: DoctorCheck[], checkedBy: "daemon" | "local" | undefined): DoctorReport {
   const counts: Record<CheckStatus, number> = { ok: 0, warn: 0, fail: 0 };
   for (const check of checks) counts[check.status] += 1;
-  return { ok: counts.fail === 0, checks, counts };
+  return { ok: counts.fail === 0, checks, counts, ...(checkedBy ? { checkedBy } : {}) };
 }
 
 async function checkDaemon(home: string, timeoutMs: number): Promise<CheckResult> {
@@ -393,7 +357,7 @@ async function describeVault(vault: Vault): Promise<CheckResult> {
   return {
     status: "warn",
     detail: `keys are kept in the file ${vault.location} (mode 0600) because ${vault.note ?? "no OS keychain is reachable"} · ${stored}`,
-    fix: "on Linux, install and unlock a Secret Service keyring (gnome-keyring or KeePassXC) and add the keys again; until then anyone who can read your files can read the keys",
+    fix: "on Linux, install and unlock a Secret Service keyring (gnome-keyring or KeePassXC), run 'opta config set vault keychain' and add the keys again; until then anyone who can read your files can read the keys",
   };
 }
 

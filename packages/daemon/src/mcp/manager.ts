@@ -1,12 +1,12 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Tool } from "@modelcontextprotocol/sdk/types.js";
+import { ConfigError, loadConfig, optaPaths } from "@opta/local";
 import type { McpServerInfo, McpTestResponse, OptaConfig, Risk } from "@opta/protocol";
 import type { AgentTool } from "../agent/agent-loop.js";
 import { findBrowser } from "../browser/check-browser.js";
 import { noSandboxReason, PEEKABOO_MAIN } from "../browser/index.js";
 import { LOOP_META_KEY, SESSION_META_KEY } from "../browser/meta.js";
-import { ConfigError, loadConfig, optaPaths } from "../config/index.js";
 import type { Logger } from "../log/logger.js";
 import type { ToolContext, ToolOutcome } from "../tool/index.js";
 import {

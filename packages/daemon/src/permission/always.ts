@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
+import { optaPaths } from "@opta/local";
 import { isSeq, parseDocument, YAMLSeq } from "yaml";
-import { optaPaths } from "../config/index.js";
 import type { PermissionQuery } from "./evaluate.js";
 import { ALWAYS_FILE_NAME, expandHome, PATH_ARGUMENT } from "./policy.js";
 import { joinShellWords, parseShellCommand } from "./shell.js";

@@ -1,10 +1,10 @@
 import { readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { optaPaths } from "@opta/local";
 import { SandboxLevel } from "@opta/protocol";
 import picomatch from "picomatch";
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
-import { optaPaths } from "../config/index.js";
 import { parseShellCommand, splitAssignments } from "./shell.js";
 import { findProjectFile, type ProjectFileSearch } from "./trust.js";
 

@@ -1,7 +1,7 @@
 import { realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { readTrustedDirectories, writableByOthers } from "../config/index.js";
+import { readTrustedDirectories, writableByOthers } from "@opta/local";
 
 /** A project file (`.opta/policy.yaml`, `.opta/mcp.yaml`) found for a session's cwd. */
 export interface ProjectFileSearch {

@@ -3,7 +3,7 @@ import type { OptaConfig, ProviderHealth } from "@opta/protocol";
 import { AiSdkProvider, type ProviderType } from "./ai-sdk-provider.js";
 import { browseLmx, chooseLmx, type DiscoveredLmx, type LmxBrowser } from "./discovery.js";
 import { type ResolveOptions, Route, type RouteCandidate, type RouteHost } from "./route.js";
-import type { ChatProvider, ProviderError } from "./types.js";
+import { type ChatProvider, NoModelError, type ProviderError } from "./types.js";
 import { DEFAULT_BASE_URLS, DEFAULT_LMX_HOST, lmxBaseUrl } from "./urls.js";
 
 export { DEFAULT_LMX_HOST } from "./urls.js";
@@ -266,7 +266,7 @@ export class ProviderRegistry implements RouteHost {
       const configured = lmx.configuredModels?.[0];
       if (configured ?? listed[0]) return { provider: lmx, model: (configured ?? listed[0])! };
     }
-    throw new Error(
+    throw new NoModelError(
       `No model to use: ${lmx.name} at ${lmx.baseUrl} lists no models. Add one with 'opta lmx pull <hf:…|https://…>', or choose one with 'opta config set default-model <id>'.`,
     );
   }

@@ -79,3 +79,12 @@ export class ProviderError extends Error {
     return this.options.retryable;
   }
 }
+
+/** Nothing to run a request on: no model configured or named, and the provider lists none. */
+export class NoModelError extends Error {
+  readonly code = "NO_MODEL";
+  constructor(message: string) {
+    super(message);
+    this.name = "NoModelError";
+  }
+}

@@ -1,4 +1,4 @@
-import type { DaemonEvent, OptaConfig, PermissionDecision } from "@opta/protocol";
+import type { DaemonEvent, DoctorReport, OptaConfig, PermissionDecision } from "@opta/protocol";
 import type { Express } from "express";
 import type { TurnManager } from "../agent/turn-manager.js";
 import type { Logger } from "../log/logger.js";
@@ -36,6 +36,8 @@ export interface DaemonContext {
   compact(sessionId: string): Promise<string | undefined>;
   /** MCP servers: status for `opta mcp list`, one-off connections for `opta mcp test`. */
   mcp: McpManager;
+  /** Runs `opta doctor`'s checks as the daemon sees them (`GET /v3/doctor`). */
+  doctor(options: { cwd: string; policyOnly: boolean }): Promise<DoctorReport>;
   /** Single-use sign-in codes for `opta app` URLs. */
   authCodes: AuthCodes;
   /** Client grants: signed-in Code Desktop windows that may trade for the current token. */

@@ -16,9 +16,10 @@ import type { z } from "zod";
 import { peekSeq } from "../event-log/session-file.js";
 import type { ModelDetail } from "../provider/types.js";
 import { toSessionInfo } from "../session/session-state.js";
-import { ApiError } from "./api-error.js";
+import { ApiError, toApiError } from "./api-error.js";
 import { grantRoutes, publicAuthRoutes } from "./auth-routes.js";
 import type { DaemonContext } from "./context.js";
+import { doctorRoutes } from "./doctor-routes.js";
 import { sessionToMarkdown } from "./export.js";
 import { BODY_LIMITS, declaredLengthError, declaresBody, jsonBody } from "./json-body.js";
 import { mcpRoutes } from "./mcp-routes.js";
@@ -250,15 +251,22 @@ export function createHttpApp(context: DaemonContext): express.Express {
   app.use("/v3", router);
   app.use("/v3", grantRoutes(context));
   app.use("/v3/mcp", mcpRoutes(context));
+  app.use("/v3", doctorRoutes(context));
   app.use("/v3", () => {
     throw new ApiError("NOT_FOUND", "No such route; see docs/api.md for the v3 API.");
   });
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const apiError = toApiError(error);
-    if (apiError.status >= 500) {
+    if (apiError.code === "INTERNAL") {
       logger.error("server", `${request.method} ${request.path} failed: ${(error as Error).message}`, {
         stack: (error as Error).stack,
       });
+    } else if (apiError.status >= 500) {
+      // A known failure outside the daemon (a provider down, a broken config): no stack, it is no bug.
+      logger.warn(
+        "server",
+        `${request.method} ${request.path} → ${apiError.status} ${apiError.code}: ${apiError.message}`,
+      );
     } else if (apiError.code !== "UNAUTHORIZED") {
       logger.debug("server", `${request.method} ${request.path} → ${apiError.status} ${apiError.code}`);
     }
@@ -402,13 +410,4 @@ export function clientErrorResponse(error: NodeJS.ErrnoException & { reason?: st
         ? "the request did not arrive in time"
         : (error.reason ?? error.message.replace(/^Parse Error: /, ""));
   return new ApiError("BAD_REQUEST", `Bad request: ${reason} (${error.code ?? "parse error"}).`).toHttpResponse();
-}
-
-function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
-  const httpError = error as { status?: number; message?: string };
-  if (typeof httpError.status === "number" && httpError.status >= 400 && httpError.status < 500) {
-    return new ApiError("BAD_REQUEST", httpError.message ?? "Bad request.");
-  }
-  return new ApiError("INTERNAL", "The daemon hit an internal error; see 'opta daemon logs --level error'.");
 }

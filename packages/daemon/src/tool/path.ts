@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { type FileHandle, lstat, open, readlink, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, dirname, isAbsolute, join, parse, relative, resolve, sep } from "node:path";
-import { resolveOptaHome } from "../config/home.js";
+import { resolveOptaHome } from "@opta/local";
 import { ToolError, toToolError } from "./errors.js";
 import type { ToolContext } from "./types.js";
 

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
+import { resolveOptaHome } from "@opta/local";
 import type { SandboxLevel } from "@opta/protocol";
 import { z } from "zod";
-import { resolveOptaHome } from "../config/home.js";
 import {
   DEFAULT_SANDBOX_LEVEL,
   detectSandbox,

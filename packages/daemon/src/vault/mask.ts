@@ -1,5 +1,4 @@
-/** The dots a masked key shows in place of its middle. */
-const DOTS = "••••";
+import { SECRET_DOTS as DOTS, maskSecret } from "@opta/local";
 
 /** Known secrets shorter than this are not masked at all (too many false positives). */
 export const MIN_SECRET_LENGTH = 6;
@@ -8,17 +7,6 @@ export const MIN_SECRET_LENGTH = 6;
  * base64 of a 6-byte value is 8 characters that ordinary base64 or hex text contains by chance.
  */
 export const MIN_ENCODED_SECRET_LENGTH = 8;
-
-/**
- * A key as `opta account list` shows it: a recognisable prefix (`sk-ant-`, `sk-proj-`, `sk-`) and
- * the last four characters, never more than a quarter of the key.
- */
-export function maskSecret(secret: string): string {
-  const prefix = /^[A-Za-z]{2,4}-(?:[A-Za-z]{2,5}-)?/.exec(secret)?.[0] ?? "";
-  const visiblePrefix = prefix.length <= secret.length / 3 ? prefix : "";
-  const tail = secret.length >= 16 ? secret.slice(-4) : "";
-  return `${visiblePrefix}${DOTS}${tail}`;
-}
 
 // Shapes of credentials, masked wherever they appear even when the exact key is unknown here.
 const SECRET_SHAPES: RegExp[] = [/\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{8,}/g, /\b(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi];

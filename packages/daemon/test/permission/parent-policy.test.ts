@@ -1,10 +1,10 @@
 import { chmod, chown, mkdir, mkdtemp, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { optaPaths, trustDirectory, untrustDirectory } from "@opta/local";
 import type { Mode, PermissionLevel } from "@opta/protocol";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../../scripts/security-family.js";
-import { optaPaths, trustDirectory, untrustDirectory } from "../../src/config/index.js";
 import { findProjectMcpFile } from "../../src/mcp/config.js";
 import { evaluatePermission, loadPolicies, type PolicySet, validatePolicyFiles } from "../../src/permission/index.js";
 

@@ -1,9 +1,8 @@
 import { realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { FileVault, saveConfig, VAULT_FILE_NAME } from "@opta/local";
 import type { OptaConfig } from "@opta/protocol";
-import { saveConfig } from "../../src/config/index.js";
 import { Daemon } from "../../src/daemon.js";
-import { FileVault, VAULT_FILE_NAME } from "../../src/vault/index.js";
 import { api, tempHome, waitFor } from "../fixtures/daemon-harness.js";
 
 /** An event as the API returns it. */

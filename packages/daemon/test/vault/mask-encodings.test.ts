@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
+import { maskSecret } from "@opta/local";
 import { describe, expect, it } from "vitest";
 import {
   encodedForms,
   MIN_ENCODED_SECRET_LENGTH,
-  maskSecret,
   redactSecrets,
   redactValue,
   STREAM_MIN_PREFIX,

@@ -1,7 +1,8 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { FileVault, maskSecret, openVault } from "@opta/local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FileVault, maskSecret, openVault, redactSecrets } from "../../src/vault/index.js";
+import { redactSecrets } from "../../src/vault/mask.js";
 import { tempHome, waitFor } from "../fixtures/daemon-harness.js";
 import { type KeyGate, startKeyGate } from "../fixtures/key-gate.js";
 import { type ScriptedAnthropicServer, startScriptedAnthropicServer } from "../fixtures/scripted-anthropic-server.js";
@@ -44,7 +45,8 @@ describe("the file vault", () => {
   });
 
   it("opens the keychain when one answers, else the file vault with the reason", async () => {
-    const vault = await openVault({ home: home.home, env: {} });
+    // A home without vault.json: the one above already holds keys, and an existing file is kept.
+    const vault = await openVault({ home: join(home.home, "fresh"), env: {} });
     if (vault.backend === "file") expect(vault.note).toMatch(/keychain/);
     else expect(vault.location).toContain("service opta");
   });
@@ -159,7 +161,9 @@ describe("keys in a session", () => {
     const fallback = keyedLmx.find((event) => event.event === "provider.fallback");
     expect(fallback).toMatchObject({ from: "lmx/m1" });
     expect(String(fallback?.reason)).toContain(`Incorrect API key provided: ${maskSecret(BASE64_LMX_KEY)}`);
-    // /v3/models lists every provider, so its health errors carry both echoes too.
+    // /v3/models lists every provider, so its health errors carry both echoes too. Health is cached
+    // for 10 s and the start-up check ran before the keys above were stored: check afresh.
+    await rig.daemon.providers.checkAll(true);
     const models = await (await rig.call("/v3/models")).text();
     expect(models).toContain(maskSecret(HEX_KEY));
 

@@ -1,5 +1,5 @@
-import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { writeFileAtomic } from "../atomic-file.js";
 import type { Vault } from "./types.js";
 
 interface VaultFile {
@@ -21,6 +21,8 @@ export class FileVault implements Vault {
     readonly path: string,
     /** Why the keychain is not used. */
     readonly note?: string,
+    /** Called after each key is stored (openVault records the backend it chose). */
+    private readonly onStore?: () => Promise<void>,
   ) {
     this.location = path;
   }
@@ -33,6 +35,7 @@ export class FileVault implements Vault {
     const data = await this.read();
     data.keys[provider] = key;
     await this.write(data);
+    await this.onStore?.();
   }
 
   async delete(provider: string): Promise<boolean> {
@@ -45,6 +48,11 @@ export class FileVault implements Vault {
 
   async list(): Promise<string[]> {
     return Object.keys((await this.read()).keys).sort();
+  }
+
+  /** Whether the file exists (keys were stored in it before). */
+  async exists(): Promise<boolean> {
+    return (await this.mode()) !== undefined;
   }
 
   /** The file's permission bits, or undefined when it does not exist. */
@@ -76,10 +84,6 @@ export class FileVault implements Vault {
   }
 
   private async write(data: VaultFile): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    const temp = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
-    await chmod(temp, 0o600);
-    await rename(temp, this.path);
+    await writeFileAtomic(this.path, `${JSON.stringify(data, null, 2)}\n`);
   }
 }

@@ -1,5 +1,4 @@
-/** Where keys are kept. */
-export type VaultBackend = "keychain" | "file";
+import type { VaultBackend } from "@opta/protocol";
 
 /** Provider API keys, by provider name. Keys are read on every request; nothing caches them. */
 export interface Vault {

@@ -6,14 +6,18 @@ export const KEYCHAIN_SERVICE = "opta";
 /** Account used once to prove the keychain accepts writes; removed straight away. */
 const PROBE_ACCOUNT = "__opta_probe__";
 
-type Keyring = typeof import("@napi-rs/keyring");
+/** The native keyring binding's module (its `AsyncEntry` and `findCredentialsAsync`). */
+export type Keyring = typeof import("@napi-rs/keyring");
+
+/** What probing the OS keychain found: a binding that works, or why there is none. */
+export type KeychainProbe = { keyring: Keyring } | { reason: string };
 
 /**
  * Loads the native keyring binding (macOS Keychain, Windows Credential Manager, Secret Service) and
  * proves it works with a write, a read and a delete: on a headless Linux box the library loads but
  * every write fails ("Couldn't access platform storage"). Returns the reason when it is unusable.
  */
-export async function probeKeychain(): Promise<{ keyring: Keyring } | { reason: string }> {
+export async function probeKeychain(): Promise<KeychainProbe> {
   let keyring: Keyring;
   try {
     keyring = createRequire(import.meta.url)("@napi-rs/keyring") as Keyring;
@@ -39,7 +43,11 @@ export class KeychainVault implements Vault {
   readonly location = `OS keychain (service ${KEYCHAIN_SERVICE})`;
   readonly note = undefined;
 
-  constructor(private readonly keyring: Keyring) {}
+  constructor(
+    private readonly keyring: Keyring,
+    /** Called after each key is stored (openVault records the backend it chose). */
+    private readonly onStore?: () => Promise<void>,
+  ) {}
 
   async get(provider: string): Promise<string | undefined> {
     return (await this.entry(provider).getPassword()) ?? undefined;
@@ -47,6 +55,7 @@ export class KeychainVault implements Vault {
 
   async set(provider: string, key: string): Promise<void> {
     await this.entry(provider).setPassword(key);
+    await this.onStore?.();
   }
 
   async delete(provider: string): Promise<boolean> {

@@ -1,7 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile } from "node:fs/promises";
 import { CONFIG_DEFAULTS, OptaConfig } from "@opta/protocol";
 import YAML from "yaml";
+import { writeFileAtomic } from "./atomic-file.js";
 
 /** A config file that exists but cannot be used; the message names the file and the bad key. */
 export class ConfigError extends Error {
@@ -50,10 +50,7 @@ export function parseConfig(text: string, path: string): OptaConfig {
 /** Writes config.yaml atomically (temp file + rename) so a crash never leaves half a file. */
 export async function saveConfig(path: string, config: OptaConfig): Promise<void> {
   OptaConfig.parse(config);
-  await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, YAML.stringify(config), { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(path, YAML.stringify(config));
 }
 
 /** Reads a dotted key (`lmx.host`) from a config object. */

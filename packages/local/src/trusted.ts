@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, realpath, rename, stat, writeFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { writeFileAtomic } from "./atomic-file.js";
 import { optaPaths } from "./home.js";
 
 /** One directory the user trusted with `opta trust DIR`. */
@@ -88,11 +88,7 @@ async function realDirectory(directory: string): Promise<string> {
 
 /** Writes through a temp file and a rename (never a half-written list), mode 0600. */
 async function writeTrusted(home: string, directories: TrustedDirectory[]): Promise<void> {
-  const file = optaPaths(home).trusted;
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  await writeFile(temporary, `${JSON.stringify({ version: 1, directories }, null, 2)}\n`, { mode: 0o600 });
-  await rename(temporary, file);
+  await writeFileAtomic(optaPaths(home).trusted, `${JSON.stringify({ version: 1, directories }, null, 2)}\n`);
 }
 
 /**
