@@ -33,7 +33,7 @@ import {
 } from "./security.js";
 
 /** The WebSocket endpoints (websocket.ts); plain HTTP to them is a client mistake. */
-const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream"];
+export const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream"];
 
 /** Builds the Express app: security first, then the v3 routes, then one error handler. */
 export function createHttpApp(context: DaemonContext): express.Express {
