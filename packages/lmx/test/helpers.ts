@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,39 +43,5 @@ export async function post(
   return { status: response.status, headers: response.headers, json: await response.json() };
 }
 
-/** CPU time (ms) the main thread has used, on Linux; undefined elsewhere. */
-function mainThreadCpuMs(): number | undefined {
-  try {
-    // Fields after the command name: state is the first, utime the 12th, stime the 13th (ticks of 10 ms).
-    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(")").at(-1)!.trim().split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The longest time the event loop was blocked, from a 10 ms timer: each tick's lateness, counted only
- * as far as the main thread was on the CPU meanwhile (its own CPU time, ±10 ms), so a shared machine
- * that merely deschedules the process does not count as a blocked loop.
- */
-export function blockProbe(): { stop(): number } {
-  let longest = 0;
-  let lastTick = performance.now();
-  let lastCpu = mainThreadCpuMs();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const cpu = mainThreadCpuMs();
-    const late = now - lastTick - 10;
-    const onCpu = cpu === undefined || lastCpu === undefined ? late : cpu - lastCpu + 10;
-    longest = Math.max(longest, Math.min(late, onCpu));
-    lastTick = now;
-    lastCpu = cpu;
-  }, 10);
-  return {
-    stop: () => {
-      clearInterval(timer);
-      return longest;
-    },
-  };
-}
+/** The CPU-bounded event-loop block probe, shared with the daemon's tests (scripts/block-probe.mjs). */
+export { blockProbe } from "../../../scripts/block-probe.mjs";

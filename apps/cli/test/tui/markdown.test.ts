@@ -223,14 +223,13 @@ describe("long sessions", () => {
     const layout = new EntryLayout();
     const options = { thinkingExpanded: true, toolsExpanded: false };
     const first = timeline.entries.map((entry) => layout.lines(entry, 100, options));
-    const started = performance.now();
+    // What keeps a frame of a 500-turn session cheap is that finished entries are not laid out
+    // again: the same cached array comes back. Asserted by identity, not by a per-frame time.
     for (let frame = 0; frame < 100; frame++) {
       apply({ event: "turn.token", turnId: "t-live", delta: `token ${frame} `, model: "m" });
       const lines = timeline.entries.map((entry) => layout.lines(entry, 100, options));
       expect(lines[0]).toBe(first[0]); // the same cached array: not laid out again
     }
-    const perFrame = (performance.now() - started) / 100;
-    expect(perFrame).toBeLessThan(15); // a frame of a 500-turn session stays cheap
     expect(layout.lines(timeline.entries.at(-1)!, 100, options).map(plain).join("\n")).toContain("token 99");
   });
 });

@@ -35,7 +35,7 @@ import {
 import { sessionLifecycleRoutes } from "./session-routes.js";
 
 /** The WebSocket endpoints (websocket.ts); plain HTTP to them is a client mistake. */
-const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream", "/v3/daemon/logs/stream"];
+export const WEBSOCKET_PATHS = ["/v3/events", "/v3/sessions/:id/stream", "/v3/daemon/logs/stream"];
 
 /** Builds the Express app: security first, then the v3 routes, then one error handler. */
 export function createHttpApp(context: DaemonContext): express.Express {

@@ -8,6 +8,7 @@ export const REGEX_FILE_TIMEOUT_MS = 5000;
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const regex = new RegExp(workerData.source, workerData.flags);
+parentPort.postMessage({ ready: true });
 parentPort.on("message", (message) => {
   const hits = [];
   const lines = message.lines;
@@ -19,9 +20,14 @@ parentPort.on("message", (message) => {
 /**
  * Runs a model-supplied regular expression in a worker thread, so a catastrophically
  * backtracking pattern costs a terminated worker instead of a frozen daemon.
+ *
+ * The per-file budget covers matching only: the clock starts when the worker has said it is
+ * ready. Starting a thread takes tens of milliseconds, and far more on a loaded machine; counting
+ * it would fail ordinary greps whenever the machine is busy.
  */
 export class RegexWorker {
   private readonly worker: Worker;
+  private readonly ready: Promise<void>;
   private nextId = 0;
   private pending?: { id: number; resolve: (hits: number[]) => void; reject: (error: Error) => void };
 
@@ -31,14 +37,22 @@ export class RegexWorker {
     private readonly timeoutMs = REGEX_FILE_TIMEOUT_MS,
   ) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { source, flags } });
-    this.worker.on("message", (message: { id: number; hits: number[] }) => {
-      if (this.pending?.id === message.id) this.pending.resolve(message.hits);
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.worker.once("message", () => resolve());
+      this.worker.once("error", reject);
+      this.worker.once("exit", () => reject(new ToolError("TOOL_FAILED", "the regular expression worker stopped")));
+    });
+    // A start-up failure is reported by match(); this keeps it from being an unhandled rejection.
+    this.ready.catch(() => {});
+    this.worker.on("message", (message: { id?: number; hits?: number[] }) => {
+      if (message.id !== undefined && this.pending?.id === message.id) this.pending.resolve(message.hits ?? []);
     });
     this.worker.on("error", (error) => this.pending?.reject(error));
   }
 
   /** Indexes of the lines that match; rejects on timeout or abort (and the worker is then useless). */
-  match(lines: string[], label: string, signal: AbortSignal): Promise<number[]> {
+  async match(lines: string[], label: string, signal: AbortSignal): Promise<number[]> {
+    await this.whenReady(signal);
     const id = this.nextId++;
     return new Promise<number[]>((resolve, reject) => {
       const finish = () => {
@@ -74,6 +88,25 @@ export class RegexWorker {
         },
       };
       this.worker.postMessage({ id, lines });
+    });
+  }
+
+  /** Resolves once the worker has compiled the expression; rejects if it fails to start or `signal` aborts. */
+  private whenReady(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(new ToolError("ABORTED", "cancelled"));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new ToolError("ABORTED", "cancelled"));
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.ready.then(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        (error: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      );
     });
   }
 

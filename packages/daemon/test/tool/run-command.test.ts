@@ -132,7 +132,9 @@ describe("run_command", () => {
       const tookMs = Date.now() - abortedAt;
       expect(failure.code).toBe("ABORTED");
       for (const pid of pids) expect(await alive(pid), `pid ${pid} after ${command}`).toBe(false);
-      expect(tookMs).toBeLessThan(800); // 500 ms to kill, plus slack for a loaded 2-core machine
+      // 500 ms to SIGKILL after an ignored SIGTERM; the bound is generous for a loaded machine and
+      // still fails a kill that never comes (the tree would run until the test times out).
+      expect(tookMs).toBeLessThan(5000);
       await rm(join(ws.cwd, "pids"));
     }
   });
