@@ -228,7 +228,7 @@ describe("the agent loop", () => {
     expect(messages.at(-1)?.content).toBe("continue");
   });
 
-  it("cancels a long run_command within 500 ms and kills it", async () => {
+  it("cancels a long run_command on stop and kills it", async () => {
     await mkdir(join(workspace, ".opta"), { recursive: true });
     await writeFile(
       join(workspace, ".opta", "policy.yaml"),
@@ -238,7 +238,7 @@ describe("the agent loop", () => {
     model.setReplies([
       {
         toolCalls: [
-          { name: "run_command", arguments: { command: `sleep 29.71; touch ${marker}`, timeout_seconds: 60 } },
+          { name: "run_command", arguments: { command: `sleep 120.71; touch ${marker}`, timeout_seconds: 300 } },
         ],
       },
     ]);
@@ -246,11 +246,10 @@ describe("the agent loop", () => {
     await turn(id, { text: "run it" });
     await waitFor(async () => ((await events(id)).some((event) => event.event === "tool.call") ? true : undefined));
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const started = performance.now();
     const stop = await call(`/v3/sessions/${id}/stop`, { method: "POST" });
+    // The command would run for two minutes, far past the test's timeout: a stop that waited for
+    // it instead of killing it fails here, on any machine, with no wall-clock budget.
     expect(await stop.json()).toMatchObject({ stopped: true });
-    // The command would run for 30 s: this tells "killed on stop" from "waited for it" on any machine.
-    expect(performance.now() - started).toBeLessThan(5000);
     const all = await events(id);
     expect(all.at(-1)?.event).toBe("session.cancelled");
     const result = results(all)[0]!;
@@ -366,27 +365,40 @@ describe("the agent loop", () => {
     await writeFile(join(home, "config.yaml"), "{}\n");
   });
 
-  it("runs up to 8 calls at once: ten 1-second commands take two rounds, not ten", async () => {
+  it("runs up to 8 calls at once: eight meet at a barrier, and no more than eight ever run", async () => {
     await mkdir(join(workspace, ".opta"), { recursive: true });
-    await writeFile(join(workspace, ".opta", "policy.yaml"), "allow:\n  - run_command(sleep)\n");
+    await writeFile(join(workspace, ".opta", "policy.yaml"), "allow:\n  - run_command(./barrier.sh)\n");
+    // Each call marks itself running, waits until eight have started (a sequential loop would wait
+    // forever and the test would time out), notes how many run at that moment, then ends.
+    await writeFile(
+      join(workspace, "barrier.sh"),
+      [
+        "#!/bin/sh",
+        'touch "started.$1" "running.$1"',
+        'while [ "$(ls started.* | wc -l)" -lt 8 ]; do sleep 0.05; done',
+        "sleep 0.3",
+        'ls running.* | wc -l > "seen.$1"',
+        'rm "running.$1"',
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
     model.setReplies([
       {
         toolCalls: Array.from({ length: 10 }, (_, index) => ({
           name: "run_command",
-          arguments: { command: `sleep 1.0${index}` },
+          arguments: { command: `./barrier.sh ${index}` },
         })),
       },
-      { chunks: ["slept"] },
+      { chunks: ["met"] },
     ]);
     const id = await session();
-    const started = Date.now();
-    await turn(id, { text: "sleep ten times" });
+    await turn(id, { text: "meet at the barrier" });
     const all = await untilEnd(id);
-    const took = Date.now() - started;
     expect(results(all).filter((event) => event.ok)).toHaveLength(10);
-    // Sequential would be ≥ 10 s; eight at once then two is ≈ 2 s; all ten at once would be ≈ 1 s.
-    expect(took).toBeGreaterThan(1900);
-    // Generous for a loaded machine, and still well short of the ≥ 10.45 s a sequential run takes.
-    expect(took).toBeLessThan(9000);
+    const seen = await Promise.all(
+      Array.from({ length: 10 }, async (_, index) => Number(await readFile(join(workspace, `seen.${index}`), "utf8"))),
+    );
+    expect(Math.max(...seen)).toBeLessThanOrEqual(8);
   }, 30_000);
 });

@@ -151,13 +151,12 @@ describe("provider routing", () => {
   it("falls back when LMX hangs past the timeout", async () => {
     lmx.setReplies([{ hang: true }]);
     anthropic.setReplies([{ chunks: ["rescued"] }]);
-    const started = Date.now();
+    // The hung reply never ends: only the connect timeout can get this turn done.
     const events = await rig.run(await rig.session(), { text: "go", model: "lmx/m1" });
     const fallback = events.find((event) => event.event === "provider.fallback");
     expect(fallback).toMatchObject({ from: "lmx/m1", to: "anthropic/m1" });
     expect(String(fallback?.reason)).toMatch(/did not answer within 0\.8s/);
     expect(events.at(-1)).toMatchObject({ event: "turn.done" });
-    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it("falls back when LMX is down (refused), found by its preflight", async () => {
