@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeLlamaModel } from "../src/gguf/test-model.js";
 import { type LmxServer, TEST_MODEL_PRESETS } from "../src/index.js";
 import { boundedNumberRule } from "../src/openai/grammars.js";
-import { client, post, startTestLmx, TINY_EOS, tinyModelsDir } from "./helpers.js";
+import { client, post, startTestLmx, TINY_CONTROL_TOKENS, tinyModelsDir } from "./helpers.js";
 
 const CONTEXT = 1024;
 let server: LmxServer;
@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 const user = (content: string) => [{ role: "user" as const, content }];
-const noEnd = { [String(TINY_EOS)]: -100 };
+const noEnd = Object.fromEntries(TINY_CONTROL_TOKENS.map((token) => [String(token), -100]));
 const weatherTool: OpenAI.ChatCompletionTool = {
   type: "function",
   function: {

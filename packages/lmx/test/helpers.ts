@@ -6,6 +6,12 @@ import { type LmxOptions, type LmxServer, startLmx, writeTestModel } from "../sr
 
 /** <|im_end|>, the tiny model's end-of-generation token (the last of its 512). */
 export const TINY_EOS = 511;
+/**
+ * All three control tokens (<|endoftext|>, <|im_start|>, <|im_end|>). The weights steer sampling
+ * away from the first two, but not absolutely: llama.cpp ends generation on <|endoftext|> too, so a
+ * test that must run to the window bans all of them.
+ */
+export const TINY_CONTROL_TOKENS = [509, 510, 511] as const;
 
 /** A temporary models directory holding `tiny.gguf`, and a cleanup. */
 export async function tinyModelsDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
