@@ -82,6 +82,7 @@ describe("opta (no daemon needed)", () => {
     const list = await opta(["config", "list"]);
     expect(list.stdout).toContain("lmx.host = 127.0.0.1:1\n");
     expect(list.stdout).toContain("permission = safe (default)\n");
+    expect(list.stdout).toContain("max-output-tokens = 4096 (default)\n");
     expect(JSON.parse((await opta(["config", "list", "--json"])).stdout)).toMatchObject({ "max-steps": 7 });
     expect(await opta(["config", "unset", "lmx.host"])).toMatchObject({ code: 0 });
 

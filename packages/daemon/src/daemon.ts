@@ -164,7 +164,7 @@ export class Daemon {
         return token;
       },
       publishDaemonEvent: (event) => this.publish(event),
-      compact: (sessionId) =>
+      compact: (sessionId, signal) =>
         compactSession(
           {
             store: this.store,
@@ -173,6 +173,7 @@ export class Daemon {
             redact: (text) => redactSecrets(text, this.knownSecrets()),
           },
           sessionId,
+          { signal, config: this.config() },
         ),
       authCodes: this.authCodes,
       grants: new ClientGrants(this.paths.grants, this.logger),

@@ -40,9 +40,15 @@ export const OptaConfig = z
     thinking: z.boolean().optional(),
     /** Agent-loop step limit in Do mode. */
     "max-steps": z.number().int().min(1).max(1000).optional(),
-    /** Most tokens the model may generate in one step (max_tokens); unset lets the server decide. */
+    /**
+     * Most tokens the model may generate in one call (max_tokens), sent on every call the daemon makes
+     * (turn steps, compaction); default 4096, lowered to what the model's known window leaves.
+     */
     "max-output-tokens": z.number().int().min(1).optional(),
-    /** The model's context window in tokens; at 80% full, older turns are compacted automatically. */
+    /**
+     * The model's context window in tokens, for every model (beats what the server reports and the
+     * built-in table of model families); at 80% full, older turns are compacted automatically.
+     */
     "context-window": z.number().int().min(256).optional(),
     /** Whether the agent loop lets the model choose (auto), forces a tool call each step (required), or offers no tools (none). */
     "tool-choice": z.enum(["auto", "required", "none"]).optional(),
@@ -81,6 +87,7 @@ export type OptaConfig = z.infer<typeof OptaConfig>;
 /** Defaults applied when a key is absent. */
 export const CONFIG_DEFAULTS = {
   "max-steps": 20,
+  "max-output-tokens": 4096,
   thinking: false,
   permission: "safe",
 } as const;

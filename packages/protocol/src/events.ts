@@ -142,6 +142,10 @@ export const SessionCompactedEvent = defineEvent("session.compacted", {
 });
 export type SessionCompactedEvent = z.infer<typeof SessionCompactedEvent>;
 
+/** A `POST /compact` stopped (`POST /stop`) before its summary was recorded; the history is unchanged. */
+export const CompactionCancelledEvent = defineEvent("compaction.cancelled", {});
+export type CompactionCancelledEvent = z.infer<typeof CompactionCancelledEvent>;
+
 export const ProviderFallbackEvent = defineEvent("provider.fallback", {
   turnId,
   /** `provider/model` that failed before its first token. */
@@ -182,6 +186,7 @@ export const SessionEventSchemas = [
   TurnErrorEvent,
   SessionCancelledEvent,
   SessionCompactedEvent,
+  CompactionCancelledEvent,
   ProviderFallbackEvent,
   SessionRenamedEvent,
   SessionPinnedEvent,

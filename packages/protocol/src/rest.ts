@@ -75,7 +75,12 @@ export const StopTurnResponse = z.object({ stopped: z.boolean(), turnId: z.strin
 export type StopTurnResponse = z.infer<typeof StopTurnResponse>;
 
 /** `POST /v3/sessions/:id/compact` response. */
-export const CompactResponse = z.object({ compacted: z.boolean(), summary: z.string().optional() });
+export const CompactResponse = z.object({
+  compacted: z.boolean(),
+  summary: z.string().optional(),
+  /** True when `POST /stop` cancelled the compaction before it finished. */
+  cancelled: z.boolean().optional(),
+});
 export type CompactResponse = z.infer<typeof CompactResponse>;
 
 /** `POST /v3/sessions/:id/permissions/:requestId` body. */

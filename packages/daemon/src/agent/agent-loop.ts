@@ -28,6 +28,7 @@ import { redactValue } from "../vault/mask.js";
 import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
+import { knownContextWindow, outputTokenCap } from "./limits.js";
 
 /** Tool calls run at once when the model asks for several. */
 export const MAX_CONCURRENT_TOOL_CALLS = 8;
@@ -130,16 +131,23 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     const config = deps.config();
     const toolChoice = config["tool-choice"] ?? "auto";
     // The context window: config `context-window`, else what the server reports for the loaded model
-    // (Opta LMX does); unknown means no automatic compaction.
+    // (Opta LMX does), else the model family's known window (OpenAI, Anthropic, Ollama report none).
     const windowSize = async (): Promise<number | undefined> =>
-      config["context-window"] ?? (await reportedWindow(resolved.provider, resolved.model, signal));
+      config["context-window"] ??
+      (await reportedWindow(resolved.provider, resolved.model, signal)) ??
+      knownContextWindow(resolved.model);
+    // The same without a request, for each step's output cap: the first token never waits on it.
+    const windowNow = (): number | undefined =>
+      config["context-window"] ??
+      cachedReportedWindow(resolved.provider, resolved.model) ??
+      knownContextWindow(resolved.model);
     let history = await store.readEvents(sessionId);
     const turnText = history.findLast((event) => event.event === "turn.start")?.text ?? "";
     // Only ask for the window when the last request's size is known: a first turn never waits on it.
     const lastUse = lastPromptUse(history);
     if (lastUse !== undefined && lastUse >= 0.8 * ((await windowSize()) ?? Number.POSITIVE_INFINITY)) {
       // The previous request filled 80% of the window: summarise older turns before this one runs.
-      await compactSession(deps, sessionId, { model: turn.model, signal, keepLastTurn: true });
+      await compactSession(deps, sessionId, { model: turn.model, signal, keepLastTurn: true, config });
       history = await store.readEvents(sessionId);
     }
     const messages: ChatMessage[] = buildConversation(history);
@@ -164,10 +172,12 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         if (textMask) emitText(textMask.flush());
         if (thinkingMask) emitThinking(thinkingMask.flush());
       };
+      const offered = toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {};
       for await (const chunk of resolved.stream({
         messages,
-        ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
-        ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),
+        ...offered,
+        // Every call carries a cap, so a step ends by itself (stopReason `length`), never past the window.
+        maxTokens: outputTokenCap(config, windowNow(), { messages, ...offered }),
         signal,
       })) {
         switch (chunk.type) {
@@ -242,7 +252,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       const window = promptTokens !== undefined ? await windowSize() : undefined;
       if (window && promptTokens !== undefined && promptTokens + added / 4 >= 0.8 * window) {
         store.flush();
-        await compactSession(deps, sessionId, { model: turn.model, signal });
+        await compactSession(deps, sessionId, { model: turn.model, signal, config });
         const rebuilt = buildConversation(await store.readEvents(sessionId));
         messages.splice(0, messages.length, ...rebuilt, {
           role: "user",
@@ -441,6 +451,11 @@ function lastPromptUse(events: readonly SessionEvent[]): number | undefined {
 
 const WINDOW_CACHE_MS = 60_000;
 const reportedWindows = new Map<string, { at: number; value: number | undefined }>();
+
+/** The window a server last reported for a model, without asking again. */
+function cachedReportedWindow(provider: { name: string }, model: string): number | undefined {
+  return reportedWindows.get(`${provider.name}/${model}`)?.value;
+}
 
 /**
  * The context window a server reports for a model (Opta LMX does, once the model is loaded), cached

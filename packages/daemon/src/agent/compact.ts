@@ -1,8 +1,10 @@
+import type { OptaConfig } from "@opta/protocol";
 import type { Logger } from "../log/logger.js";
 import type { ProviderRegistry } from "../provider/registry.js";
 import type { ChatMessage } from "../provider/types.js";
 import type { SessionStore } from "../session/store.js";
 import { buildConversation } from "./conversation.js";
+import { knownContextWindow, outputTokenCap } from "./limits.js";
 
 const SUMMARY_PROMPT = `Summarise the conversation above so that the work can continue from the summary alone.
 Keep: the user's goals and constraints, decisions made and why, files read or changed (with paths),
@@ -15,7 +17,13 @@ commands run and their outcomes, and open questions or next steps. Be concise; u
 export async function compactSession(
   deps: { store: SessionStore; providers: ProviderRegistry; logger: Logger; redact?: (text: string) => string },
   sessionId: string,
-  options: { model?: string | undefined; signal?: AbortSignal; keepLastTurn?: boolean } = {},
+  options: {
+    model?: string | undefined;
+    signal?: AbortSignal;
+    keepLastTurn?: boolean;
+    /** For the summary's output cap (`max-output-tokens`, `context-window`). */
+    config?: OptaConfig;
+  } = {},
 ): Promise<string | undefined> {
   let events = await deps.store.readEvents(sessionId);
   if (options.keepLastTurn) {
@@ -30,8 +38,12 @@ export async function compactSession(
   const resolved = await deps.providers.resolve(options.model, options.signal);
   const messages: ChatMessage[] = [...history, { role: "user", content: SUMMARY_PROMPT }];
   let summary = "";
+  const config = options.config ?? {};
+  const window = config["context-window"] ?? knownContextWindow(resolved.model);
   for await (const chunk of resolved.stream({
     messages,
+    // A summary ends by itself too: without a cap a small local model can run on for minutes.
+    maxTokens: outputTokenCap(config, window, { messages }),
     signal: options.signal ?? new AbortController().signal,
   })) {
     if (chunk.type === "text") summary += chunk.delta;

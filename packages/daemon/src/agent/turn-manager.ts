@@ -1,4 +1,4 @@
-import { CONFIG_DEFAULTS, createId, type SubmitTurnRequest, TurnErrorCode } from "@opta/protocol";
+import { CONFIG_DEFAULTS, type CompactResponse, createId, type SubmitTurnRequest, TurnErrorCode } from "@opta/protocol";
 import { ApiError } from "../server/api-error.js";
 import { type AgentDeps, type AgentTurn, runAgentTurn } from "./agent-loop.js";
 
@@ -19,6 +19,8 @@ type TurnSettings = AgentTurn;
  */
 export class TurnManager {
   private readonly active = new Map<string, ActiveTurn>();
+  /** Compactions asked for by `POST /compact`, running now: `stop` cancels them as it cancels turns. */
+  private readonly compacting = new Map<string, { controller: AbortController; finished: Promise<unknown> }>();
 
   constructor(private readonly deps: TurnManagerDeps) {}
 
@@ -34,6 +36,7 @@ export class TurnManager {
         `Session ${sessionId} is already running turn ${running.turnId}; wait for it or stop it with POST /v3/sessions/${sessionId}/stop.`,
       );
     }
+    this.refuseWhileCompacting(sessionId);
     const config = this.deps.config();
     const settings: TurnSettings = {
       sessionId,
@@ -66,8 +69,44 @@ export class TurnManager {
     return { turnId: settings.turnId, seq: start.seq };
   }
 
-  /** Cancels the running turn of a session and waits until its cancellation is recorded. */
+  /**
+   * Runs a compaction of the session (`POST /compact`) under a signal that `stop` aborts; a stopped
+   * one is recorded as `compaction.cancelled` and leaves the history as it was.
+   */
+  async compact(
+    sessionId: string,
+    run: (signal: AbortSignal) => Promise<string | undefined>,
+  ): Promise<CompactResponse> {
+    if (this.active.has(sessionId)) {
+      throw new ApiError("TURN_IN_PROGRESS", `Session ${sessionId} is running a turn; compact it when the turn ends.`);
+    }
+    this.refuseWhileCompacting(sessionId);
+    const controller = new AbortController();
+    const done = (async (): Promise<CompactResponse> => {
+      try {
+        const summary = await run(controller.signal);
+        return summary === undefined ? { compacted: false } : { compacted: true, summary };
+      } catch (error) {
+        if (!controller.signal.aborted) throw error;
+        this.deps.store.append(sessionId, { event: "compaction.cancelled" });
+        this.deps.logger.info("session", `Compaction cancelled · session=${sessionId}`);
+        return { compacted: false, cancelled: true };
+      } finally {
+        this.compacting.delete(sessionId);
+      }
+    })();
+    this.compacting.set(sessionId, { controller, finished: done.catch(() => undefined) });
+    return done;
+  }
+
+  /** Cancels the running turn (or compaction) of a session and waits until its cancellation is recorded. */
   async stop(sessionId: string): Promise<{ stopped: boolean; turnId?: string }> {
+    const compaction = this.compacting.get(sessionId);
+    if (compaction) {
+      compaction.controller.abort(new Error("cancelled by user"));
+      await compaction.finished;
+      return { stopped: true };
+    }
     const running = this.active.get(sessionId);
     if (!running) return { stopped: false };
     running.controller.abort(new Error("cancelled by user"));
@@ -75,13 +114,23 @@ export class TurnManager {
     return { stopped: true, turnId: running.turnId };
   }
 
-  /** Cancels every running turn (daemon shutdown). */
+  /** Cancels every running turn and compaction (daemon shutdown). */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.active.keys()].map((sessionId) => this.stop(sessionId)));
+    const sessions = new Set([...this.active.keys(), ...this.compacting.keys()]);
+    await Promise.all([...sessions].map((sessionId) => this.stop(sessionId)));
   }
 
   isActive(sessionId: string): boolean {
-    return this.active.has(sessionId);
+    return this.active.has(sessionId) || this.compacting.has(sessionId);
+  }
+
+  private refuseWhileCompacting(sessionId: string): void {
+    if (this.compacting.has(sessionId)) {
+      throw new ApiError(
+        "TURN_IN_PROGRESS",
+        `Session ${sessionId} is being compacted; wait for it or stop it with POST /v3/sessions/${sessionId}/stop.`,
+      );
+    }
   }
 
   private async run(settings: TurnSettings, signal: AbortSignal): Promise<void> {

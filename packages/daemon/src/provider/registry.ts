@@ -233,6 +233,9 @@ export class ProviderRegistry implements RouteHost {
         const named = this.get(model.slice(0, slash));
         if (named) return { provider: named, model: model.slice(slash + 1) };
       }
+      // LMX comes first when healthy, even before its model list is cached: without this, another
+      // provider whose config lists the same id would win only because LMX was not asked yet.
+      if (!this.health.has(lmx.name)) await this.check(lmx);
       const lists = (provider: ChatProvider) =>
         provider.configuredModels?.includes(model) || this.cachedModels(provider).includes(model);
       let owners = this.providers.filter(lists);

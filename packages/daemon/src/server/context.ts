@@ -33,7 +33,7 @@ export interface DaemonContext {
   /** Resolves a pending permission request; false when there is none with that id. */
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
   /** Summarises a session's history (`session.compacted`); undefined when there is nothing to compact. */
-  compact(sessionId: string): Promise<string | undefined>;
+  compact(sessionId: string, signal: AbortSignal): Promise<string | undefined>;
   /** MCP servers: status for `opta mcp list`, one-off connections for `opta mcp test`. */
   mcp: McpManager;
   /** Runs `opta doctor`'s checks as the daemon sees them (`GET /v3/doctor`). */

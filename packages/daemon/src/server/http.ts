@@ -193,11 +193,7 @@ export function createHttpApp(context: DaemonContext): express.Express {
 
   router.post("/sessions/:id/compact", async (request, response) => {
     const session = requireSession(context, request.params.id);
-    if (turns.isActive(session.id)) {
-      throw new ApiError("TURN_IN_PROGRESS", `Session ${session.id} is running a turn; compact it when the turn ends.`);
-    }
-    const summary = await context.compact(session.id);
-    response.json(summary === undefined ? { compacted: false } : { compacted: true, summary });
+    response.json(await turns.compact(session.id, (signal) => context.compact(session.id, signal)));
   });
 
   router.get("/sessions/:id/export", async (request, response) => {

@@ -30,6 +30,7 @@ const DURABLE_EVENTS: ReadonlySet<SessionEventName> = new Set([
   "turn.error",
   "session.cancelled",
   "session.compacted",
+  "compaction.cancelled",
   "permission.request",
   "permission.resolved",
 ]);

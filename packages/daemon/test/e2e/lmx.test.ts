@@ -61,6 +61,8 @@ describe("daemon against a real Opta LMX", () => {
     expect(tokens[0]?.model).toBe("tiny");
     expect(done.tokens).toBeGreaterThan(0);
     expect(done.tokens).toBeLessThanOrEqual(24);
+    // The cap (max-output-tokens: 24) reaches LMX as max_tokens; hitting it ends the turn as `length`.
+    expect(done.stopReason).toBe((done.tokens as number) >= 24 ? "length" : "stop");
     expect(done.promptTokens).toBeGreaterThan(0);
     // The turn loaded the model: /v3/models now says so, with the memory and context LMX reports.
     const after = (await (await call("/v3/models")).json()) as {

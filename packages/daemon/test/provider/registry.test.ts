@@ -46,3 +46,32 @@ describe("model resolution", () => {
     expect(health.error).toContain("opta account add anthropic");
   });
 });
+
+describe("routing a bare model id that two providers list", () => {
+  let lmx: ScriptedServer;
+  let other: ScriptedServer;
+  beforeAll(async () => {
+    lmx = await startScriptedServer({ models: ["test"] });
+    other = await startScriptedServer({ models: ["test"] });
+  });
+  afterAll(async () => {
+    await lmx?.close();
+    await other?.close();
+  });
+
+  it("puts a healthy LMX first even before its model list is cached", async () => {
+    const registry = new ProviderRegistry(TIMEOUTS, { OPTA_LMX_HOST: lmx.host });
+    registry.configure({ providers: { other: { type: "openai-compatible", baseUrl: other.url, models: ["test"] } } });
+    expect(registry.cachedModels(registry.get("lmx")!)).toEqual([]);
+    expect((await registry.resolve("test")).ref).toBe("lmx/test");
+  });
+
+  it("goes to the other provider when LMX is down", async () => {
+    const down = await startScriptedServer({ models: ["test"] });
+    const host = down.host;
+    await down.close();
+    const registry = new ProviderRegistry(TIMEOUTS, { OPTA_LMX_HOST: host });
+    registry.configure({ providers: { other: { type: "openai-compatible", baseUrl: other.url, models: ["test"] } } });
+    expect((await registry.resolve("test")).ref).toBe("other/test");
+  });
+});

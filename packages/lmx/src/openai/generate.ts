@@ -216,10 +216,11 @@ export async function runChat(app: LmxApp, scope: RequestScope, run: ChatRun, si
         if (text !== "") sink.text?.(text);
       },
       onResponseChunk: (part: LlamaChatResponseChunk) => {
-        if (part.type !== "segment" || part.segmentType !== "thought" || part.text === "") return;
+        const thought = thoughtText(part);
+        if (thought === undefined) return;
         markFirstToken();
-        thoughts += part.text;
-        sink.thought?.(part.text);
+        thoughts += thought;
+        sink.thought?.(thought);
       },
     };
     const rawCalls: { name: string; params: string }[] = [];
@@ -343,4 +344,14 @@ export async function runChat(app: LmxApp, scope: RequestScope, run: ChatRun, si
     chat.dispose({ disposeSequence: false });
     lease.release();
   }
+}
+
+/**
+ * The reasoning text of one node-llama-cpp response chunk: a `thought` segment's text (what the
+ * chat wrapper parsed out of `<think>…</think>` or the template's equivalent), which the APIs send as
+ * `reasoning_content`, reasoning items and thinking blocks. Main-response text arrives through
+ * `onTextChunk`, and other segments (comments) and empty segment starts carry none.
+ */
+export function thoughtText(part: LlamaChatResponseChunk): string | undefined {
+  return part.type === "segment" && part.segmentType === "thought" && part.text !== "" ? part.text : undefined;
 }
