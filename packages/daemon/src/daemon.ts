@@ -6,6 +6,7 @@ import type { DaemonEvent, DaemonState, OptaConfig } from "@opta/protocol";
 import type { Express } from "express";
 import { ApprovalBroker } from "./agent/approvals.js";
 import { compactSession } from "./agent/compact.js";
+import { systemPromptForSession } from "./agent/system-prompt/index.js";
 import { TurnManager } from "./agent/turn-manager.js";
 import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
@@ -166,6 +167,16 @@ export class Daemon {
             store: this.store,
             providers: this.providers,
             logger: this.logger,
+            redact: (text) => redactSecrets(text, this.knownSecrets()),
+          },
+          sessionId,
+        ),
+      systemPrompt: (sessionId) =>
+        systemPromptForSession(
+          {
+            store: this.store,
+            home: options.home,
+            config: () => this.config(),
             redact: (text) => redactSecrets(text, this.knownSecrets()),
           },
           sessionId,

@@ -28,6 +28,7 @@ import { redactValue } from "../vault/mask.js";
 import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
+import { systemMessageForTurn } from "./system-prompt/index.js";
 
 /** Tool calls run at once when the model asks for several. */
 export const MAX_CONCURRENT_TOOL_CALLS = 8;
@@ -143,6 +144,15 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       history = await store.readEvents(sessionId);
     }
     const messages: ChatMessage[] = buildConversation(history);
+    // Sent first in every request of the turn, outside `messages`, so a compaction never drops it.
+    const system = await systemMessageForTurn(store, turn, {
+      cwd: session.cwd,
+      home: deps.home,
+      mode: turn.mode,
+      maxSteps: turn.maxSteps,
+      redact,
+      sandbox: turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL,
+    });
 
     for (;;) {
       steps += 1;
@@ -165,7 +175,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         if (thinkingMask) emitThinking(thinkingMask.flush());
       };
       for await (const chunk of resolved.stream({
-        messages,
+        messages: [system, ...messages],
         ...(toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {}),
         ...(config["max-output-tokens"] ? { maxTokens: config["max-output-tokens"] } : {}),
         signal,

@@ -317,7 +317,7 @@ describe("the agent loop", () => {
     await turn(id, { text: "second question" });
     await untilEnd(id, 2);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(messages[0]?.content).toContain("the user asked a first question");
+    expect(messages[1]?.content).toContain("the user asked a first question");
     expect(JSON.stringify(messages)).not.toContain("first answer");
   });
 
@@ -335,7 +335,7 @@ describe("the agent loop", () => {
     expect(compacted).toMatchObject({ summary: "- summary of the big turn" });
     expect((compacted!.turnIds as string[]).length).toBe(1);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(messages[0]?.content).toContain("summary of the big turn");
+    expect(messages[1]?.content).toContain("summary of the big turn");
     expect(messages.at(-1)).toEqual({ role: "user", content: "next task" });
     expect(JSON.stringify(messages)).not.toContain("big answer");
     await writeFile(join(home, "config.yaml"), "{}\n");
