@@ -87,7 +87,9 @@ describe("the system prompt", () => {
     expect(text).toMatch(/Today's date: \d{4}-\d{2}-\d{2}\n/);
     expect(text).toMatch(/Git: branch main \(no commits yet\); \d+ untracked:/);
     // Instructions: the user's, then the repository root down to the cwd, each under its path.
-    const order = ["USER-RULE", "ROOT-RULE", "ROOT-CLAUDE", "SUB-RULE", "SUB-OPTA"].map((marker) => text.indexOf(marker));
+    const order = ["USER-RULE", "ROOT-RULE", "ROOT-CLAUDE", "SUB-RULE", "SUB-OPTA"].map((marker) =>
+      text.indexOf(marker),
+    );
     expect(order.every((position) => position > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     for (const path of [

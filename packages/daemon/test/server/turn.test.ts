@@ -52,7 +52,7 @@ describe("a chat turn through the daemon", () => {
     expect(done.stopReason).toBe("stop");
     expect(done.elapsed).toBeGreaterThan(0);
     expect(done.tokensPerSec).toBeGreaterThan(0);
-    const [system, ...rest] = model.requests[0]?.body.messages as Array<{ role: string; content: string }>;
+    const [system, ...rest] = model.requests[0]!.body.messages as Array<{ role: string; content: string }>;
     expect(system?.role).toBe("system");
     expect(rest).toEqual([{ role: "user", content: "hi" }]);
     const md = await (await call(`/v3/sessions/${session.id}/export?format=md`)).text();

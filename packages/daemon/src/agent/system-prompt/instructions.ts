@@ -38,7 +38,9 @@ export async function loadInstructions(options: { cwd: string; home: string }): 
   for (const candidate of candidates) {
     const size = await fileSize(candidate.path);
     if (size === undefined) continue;
-    const unsafe = await writableByOthers(candidate.path).catch((error: Error) => `could not be checked (${error.message})`);
+    const unsafe = await writableByOthers(candidate.path).catch(
+      (error: Error) => `could not be checked (${error.message})`,
+    );
     if (unsafe) {
       files.push({ ...candidate, bytes: 0, text: "", skipped: `${candidate.path} ${unsafe}` });
       continue;
