@@ -224,7 +224,15 @@ describe("the agent loop", () => {
     await turn(id, { text: "continue" });
     await untilEnd(id, 2);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string | null }>;
-    expect(messages.map((message) => message.role)).toEqual(["user", "assistant", "tool", "assistant", "tool", "user"]);
+    expect(messages.map((message) => message.role)).toEqual([
+      "system",
+      "user",
+      "assistant",
+      "tool",
+      "assistant",
+      "tool",
+      "user",
+    ]);
     expect(messages.at(-1)?.content).toBe("continue");
   });
 
@@ -359,7 +367,9 @@ describe("the agent loop", () => {
     expect(order.indexOf("session.compacted")).toBeGreaterThan(order.indexOf("tool.result"));
     expect(order.at(-1)).toBe("turn.done");
     const last = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(last[0]?.content).toContain("listed the workspace");
+    // The system prompt stays first; the summary follows it.
+    expect(last[0]?.role).toBe("system");
+    expect(last[1]?.content).toContain("listed the workspace");
     expect(last.at(-1)?.content).toContain("survey the workspace");
     expect(last.some((message) => message.role === "tool")).toBe(false);
     await writeFile(join(home, "config.yaml"), "{}\n");

@@ -35,12 +35,13 @@ describe("a chat turn through the daemon", () => {
     expect(events.map((frame) => frame.event)).toEqual([
       "session.start",
       "turn.start",
+      "turn.system",
       "turn.token",
       "turn.token",
       "turn.token",
       "turn.done",
     ]);
-    expect(events.map((frame) => frame.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events.map((frame) => frame.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(
       events
         .filter((frame) => frame.event === "turn.token")
