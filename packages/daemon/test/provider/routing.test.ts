@@ -82,7 +82,7 @@ describe("provider routing", () => {
       runs[provider] = await rig.run(await rig.session(), { text: "What does the note say?", model: `${provider}/m1` });
     }
     // The system prompt reached each wire format: a system message (LMX, OpenAI), Anthropic's `system`.
-    const systemText = (lmx.requests.at(-1)?.body.messages as Array<{ role: string; content: string }>)[0]!;
+    const systemText = (lmx.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>)[0]!;
     expect(systemText).toMatchObject({ role: "system", content: expect.stringContaining("# Mode: ") });
     expect(JSON.stringify(anthropic.requests.at(-1)?.body.system)).toContain("# Mode: ");
     expect(JSON.stringify(anthropic.requests.at(-1)?.body.messages)).not.toContain("# Mode: ");
