@@ -136,6 +136,7 @@ export function buildProgram(): Command {
     .description("a session's details and transcript")
     .argument("<id>", "session id")
     .option("--json", "print the session and its events as JSON")
+    .option("--system", "print the system prompt its next turn sends (what the last one used, rebuilt now)")
     .action(lazy(sessions, (m) => m.show));
   sessionsCommand
     .command("export")

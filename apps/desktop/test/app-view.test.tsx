@@ -126,6 +126,40 @@ describe("App", () => {
     expect(client.subscribe).toHaveBeenCalledTimes(2);
   });
 
+  it("shows a turn's system prompt collapsed, and its parts and instruction files when opened", async () => {
+    const { container, streams, flushFrames } = await mount();
+    const e = eventFactory("s-1");
+    const stream = streams[0]!;
+    stream.onEvent(
+      e({ event: "turn.start", turnId: "t-1", role: "user", text: "go", mode: "do", model: "m", permission: "safe" }),
+    );
+    stream.onEvent(
+      e({
+        event: "turn.system",
+        turnId: "t-1",
+        parts: [
+          { name: "tools", bytes: 900 },
+          { name: "instructions", bytes: 300 },
+        ],
+        sources: [
+          { path: "/repo/AGENTS.md", scope: "project", bytes: 200 },
+          { path: "/repo/big/AGENTS.md", scope: "project", bytes: 32768, totalBytes: 50000 },
+        ],
+        bytes: 1201,
+        hash: "0123456789abcdef",
+      }),
+    );
+    flushFrames();
+    const section = container.querySelector<HTMLElement>("[data-testid=system-prompt]")!;
+    expect(section.textContent).toContain("System prompt");
+    expect(section.textContent).toContain("2 instruction files");
+    expect(section.textContent).not.toContain("/repo/AGENTS.md");
+    await act(async () => button(section, /System prompt/).click());
+    expect(section.textContent).toContain("/repo/AGENTS.md");
+    expect(section.textContent).toContain("(truncated)");
+    expect(section.textContent).toContain("hash 0123456789abcdef");
+  });
+
   it("shows a help overlay with every shortcut", async () => {
     const { container } = await mount();
     await act(async () => {

@@ -29,6 +29,7 @@ import {
   StopTurnResponse,
   type SubmitTurnRequest,
   SubmitTurnResponse,
+  SystemPromptResponse,
   type UpdateSessionRequest,
 } from "@opta/protocol";
 import { z } from "zod";
@@ -237,6 +238,14 @@ export class DaemonClient {
   /** A single-use sign-in code (60 s) for a URL that must not carry the token: `POST /v3/auth/codes`. */
   createAuthCode(options?: RequestOptions): Promise<AuthCodeResponse> {
     return this.#call("/v3/auth/codes", { ...options, method: "POST", schema: AuthCodeResponse });
+  }
+
+  /** The system prompt the session's next turn sends, with its parts and sources: `GET /v3/sessions/:id/system`. */
+  systemPrompt(sessionId: string, options?: RequestOptions): Promise<SystemPromptResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/system`, {
+      ...options,
+      schema: SystemPromptResponse,
+    });
   }
 
   /** Summarises the session's history through its model: `POST /v3/sessions/:id/compact` (409 while a turn runs). */

@@ -7,6 +7,7 @@ import type { DaemonEvent, DaemonState, DoctorReport, OptaConfig } from "@opta/p
 import type { Express } from "express";
 import { ApprovalBroker } from "./agent/approvals.js";
 import { compactSession } from "./agent/compact.js";
+import { systemPromptForSession } from "./agent/system-prompt/index.js";
 import { TurnManager } from "./agent/turn-manager.js";
 import { LiveConfig } from "./config/live-config.js";
 import { runDoctor } from "./doctor/index.js";
@@ -174,6 +175,16 @@ export class Daemon {
           },
           sessionId,
           { signal, config: this.config() },
+        ),
+      systemPrompt: (sessionId) =>
+        systemPromptForSession(
+          {
+            store: this.store,
+            home: options.home,
+            config: () => this.config(),
+            redact: (text) => redactSecrets(text, this.knownSecrets()),
+          },
+          sessionId,
         ),
       authCodes: this.authCodes,
       grants: new ClientGrants(this.paths.grants, this.logger),

@@ -41,6 +41,38 @@ export const TurnStartEvent = defineEvent("turn.start", {
 });
 export type TurnStartEvent = z.infer<typeof TurnStartEvent>;
 
+/** One file of project or user instructions that went into a system prompt. */
+export const SystemPromptSource = z.object({
+  /** Absolute path of the file. */
+  path: z.string(),
+  /** `user` ($OPTA_HOME/AGENTS.md) or `project` (the repository root down to the cwd). */
+  scope: z.enum(["user", "project"]),
+  /** Bytes of the file that went into the prompt. */
+  bytes: z.number().int().nonnegative(),
+  /** Bytes of the file on disk, when more than went in (it was cut at a size cap). */
+  totalBytes: z.number().int().nonnegative().optional(),
+  /** Why the file is not in the prompt at all (another user can write it; the total cap was reached). */
+  skipped: z.string().optional(),
+});
+export type SystemPromptSource = z.infer<typeof SystemPromptSource>;
+
+/** What a system prompt was made of: part names and sizes, instruction sources, a hash of the text. */
+export const SystemPromptSummary = z.object({
+  /** The parts in prompt order (`tools`, `instructions`, `mode`, `environment`), with their sizes in bytes. */
+  parts: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),
+  /** Instruction files, in the order they appear. */
+  sources: z.array(SystemPromptSource),
+  /** Size of the whole prompt, bytes. */
+  bytes: z.number().int().nonnegative(),
+  /** The first 16 hex digits of the prompt's SHA-256: equal hashes, equal prompts. */
+  hash: z.string(),
+});
+export type SystemPromptSummary = z.infer<typeof SystemPromptSummary>;
+
+/** The system prompt a turn sent to the model, summarised (the full text: GET /v3/sessions/:id/system). */
+export const TurnSystemEvent = defineEvent("turn.system", { turnId, ...SystemPromptSummary.shape });
+export type TurnSystemEvent = z.infer<typeof TurnSystemEvent>;
+
 export const TurnThinkingEvent = defineEvent("turn.thinking", { turnId, delta: z.string() });
 export type TurnThinkingEvent = z.infer<typeof TurnThinkingEvent>;
 
@@ -176,6 +208,7 @@ export type SessionPinnedEvent = z.infer<typeof SessionPinnedEvent>;
 export const SessionEventSchemas = [
   SessionStartEvent,
   TurnStartEvent,
+  TurnSystemEvent,
   TurnThinkingEvent,
   TurnTokenEvent,
   ToolCallEvent,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { LogLevel, Mode, PermissionDecision, PermissionLevel, SandboxLevel, SessionStatus } from "./common.js";
-import { SessionEvent } from "./events.js";
+import { SessionEvent, SystemPromptSummary } from "./events.js";
 
 /** `POST /v3/sessions` body. */
 export const CreateSessionRequest = z
@@ -82,6 +82,16 @@ export const CompactResponse = z.object({
   cancelled: z.boolean().optional(),
 });
 export type CompactResponse = z.infer<typeof CompactResponse>;
+
+/** `GET /v3/sessions/:id/system` response: the system prompt the session's next turn sends, and its summary. */
+export const SystemPromptResponse = SystemPromptSummary.extend({
+  sessionId: z.string(),
+  /** The mode the prompt was built for (the last turn's, else the session's). */
+  mode: Mode,
+  /** The full text sent as the first (system) message. */
+  text: z.string(),
+});
+export type SystemPromptResponse = z.infer<typeof SystemPromptResponse>;
 
 /** `POST /v3/sessions/:id/permissions/:requestId` body. */
 export const PermissionDecisionRequest = z.object({ decision: PermissionDecision }).strict();

@@ -1,5 +1,5 @@
 import { writeFile } from "node:fs/promises";
-import type { SessionEvent, SessionInfo } from "@opta/protocol";
+import type { SessionEvent, SessionInfo, SystemPromptSummary } from "@opta/protocol";
 import { connect } from "../connection.js";
 import { UsageError } from "../output/errors.js";
 import { ago, bold, dim, print, red, table, truncate } from "../output/terminal.js";
@@ -112,9 +112,20 @@ export async function prune(options: {
   return 0;
 }
 
-/** `opta sessions show <id> [--json]`: metadata and the transcript. */
-export async function show(id: string, options: { json?: boolean }): Promise<number> {
+/** `opta sessions show <id> [--json] [--system]`: metadata and the transcript, or the system prompt. */
+export async function show(id: string, options: { json?: boolean; system?: boolean }): Promise<number> {
   const client = await connect();
+  if (options.system) {
+    const prompt = await client.systemPrompt(id);
+    if (options.json) {
+      print(JSON.stringify(prompt, null, 2));
+      return 0;
+    }
+    // The text alone on stdout (to diff or pipe); what it is made of on stderr.
+    process.stdout.write(prompt.text.endsWith("\n") ? prompt.text : `${prompt.text}\n`);
+    for (const line of systemPromptSummary(prompt)) process.stderr.write(`${dim(line)}\n`);
+    return 0;
+  }
   const session = await client.getSession(id);
   const { events } = await client.events(id);
   if (options.json) {
@@ -141,6 +152,21 @@ export async function exportSession(id: string, options: { format?: string; outp
     process.stderr.write(`Wrote ${options.output}\n`);
   } else process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   return 0;
+}
+
+/** What a system prompt is made of: its parts, then each instruction file (cut or left out, and why). */
+export function systemPromptSummary(prompt: SystemPromptSummary & { mode?: string }): string[] {
+  const parts = prompt.parts.map((part) => `${part.name} ${part.bytes} B`).join(", ");
+  const lines = [`system prompt ${prompt.bytes} B, hash ${prompt.hash}: ${parts}`];
+  for (const source of prompt.sources) {
+    const state = source.skipped
+      ? `left out: ${source.skipped}`
+      : source.totalBytes !== undefined
+        ? `${source.bytes} of ${source.totalBytes} B (truncated)`
+        : `${source.bytes} B`;
+    lines.push(`  ${source.scope} ${source.path} · ${state}`);
+  }
+  return lines;
 }
 
 function printHeader(session: SessionInfo): void {

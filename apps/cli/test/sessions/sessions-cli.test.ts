@@ -105,3 +105,37 @@ describe("opta sessions rename, delete, prune", { timeout: 60_000 }, () => {
     expect(bad.stderr).toContain("e.g. 30d");
   });
 });
+
+describe("opta sessions show --system", { timeout: 60_000 }, () => {
+  it("prints the system prompt the session's turns send, and what it is made of", async () => {
+    const work = await mkdtemp(join(tmpdir(), "opta-system-cli-"));
+    try {
+      await writeFile(join(work, "AGENTS.md"), "CLI-PROJECT-RULE: keep functions short.\n");
+      const chat = await runCli(["chat"], {
+        home,
+        cwd: work,
+        input: "hello\n",
+        env: { OPTA_DAEMON_PORT: "0", OPTA_LMX_HOST: model.host },
+      });
+      const id = /session (s-[0-9a-z]+)/.exec(chat.stderr)?.[1];
+      expect(id).toBeDefined();
+      const shown = await opta(["sessions", "show", id!, "--system"]);
+      expect(shown.code).toBe(0);
+      // stdout is exactly the prompt the model got as its first message.
+      const sent = (model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>)[0]!;
+      expect(sent.role).toBe("system");
+      expect(shown.stdout).toBe(`${sent.content}\n`);
+      expect(shown.stdout).toContain("CLI-PROJECT-RULE");
+      expect(shown.stdout).toContain("# Mode: Chat");
+      expect(shown.stderr).toContain(`project ${join(work, "AGENTS.md")} · 40 B`);
+      const json = JSON.parse((await opta(["sessions", "show", id!, "--system", "--json"])).stdout) as {
+        text: string;
+        parts: Array<{ name: string }>;
+      };
+      expect(json.text).toBe(sent.content);
+      expect(json.parts.map((part) => part.name)).toContain("instructions");
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});

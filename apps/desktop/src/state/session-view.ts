@@ -6,6 +6,7 @@ import type {
   Risk,
   SessionEvent,
   StopReason,
+  SystemPromptSummary,
 } from "@opta/protocol";
 
 /** One tool call as a card shows it. */
@@ -65,6 +66,8 @@ export interface TurnView {
   answeredBy?: { model: string; provider?: string };
   /** Fallbacks the turn took (`provider.fallback`): `provider/model` it left, and the one it went on with. */
   fallbacks: Array<{ from: string; to: string; reason: string }>;
+  /** What the turn's system prompt was made of (`turn.system`): parts, instruction files, size, hash. */
+  system?: SystemPromptSummary;
   /** turn.token events received (≈ tokens) and when the first and last arrived (daemon time, ms). */
   tokenEvents: number;
   firstTokenAt?: number;
@@ -206,6 +209,11 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         turn.tokenEvents += 1;
         turn.firstTokenAt ??= at;
         turn.lastTokenAt = at;
+        break;
+      }
+      case "turn.system": {
+        const turn = findTurn(event.turnId);
+        if (turn) turn.system = { parts: event.parts, sources: event.sources, bytes: event.bytes, hash: event.hash };
         break;
       }
       case "turn.thinking": {

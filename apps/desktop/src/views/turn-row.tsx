@@ -105,6 +105,43 @@ const ThinkingBlock = memo(function ThinkingBlock({ id, text, live }: { id: stri
   );
 });
 
+/** The turn's system prompt, collapsed: its size; open, its parts and the instruction files it carried. */
+function SystemPromptSection({ turn }: { turn: TurnView }) {
+  const [open, toggle] = useRemembered(`system:${turn.id}`, false);
+  const system = turn.system;
+  if (!system) return null;
+  const included = system.sources.filter((source) => !source.skipped).length;
+  return (
+    <div className="thinking" data-testid="system-prompt">
+      <button type="button" className="thinking-header" aria-expanded={open} onClick={toggle}>
+        <span aria-hidden="true">{open ? "▾" : "▸"}</span> System prompt{" "}
+        <span className="muted">
+          · {count(system.bytes)} bytes · {included} instruction file{included === 1 ? "" : "s"}
+        </span>
+      </button>
+      {open ? (
+        <div className="thinking-body">
+          <div className="muted">
+            {system.parts.map((part) => `${part.name} ${count(part.bytes)} B`).join(" · ")} · hash {system.hash}
+          </div>
+          <ul>
+            {system.sources.map((source) => (
+              <li key={source.path}>
+                <code>{source.path}</code> <span className="muted">({source.scope})</span>{" "}
+                {source.skipped
+                  ? `left out: ${source.skipped}`
+                  : source.totalBytes !== undefined
+                    ? `${count(source.bytes)} of ${count(source.totalBytes)} B (truncated)`
+                    : `${count(source.bytes)} B`}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
 function TurnStatsLine({ turn }: { turn: TurnView }) {
   const stats = turn.stats;
   if (!stats) return null;
@@ -200,6 +237,7 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
         ) : null}
         {turn.status === "cancelled" ? <div className="turn-cancelled">Cancelled</div> : null}
         <TurnStatsLine turn={turn} />
+        <SystemPromptSection turn={turn} />
       </div>
     </article>
   );

@@ -29,6 +29,7 @@ import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
 import { knownContextWindow, outputTokenCap } from "./limits.js";
+import { systemMessageForTurn } from "./system-prompt/index.js";
 
 /** Tool calls run at once when the model asks for several. */
 export const MAX_CONCURRENT_TOOL_CALLS = 8;
@@ -151,6 +152,15 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       history = await store.readEvents(sessionId);
     }
     const messages: ChatMessage[] = buildConversation(history);
+    // Sent first in every request of the turn, outside `messages`, so a compaction never drops it.
+    const system = await systemMessageForTurn(store, turn, {
+      cwd: session.cwd,
+      home: deps.home,
+      mode: turn.mode,
+      maxSteps: turn.maxSteps,
+      redact,
+      sandbox: turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL,
+    });
 
     for (;;) {
       steps += 1;
@@ -174,10 +184,10 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       };
       const offered = toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {};
       for await (const chunk of resolved.stream({
-        messages,
+        messages: [system, ...messages],
         ...offered,
         // Every call carries a cap, so a step ends by itself (stopReason `length`), never past the window.
-        maxTokens: outputTokenCap(config, windowNow(), { messages, ...offered }),
+        maxTokens: outputTokenCap(config, windowNow(), { messages: [system, ...messages], ...offered }),
         signal,
       })) {
         switch (chunk.type) {

@@ -1,4 +1,4 @@
-import type { DaemonEvent, DoctorReport, OptaConfig, PermissionDecision } from "@opta/protocol";
+import type { DaemonEvent, DoctorReport, OptaConfig, PermissionDecision, SystemPromptResponse } from "@opta/protocol";
 import type { Express } from "express";
 import type { TurnManager } from "../agent/turn-manager.js";
 import type { Logger } from "../log/logger.js";
@@ -34,6 +34,8 @@ export interface DaemonContext {
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision, by: string): boolean;
   /** Summarises a session's history (`session.compacted`); undefined when there is nothing to compact. */
   compact(sessionId: string, signal: AbortSignal): Promise<string | undefined>;
+  /** The system prompt the session's next turn sends (rebuilt now); undefined for an unknown session. */
+  systemPrompt(sessionId: string): Promise<SystemPromptResponse | undefined>;
   /** MCP servers: status for `opta mcp list`, one-off connections for `opta mcp test`. */
   mcp: McpManager;
   /** Runs `opta doctor`'s checks as the daemon sees them (`GET /v3/doctor`). */

@@ -166,6 +166,11 @@ export function createHttpApp(context: DaemonContext): express.Express {
     response.type("application/json").send(`{"events":[${lines.join(",")}],"lastSeq":${lastSeq}}`);
   });
 
+  router.get("/sessions/:id/system", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    response.json(await context.systemPrompt(session.id));
+  });
+
   router.post("/sessions/:id/turns", (request, response) => {
     const session = requireSession(context, request.params.id);
     const body = validate(SubmitTurnRequest, request.body, "body");

@@ -224,7 +224,15 @@ describe("the agent loop", () => {
     await turn(id, { text: "continue" });
     await untilEnd(id, 2);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string | null }>;
-    expect(messages.map((message) => message.role)).toEqual(["user", "assistant", "tool", "assistant", "tool", "user"]);
+    expect(messages.map((message) => message.role)).toEqual([
+      "system",
+      "user",
+      "assistant",
+      "tool",
+      "assistant",
+      "tool",
+      "user",
+    ]);
     expect(messages.at(-1)?.content).toBe("continue");
   });
 
@@ -317,7 +325,7 @@ describe("the agent loop", () => {
     await turn(id, { text: "second question" });
     await untilEnd(id, 2);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(messages[0]?.content).toContain("the user asked a first question");
+    expect(messages[1]?.content).toContain("the user asked a first question");
     expect(JSON.stringify(messages)).not.toContain("first answer");
   });
 
@@ -335,7 +343,7 @@ describe("the agent loop", () => {
     expect(compacted).toMatchObject({ summary: "- summary of the big turn" });
     expect((compacted!.turnIds as string[]).length).toBe(1);
     const messages = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(messages[0]?.content).toContain("summary of the big turn");
+    expect(messages[1]?.content).toContain("summary of the big turn");
     expect(messages.at(-1)).toEqual({ role: "user", content: "next task" });
     expect(JSON.stringify(messages)).not.toContain("big answer");
     await writeFile(join(home, "config.yaml"), "{}\n");
@@ -359,7 +367,9 @@ describe("the agent loop", () => {
     expect(order.indexOf("session.compacted")).toBeGreaterThan(order.indexOf("tool.result"));
     expect(order.at(-1)).toBe("turn.done");
     const last = model.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>;
-    expect(last[0]?.content).toContain("listed the workspace");
+    // The system prompt stays first; the summary follows it.
+    expect(last[0]?.role).toBe("system");
+    expect(last[1]?.content).toContain("listed the workspace");
     expect(last.at(-1)?.content).toContain("survey the workspace");
     expect(last.some((message) => message.role === "tool")).toBe(false);
     await writeFile(join(home, "config.yaml"), "{}\n");

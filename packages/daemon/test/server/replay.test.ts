@@ -36,11 +36,11 @@ describe("replay and resume", () => {
   const streamUrl = (afterSeq: number) =>
     `ws://127.0.0.1:${daemon.port}/v3/sessions/${sessionId}/stream?afterSeq=${afterSeq}&token=${daemon.token}`;
 
-  it("has a gapless log: 1 start, 1 turn start, 20 tokens, 1 done", () => {
-    expect(lastSeq).toBe(23);
+  it("has a gapless log: 1 start, 1 turn start, 1 system summary, 20 tokens, 1 done", () => {
+    expect(lastSeq).toBe(24);
   });
 
-  it.each([0, 7, 23])("replays exactly the events after afterSeq=%i, then says so", async (afterSeq) => {
+  it.each([0, 7, 24])("replays exactly the events after afterSeq=%i, then says so", async (afterSeq) => {
     const { frames, socket } = await collectFrames(streamUrl(afterSeq), (all) => all.some((frame) => frame.control));
     socket.close();
     const events = frames.filter((frame) => frame.event);
@@ -51,10 +51,10 @@ describe("replay and resume", () => {
   });
 
   it("replays over HTTP with afterSeq", async () => {
-    const response = await api(daemon)(`/v3/sessions/${sessionId}/events?afterSeq=20`);
+    const response = await api(daemon)(`/v3/sessions/${sessionId}/events?afterSeq=21`);
     const body = (await response.json()) as { events: Frame[]; lastSeq: number };
-    expect(body.events.map((event) => event.seq)).toEqual([21, 22, 23]);
-    expect(body.lastSeq).toBe(23);
+    expect(body.events.map((event) => event.seq)).toEqual([22, 23, 24]);
+    expect(body.lastSeq).toBe(24);
   });
 
   it("delivers every event exactly once to a client that drops mid-stream and resumes", async () => {

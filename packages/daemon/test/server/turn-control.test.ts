@@ -104,6 +104,7 @@ describe("turn control", () => {
     const request = model.requests.at(-1)!.body;
     expect(request.model).toBe("scripted-b");
     expect(request.messages).toEqual([
+      { role: "system", content: expect.stringContaining("# Environment") },
       { role: "user", content: "Capital of France?" },
       { role: "assistant", content: "Paris." },
       { role: "user", content: "And Germany?" },

@@ -35,12 +35,13 @@ describe("a chat turn through the daemon", () => {
     expect(events.map((frame) => frame.event)).toEqual([
       "session.start",
       "turn.start",
+      "turn.system",
       "turn.token",
       "turn.token",
       "turn.token",
       "turn.done",
     ]);
-    expect(events.map((frame) => frame.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(events.map((frame) => frame.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(
       events
         .filter((frame) => frame.event === "turn.token")
@@ -52,7 +53,9 @@ describe("a chat turn through the daemon", () => {
     expect(done.stopReason).toBe("stop");
     expect(done.elapsed).toBeGreaterThan(0);
     expect(done.tokensPerSec).toBeGreaterThan(0);
-    expect(model.requests[0]?.body.messages).toEqual([{ role: "user", content: "hi" }]);
+    const [system, ...rest] = model.requests[0]!.body.messages as Array<{ role: string; content: string }>;
+    expect(system?.role).toBe("system");
+    expect(rest).toEqual([{ role: "user", content: "hi" }]);
     const md = await (await call(`/v3/sessions/${session.id}/export?format=md`)).text();
     expect(md).toContain("Hello world!");
   });
