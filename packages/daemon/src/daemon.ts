@@ -7,6 +7,8 @@ import type { Express } from "express";
 import { ApprovalBroker } from "./agent/approvals.js";
 import { compactSession } from "./agent/compact.js";
 import { TurnManager } from "./agent/turn-manager.js";
+import { CheckpointBlobs } from "./checkpoint/blobs.js";
+import { Checkpointer } from "./checkpoint/checkpointer.js";
 import { loadConfig, type OptaPaths, optaPaths } from "./config/index.js";
 import { Logger } from "./log/logger.js";
 import { McpManager } from "./mcp/index.js";
@@ -58,6 +60,7 @@ export class Daemon {
   readonly paths: OptaPaths;
   readonly logger: Logger;
   readonly store: SessionStore;
+  private readonly checkpointBlobs: CheckpointBlobs;
   readonly providers: ProviderRegistry;
   readonly turns: TurnManager;
   readonly approvals: ApprovalBroker;
@@ -110,6 +113,7 @@ export class Daemon {
     this.keyEnv = keyEnv;
     this.logger = new Logger({ file: this.paths.log, secrets: () => this.knownSecrets() });
     this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
+    this.checkpointBlobs = new CheckpointBlobs(this.store.checkpointsDir());
     const env = options.env ?? process.env;
     const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
     this.vaultEnv = env;
@@ -135,6 +139,7 @@ export class Daemon {
       config: () => this.config(),
       tools: async (cwd) => [...builtinTools, ...(await this.mcp.tools(cwd))],
       turnEnded: (turn) => this.mcp.turnEnded(turn),
+      checkpoints: new Checkpointer(this.store, this.checkpointBlobs),
       redact: (text) => redactSecrets(text, this.knownSecrets()),
       redactStream: () => secretMasker(this.knownSecrets()).stream(),
       secretsReady: () => this.rememberStoredKeys(),
@@ -145,6 +150,8 @@ export class Daemon {
       dev,
       store: this.store,
       turns: this.turns,
+      home: options.home,
+      checkpoints: this.checkpointBlobs,
       providers: this.providers,
       logger: this.logger,
       feed: this.feed,
