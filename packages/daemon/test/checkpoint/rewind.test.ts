@@ -7,6 +7,14 @@ import { type ScriptedReply, type ScriptedServer, startScriptedServer } from "..
 
 type Event = Record<string, unknown> & { event: string; seq: number };
 type ToolCall = NonNullable<ScriptedReply["toolCalls"]>[number];
+/** A rewind's answer: the RewindResponse, or an error body. */
+interface RewindAnswer {
+  scope?: string;
+  toTurnId?: string;
+  turnIds?: string[];
+  files?: Array<Record<string, unknown>>;
+  error?: { code: string; message: string; details: { conflicts: Array<Record<string, unknown>> } };
+}
 
 describe("checkpoints, rewind and fork", () => {
   let model: ScriptedServer;
@@ -63,7 +71,7 @@ describe("checkpoints, rewind and fork", () => {
   });
   async function rewind(id: string, body: Record<string, unknown>) {
     const response = await call(`/v3/sessions/${id}/rewind`, { method: "POST", json: body });
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
+    return { status: response.status, body: (await response.json()) as RewindAnswer };
   }
   /** The user messages of the model request `index` (negative: from the end). */
   const userTexts = (index: number) =>
@@ -95,9 +103,7 @@ describe("checkpoints, rewind and fork", () => {
     expect(existsSync(join(workspace, ".git"))).toBe(false);
     const written = all.find((event) => event.event === "checkpoint.written")!;
     expect(written.seq).toBeGreaterThan(checkpoint.seq);
-    expect(all.findIndex((event) => event === checkpoint)).toBeLessThan(
-      all.findIndex((event) => event.event === "tool.result"),
-    );
+    expect(all.indexOf(checkpoint)).toBeLessThan(all.findIndex((event) => event.event === "tool.result"));
     // Deleting the session deletes its copies.
     expect((await call(`/v3/sessions/${id}?purge=1`, { method: "DELETE" })).status).toBe(200);
     expect(existsSync(copies)).toBe(false);
@@ -161,9 +167,9 @@ describe("checkpoints, rewind and fork", () => {
     await writeFile(file("mine.txt"), "my own edit\n");
     const refused = await rewind(id, { toTurn: 1, scope: "files" });
     expect(refused.status).toBe(409);
-    expect(refused.body.error.code).toBe("REWIND_CONFLICT");
-    expect(refused.body.error.message).toContain("--force");
-    expect(refused.body.error.details.conflicts).toEqual([
+    expect(refused.body.error!.code).toBe("REWIND_CONFLICT");
+    expect(refused.body.error!.message).toContain("--force");
+    expect(refused.body.error!.details.conflicts).toEqual([
       expect.objectContaining({ path: file("mine.txt"), reason: expect.stringContaining("outside the agent") }),
     ]);
     // Nothing was changed: neither the edited file nor the one the agent made.
