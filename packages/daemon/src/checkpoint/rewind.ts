@@ -79,7 +79,7 @@ export async function rewindSession(
       const shown = conflicts.map((conflict) => `${conflict.path} (${conflict.reason})`).join("; ");
       throw new ApiError(
         "REWIND_CONFLICT",
-        `Not rewound: ${conflicts.length} file${conflicts.length === 1 ? "" : "s"} changed outside the agent since it last wrote ${conflicts.length === 1 ? "it" : "them"}: ${shown}. ` +
+        `Not rewound: ${conflicts.length} file${conflicts.length === 1 ? "" : "s"} cannot be put back without losing a change: ${shown}. ` +
           (refused.size > 0 && request.force
             ? "These cannot be rewound safely; move them back into place or rewind the conversation only (--conversation)."
             : "Keep your changes by rewinding the conversation only (--conversation), or overwrite them with --force."),
