@@ -46,6 +46,7 @@ function lazyModule(path: string, exportName: string) {
 
 const daemon = () => import("./commands/daemon.js");
 const sessions = () => import("./commands/sessions.js");
+const sessionsRewind = () => import("./commands/sessions-rewind.js");
 const config = () => import("./commands/config.js");
 
 function readVersion(): string {
@@ -123,7 +124,7 @@ export function buildProgram(): Command {
 
   const sessionsCommand = program
     .command("sessions")
-    .description("list, show, export, rename, delete and prune sessions");
+    .description("list, show, export, rename, delete, prune, rewind and fork sessions");
   sessionsCommand
     .command("list")
     .description("sessions, newest first")
@@ -167,6 +168,25 @@ export function buildProgram(): Command {
     .option("--purge", "destroy them instead of archiving them")
     .option("--json", "print JSON")
     .action(lazy(sessions, (m) => m.prune));
+  sessionsCommand
+    .command("rewind")
+    .description("undo turns: put the files back and/or take the turns out of the conversation")
+    .argument("<id>", "session id")
+    .requiredOption("--to <turn>", "rewind to just before this turn (its number, or its id)")
+    .option("--files", "put the workspace files back only")
+    .option("--conversation", "take the turns out of the conversation only")
+    .option("--both", "both (the default)")
+    .option("--force", "overwrite files changed outside the agent since it wrote them")
+    .option("--json", "print JSON")
+    .action(lazy(sessionsRewind, (m) => m.rewind));
+  sessionsCommand
+    .command("fork")
+    .description("start a new session with this one's history up to a turn")
+    .argument("<id>", "session id")
+    .option("--at <turn>", "copy history up to and including this turn (default: all)")
+    .option("--title <title>", "title of the new session")
+    .option("--json", "print the new session as JSON")
+    .action(lazy(sessionsRewind, (m) => m.fork));
 
   program
     .command("status")

@@ -84,6 +84,15 @@ export function fakeClient(
     resolvePermission: vi.fn(async () => ({ ok: true as const })),
     submitTurn: vi.fn(async (sessionId: string) => ({ sessionId, turnId: "t-new", seq: 1 })),
     createSession: vi.fn(async () => sessionInfo({ id: "s-new", title: "", turnCount: 0, status: "idle" })),
+    rewindSession: vi.fn(async (sessionId: string, request: { toTurn: string | number }) => ({
+      sessionId,
+      toTurnId: String(request.toTurn),
+      scope: "both" as const,
+      turnIds: [String(request.toTurn)],
+      files: [],
+      seq: 1,
+    })),
+    forkSession: vi.fn(async () => sessionInfo({ id: "s-fork", title: "refactor auth (fork)", turnCount: 1 })),
     stopDaemon: vi.fn(async () => ({ ok: true as const, action: "stop" as const })),
     restartDaemon: vi.fn(async () => ({ ok: true as const, action: "restart" as const, token: "rotated" })),
     logs: vi.fn(

@@ -9,6 +9,7 @@ import {
   DeleteSessionResponse,
   DoctorReport,
   ErrorBody,
+  type ForkRequest,
   GrantTokenResponse,
   HealthResponse,
   type LogLevel,
@@ -21,6 +22,8 @@ import {
   PruneSessionsResponse,
   type RevokeGrantsRequest,
   RevokeGrantsResponse,
+  type RewindRequest,
+  RewindResponse,
   type SessionEvent,
   SessionEventsResponse,
   SessionExport,
@@ -209,6 +212,31 @@ export class DaemonClient {
       method: "POST",
       body: request,
       schema: PruneSessionsResponse,
+    });
+  }
+
+  /**
+   * Rewinds a session to just before turn `toTurn` (its number, or its id): scope `files` puts the
+   * workspace files back, `conversation` drops the turns from the model's history, `both` (default)
+   * does both. Files changed outside the agent are refused with 409 REWIND_CONFLICT (the error's
+   * `details.conflicts` lists them) unless `force`: `POST /v3/sessions/:id/rewind`.
+   */
+  rewindSession(sessionId: string, request: RewindRequest, options?: RequestOptions): Promise<RewindResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/rewind`, {
+      ...options,
+      method: "POST",
+      body: request,
+      schema: RewindResponse,
+    });
+  }
+
+  /** Starts a new session with this one's history up to turn `atTurn` (default: all): `POST /v3/sessions/:id/fork`. */
+  forkSession(sessionId: string, request: ForkRequest = {}, options?: RequestOptions): Promise<SessionInfo> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/fork`, {
+      ...options,
+      method: "POST",
+      body: request,
+      schema: SessionInfo,
     });
   }
 

@@ -9,6 +9,8 @@ import { ApprovalBroker } from "./agent/approvals.js";
 import { compactSession } from "./agent/compact.js";
 import { systemPromptForSession } from "./agent/system-prompt/index.js";
 import { TurnManager } from "./agent/turn-manager.js";
+import { CheckpointBlobs } from "./checkpoint/blobs.js";
+import { Checkpointer } from "./checkpoint/checkpointer.js";
 import { LiveConfig } from "./config/live-config.js";
 import { runDoctor } from "./doctor/index.js";
 import { Logger } from "./log/logger.js";
@@ -61,6 +63,7 @@ export class Daemon {
   readonly paths: OptaPaths;
   readonly logger: Logger;
   readonly store: SessionStore;
+  private readonly checkpointBlobs: CheckpointBlobs;
   readonly providers: ProviderRegistry;
   readonly turns: TurnManager;
   readonly approvals: ApprovalBroker;
@@ -115,6 +118,7 @@ export class Daemon {
     this.keyEnv = keyEnv;
     this.logger = new Logger({ file: this.paths.log, secrets: () => this.knownSecrets() });
     this.store = new SessionStore(this.paths.sessions, this.logger, this.feed);
+    this.checkpointBlobs = new CheckpointBlobs(this.store.checkpointsDir());
     const env = options.env ?? process.env;
     const timeoutFromEnv = Number(env.OPTA_PROVIDER_TIMEOUT_MS);
     this.vaultEnv = env;
@@ -140,6 +144,7 @@ export class Daemon {
       config: () => this.config(),
       tools: async (cwd) => [...builtinTools, ...(await this.mcp.tools(cwd))],
       turnEnded: (turn) => this.mcp.turnEnded(turn),
+      checkpoints: new Checkpointer(this.store, this.checkpointBlobs),
       redact: (text) => redactSecrets(text, this.knownSecrets()),
       redactStream: () => secretMasker(this.knownSecrets()).stream(),
       secretsReady: () => this.rememberStoredKeys(),
@@ -150,6 +155,8 @@ export class Daemon {
       dev,
       store: this.store,
       turns: this.turns,
+      home: options.home,
+      checkpoints: this.checkpointBlobs,
       providers: this.providers,
       logger: this.logger,
       feed: this.feed,

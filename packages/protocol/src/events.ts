@@ -201,6 +201,82 @@ export const SessionPinnedEvent = defineEvent("session.pinned", {
 });
 export type SessionPinnedEvent = z.infer<typeof SessionPinnedEvent>;
 
+/** How far a rewind reaches: the workspace files, the conversation, or both. */
+export const RewindScope = z.enum(["files", "conversation", "both"]);
+export type RewindScope = z.infer<typeof RewindScope>;
+
+/** One file's state in a checkpoint: the content (by hash) it had, or that it did not exist. */
+export const CheckpointFile = z.object({
+  /** Real absolute path of the file. */
+  path: z.string(),
+  /** sha256 (hex) of its content, stored under the session's checkpoint directory; null: no file there. */
+  sha256: z.string().nullable(),
+  /** Permission bits (e.g. 420 = 0o644) when there was a file. */
+  mode: z.number().int().optional(),
+});
+export type CheckpointFile = z.infer<typeof CheckpointFile>;
+
+/**
+ * The files a write_file/edit_file call is about to change, as they were just before it ran.
+ * Commands (run_command) are not checkpointed: what they change cannot be known in advance.
+ */
+export const CheckpointEvent = defineEvent("checkpoint", {
+  turnId,
+  /** The tool call about to run. */
+  callId: z.string(),
+  /** Step of the turn (1-based model call) the tool call belongs to. */
+  step: z.number().int().positive(),
+  files: z.array(CheckpointFile),
+});
+export type CheckpointEvent = z.infer<typeof CheckpointEvent>;
+
+/** The same files right after the call ran: what the agent left there (a rewind compares against it). */
+export const CheckpointWrittenEvent = defineEvent("checkpoint.written", {
+  turnId,
+  callId: z.string(),
+  files: z.array(CheckpointFile),
+});
+export type CheckpointWrittenEvent = z.infer<typeof CheckpointWrittenEvent>;
+
+/** What a rewind did to one file. */
+export const RewoundFile = z.object({
+  path: z.string(),
+  /** restored: content put back; removed: the agent had created it; unchanged: it already matched. */
+  action: z.enum(["restored", "removed", "unchanged"]),
+  /** The content it has now (null: removed). */
+  sha256: z.string().nullable(),
+  /** It had been changed outside the agent and `force` overwrote it anyway. */
+  overwritten: z.boolean().optional(),
+});
+export type RewoundFile = z.infer<typeof RewoundFile>;
+
+/**
+ * A rewind to before `toTurnId`. With scope conversation/both, every event from that turn's
+ * `turn.start` (seq `fromSeq`) up to this one is left out of the model's conversation (the log itself
+ * stays append-only); with files/both, `files` lists what was put back in the workspace.
+ */
+export const SessionRewoundEvent = defineEvent("session.rewound", {
+  toTurnId: turnId,
+  scope: RewindScope,
+  /** Seq of the `turn.start` of `toTurnId`. */
+  fromSeq: z.number().int().positive(),
+  /** Turns taken out of the conversation (empty for scope files). */
+  turnIds: z.array(z.string()),
+  files: z.array(RewoundFile),
+});
+export type SessionRewoundEvent = z.infer<typeof SessionRewoundEvent>;
+
+/** Second event of a forked session: the history that follows was copied from `from` up to `atTurnId`. */
+export const SessionForkedEvent = defineEvent("session.forked", {
+  /** The session it was forked from. */
+  from: z.string(),
+  /** Last turn copied (absent: the source had no turns). */
+  atTurnId: z.string().optional(),
+  /** How many turns were copied. */
+  turns: z.number().int().nonnegative(),
+});
+export type SessionForkedEvent = z.infer<typeof SessionForkedEvent>;
+
 /**
  * The registry: every session event, once. The union the daemon writes, the WebSocket sends and the
  * SDK parses is derived from it, so adding an event here is the only step.
@@ -223,6 +299,10 @@ export const SessionEventSchemas = [
   ProviderFallbackEvent,
   SessionRenamedEvent,
   SessionPinnedEvent,
+  CheckpointEvent,
+  CheckpointWrittenEvent,
+  SessionRewoundEvent,
+  SessionForkedEvent,
 ] as const;
 
 /** Any session event envelope. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { LogLevel, Mode, PermissionDecision, PermissionLevel, SandboxLevel, SessionStatus } from "./common.js";
-import { SessionEvent, SystemPromptSummary } from "./events.js";
+import { RewindScope, RewoundFile, SessionEvent, SystemPromptSummary } from "./events.js";
 
 /** `POST /v3/sessions` body. */
 export const CreateSessionRequest = z
@@ -342,3 +342,56 @@ export type RevokeGrantsRequest = z.infer<typeof RevokeGrantsRequest>;
 /** `POST /v3/auth/grants/revoke` response: the ids revoked; when any, the token rotated too. */
 export const RevokeGrantsResponse = z.object({ revoked: z.array(z.string()), tokenRotated: z.boolean() });
 export type RevokeGrantsResponse = z.infer<typeof RevokeGrantsResponse>;
+
+/** A turn named by its number in the conversation (1 = first turn not rewound) or by its id (`t-…`). */
+export const TurnRef = z.union([z.number().int().positive(), z.string().min(1).max(80)]);
+export type TurnRef = z.infer<typeof TurnRef>;
+
+/** `POST /v3/sessions/:id/rewind` body. */
+export const RewindRequest = z
+  .object({
+    /** Rewind to just before this turn: it and every later turn are undone. */
+    toTurn: TurnRef,
+    /** files: put the workspace back; conversation: drop the turns from the model's history; both (default). */
+    scope: RewindScope.default("both"),
+    /** Overwrite files that were changed outside the agent since it last wrote them (refused with 409 otherwise). */
+    force: z.boolean().default(false),
+  })
+  .strict();
+export type RewindRequest = z.input<typeof RewindRequest>;
+
+/** One file a rewind refused to overwrite: it changed outside the agent after the agent last wrote it. */
+export const RewindConflict = z.object({
+  path: z.string(),
+  /** What the agent left there (null: it had removed it or never created it). */
+  expected: z.string().nullable(),
+  /** What is there now (null: nothing). */
+  actual: z.string().nullable(),
+  /** Why it was not rewound, in words. */
+  reason: z.string(),
+});
+export type RewindConflict = z.infer<typeof RewindConflict>;
+
+/** `POST /v3/sessions/:id/rewind` response (409 REWIND_CONFLICT carries `{ conflicts: RewindConflict[] }` as details). */
+export const RewindResponse = z.object({
+  sessionId: z.string(),
+  toTurnId: z.string(),
+  scope: RewindScope,
+  /** Turns taken out of the conversation. */
+  turnIds: z.array(z.string()),
+  files: z.array(RewoundFile),
+  /** Seq of the `session.rewound` event. */
+  seq: z.number().int().positive(),
+});
+export type RewindResponse = z.infer<typeof RewindResponse>;
+
+/** `POST /v3/sessions/:id/fork` body. */
+export const ForkRequest = z
+  .object({
+    /** Copy history up to and including this turn (default: every finished turn). */
+    atTurn: TurnRef.optional(),
+    /** Title of the new session (default: the source's title plus " (fork)"). */
+    title: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict();
+export type ForkRequest = z.input<typeof ForkRequest>;

@@ -223,6 +223,18 @@ function transcript(events: SessionEvent[]): string[] {
         flush();
         lines.push(dim("[cancelled]"), "");
         break;
+      case "session.rewound":
+        flush();
+        lines.push(
+          dim(
+            `[rewound to before ${event.toTurnId} (${event.scope}): ${event.turnIds.length} turns out of the conversation, ${event.files.filter((file) => file.action !== "unchanged").length} files put back]`,
+          ),
+          "",
+        );
+        break;
+      case "session.forked":
+        lines.push(dim(`[forked from ${event.from}, ${event.turns} turns copied]`), "");
+        break;
       default:
         break;
     }

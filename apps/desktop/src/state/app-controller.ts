@@ -769,6 +769,47 @@ export class AppController {
     }
   }
 
+  /**
+   * Rewinds a session to just before a turn (files and conversation). Files changed outside the
+   * agent are refused (REWIND_CONFLICT): `confirmOverwrite` is asked with the daemon's message and
+   * the rewind is forced only if it says yes. Resolves true when the session was rewound.
+   */
+  async rewindSession(
+    sessionId: string,
+    turnId: string,
+    confirmOverwrite: (message: string) => boolean,
+  ): Promise<boolean> {
+    try {
+      await this.#client.rewindSession(sessionId, { toTurn: turnId, scope: "both" });
+      return true;
+    } catch (error) {
+      if (error instanceof DaemonApiError && error.code === "REWIND_CONFLICT" && confirmOverwrite(error.message)) {
+        try {
+          await this.#client.rewindSession(sessionId, { toTurn: turnId, scope: "both", force: true });
+          return true;
+        } catch (forced) {
+          this.#report(forced);
+          return false;
+        }
+      }
+      this.#report(error);
+      return false;
+    }
+  }
+
+  /** Forks a session after a turn (its history up to there) and opens the new session. */
+  async forkSession(sessionId: string, turnId: string): Promise<SessionInfo | undefined> {
+    try {
+      const session = await this.#client.forkSession(sessionId, { atTurn: turnId });
+      this.#set({ sessions: [session, ...this.#state.sessions.filter((item) => item.id !== session.id)] });
+      this.selectSession(session.id);
+      return session;
+    } catch (error) {
+      this.#report(error);
+      return undefined;
+    }
+  }
+
   /** Pins or unpins a session: pinned sessions are listed first and never pruned. */
   async setPinned(sessionId: string, pinned: boolean): Promise<void> {
     try {

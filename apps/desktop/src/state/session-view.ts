@@ -351,6 +351,18 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         draftItems().push({ kind: "compaction", id: `compaction-${event.seq}`, summary: event.summary, ts: event.ts });
         break;
       }
+      case "session.rewound": {
+        if (event.turnIds.length === 0) break;
+        // The rewound turns (the last ones) leave the timeline, with any compaction made after the first.
+        const list = draftItems();
+        const first = list.findIndex((item) => item.kind === "turn" && event.turnIds.includes(item.id));
+        if (first === -1) break;
+        list.splice(first);
+        const d = draft();
+        d.turnCount = list.filter((item) => item.kind === "turn").length;
+        if (d.activeTurnId && event.turnIds.includes(d.activeTurnId)) d.activeTurnId = undefined;
+        break;
+      }
     }
   }
   if (!next && lastSeq === view.lastSeq) return view;

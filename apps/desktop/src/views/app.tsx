@@ -1,4 +1,4 @@
-import { type KeyboardEvent as ReactKeyboardEvent, useCallback, useEffect, useRef, useState } from "react";
+import { type KeyboardEvent as ReactKeyboardEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { formatKeys, matchShortcut } from "../keyboard.js";
 import type { ConnectionState } from "../state/app-controller.js";
 import { useAppState, useController, useSessionSelector, useSessionView } from "../state/hooks.js";
@@ -7,6 +7,7 @@ import { AuthPrompt, HelpOverlay } from "./overlays.js";
 import { DaemonPanel, TelemetryPanel } from "./panels.js";
 import { SessionRail } from "./session-rail.js";
 import { Timeline } from "./timeline.js";
+import { type TurnActions, TurnActionsContext } from "./turn-row.js";
 
 const CONNECTION_LABEL: Record<ConnectionState, string> = {
   connecting: "Connecting",
@@ -36,7 +37,31 @@ function ConnectionBadge() {
 /** The timeline of the selected session: re-renders once per frame while a turn streams. */
 function SessionTimeline({ virtualize }: { virtualize: boolean }) {
   const { view } = useSessionView();
-  return view ? <Timeline view={view} virtualize={virtualize} /> : null;
+  const controller = useController();
+  const sessionId = view?.sessionId;
+  // Rewind asks first (it changes files); a refusal over files edited outside the agent asks again.
+  const actions = useMemo<TurnActions | undefined>(
+    () =>
+      sessionId
+        ? {
+            rewind: (turnId) => {
+              const question =
+                "Rewind to before this turn? Files the agent changed since are put back, and this turn and later ones leave the conversation. Changes made by commands are not undone.";
+              if (!window.confirm(question)) return;
+              void controller.rewindSession(sessionId, turnId, (message) =>
+                window.confirm(`${message}\n\nOverwrite those changes?`),
+              );
+            },
+            fork: (turnId) => void controller.forkSession(sessionId, turnId),
+          }
+        : undefined,
+    [controller, sessionId],
+  );
+  return view ? (
+    <TurnActionsContext.Provider value={actions}>
+      <Timeline view={view} virtualize={virtualize} />
+    </TurnActionsContext.Provider>
+  ) : null;
 }
 
 function SessionApprovals() {

@@ -183,6 +183,38 @@ function AnsweredBy({ turn }: { turn: TurnView }) {
   );
 }
 
+/** What a finished turn offers: rewind to before it, fork after it (absent: no buttons, e.g. in tests). */
+export interface TurnActions {
+  rewind(turnId: string): void;
+  fork(turnId: string): void;
+}
+export const TurnActionsContext = createContext<TurnActions | undefined>(undefined);
+
+function TurnActionButtons({ turn }: { turn: TurnView }) {
+  const actions = useContext(TurnActionsContext);
+  if (!actions || turn.status === "running") return null;
+  return (
+    <div className="turn-actions" data-testid="turn-actions">
+      <button
+        type="button"
+        className="link-button"
+        title="Put the files back as they were before this turn and take it and later turns out of the conversation"
+        onClick={() => actions.rewind(turn.id)}
+      >
+        Rewind to here
+      </button>
+      <button
+        type="button"
+        className="link-button"
+        title="Start a new session with the history up to this turn"
+        onClick={() => actions.fork(turn.id)}
+      >
+        Fork from here
+      </button>
+    </div>
+  );
+}
+
 /** One turn: the user's message, the streamed answer (text, thinking, tools) and its outcome. */
 export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
   const running = turn.status === "running";
@@ -238,6 +270,7 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
         {turn.status === "cancelled" ? <div className="turn-cancelled">Cancelled</div> : null}
         <TurnStatsLine turn={turn} />
         <SystemPromptSection turn={turn} />
+        <TurnActionButtons turn={turn} />
       </div>
     </article>
   );

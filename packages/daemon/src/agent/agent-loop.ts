@@ -8,6 +8,7 @@ import {
   type StopReason,
   TurnErrorCode,
 } from "@opta/protocol";
+import type { Checkpointer } from "../checkpoint/checkpointer.js";
 import type { Logger } from "../log/logger.js";
 import {
   evaluatePermission,
@@ -24,6 +25,7 @@ import { ProviderError } from "../provider/types.js";
 import { DEFAULT_SANDBOX_LEVEL, gateCommand } from "../sandbox/index.js";
 import type { SessionStore } from "../session/store.js";
 import { executeTool, type ToolDefinition, type ToolOutcome } from "../tool/index.js";
+import type { ToolContext } from "../tool/types.js";
 import { redactValue } from "../vault/mask.js";
 import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
@@ -56,6 +58,8 @@ export interface AgentDeps {
   secretsReady?: () => Promise<void>;
   /** Every tool the model may call: the built-ins plus those of connected MCP servers. */
   tools: (cwd: string) => readonly AgentTool[] | Promise<readonly AgentTool[]>;
+  /** Records a checkpoint before each file tool call (absent: none, e.g. in unit tests). */
+  checkpoints?: Pick<Checkpointer, "before">;
   /** Called once a turn has ended, however it ended (MCP: closes the loop's browser). */
   turnEnded?: (turn: { sessionId: string; turnId: string }) => void;
 }
@@ -407,14 +411,35 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         }
       }
       allowedBy ??= "policy";
-      const executed = await executeTool(tool as ToolDefinition, call.rawArgs, {
+      const ctx: ToolContext = {
         cwd: session!.cwd,
         signal,
         extraRoots: [...policies.extraRoots],
         home: deps.home,
         sandbox: { level: sandboxLevel, home: deps.home },
         turn: { sessionId, turnId },
-      });
+      };
+      // The files it is about to change are copied first, so a rewind can put them back.
+      let written: (() => Promise<void>) | undefined;
+      try {
+        written = await deps.checkpoints?.before({
+          sessionId,
+          turnId,
+          callId: call.callId,
+          step: steps,
+          tool: call.name,
+          args: call.args,
+          ctx,
+        });
+      } catch (error) {
+        // A change that could not be checkpointed could not be rewound: it is not made.
+        const why = `could not save a checkpoint of the files first (${(error as Error).message}); free disk space under the Opta home and retry`;
+        return finish({ ok: false, code: "CHECKPOINT_FAILED", error: why });
+      }
+      const executed = await executeTool(tool as ToolDefinition, call.rawArgs, ctx);
+      await written?.().catch((error: Error) =>
+        logger.warn("session", `Checkpoint after ${call.name}: ${error.message}`),
+      );
       return finish(executed);
     }
   } catch (error) {

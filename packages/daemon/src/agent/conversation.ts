@@ -1,11 +1,13 @@
 import type { SessionEvent } from "@opta/protocol";
+import { isRewound, rewoundRanges } from "../checkpoint/history.js";
 import type { ChatMessage } from "../provider/types.js";
 
 /**
  * Rebuilds the model's message history from a session's events, so a resumed session (after a
  * restart, from another client) continues with exactly what the log says happened. Cancelled and
  * interrupted turns keep their partial output; a tool call that never got a result is answered
- * with a note, because the chat format requires every call to have a reply.
+ * with a note, because the chat format requires every call to have a reply. Turns a rewind took
+ * out of the conversation (`session.rewound`) are skipped, with any compaction made meanwhile.
  */
 export function buildConversation(events: readonly SessionEvent[]): ChatMessage[] {
   let messages: ChatMessage[] = [];
@@ -25,7 +27,10 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
     unanswered.clear();
   };
 
+  // A conversation rewind takes everything from its target turn's start to itself out of the history.
+  const rewound = rewoundRanges(events);
   for (const event of events) {
+    if (rewound.length > 0 && isRewound(event.seq, rewound)) continue;
     switch (event.event) {
       case "turn.start":
         closeAssistant();

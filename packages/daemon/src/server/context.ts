@@ -1,6 +1,7 @@
 import type { DaemonEvent, DoctorReport, OptaConfig, PermissionDecision, SystemPromptResponse } from "@opta/protocol";
 import type { Express } from "express";
 import type { TurnManager } from "../agent/turn-manager.js";
+import type { CheckpointBlobs } from "../checkpoint/blobs.js";
 import type { Logger } from "../log/logger.js";
 import type { McpManager } from "../mcp/manager.js";
 import type { ProviderRegistry } from "../provider/registry.js";
@@ -16,6 +17,10 @@ export interface DaemonContext {
   dev: boolean;
   store: SessionStore;
   turns: TurnManager;
+  /** The Opta home (policies a rewind's writes obey, files it never writes). */
+  home: string;
+  /** Checkpoint copies of the files the agent changed (rewind, fork). */
+  checkpoints: CheckpointBlobs;
   providers: ProviderRegistry;
   logger: Logger;
   feed: GlobalFeed;

@@ -1,11 +1,15 @@
 import {
   DeleteSessionQuery,
+  ForkRequest,
   PruneSessionsRequest,
   type PruneSessionsResponse,
   type RemovedSession,
+  RewindRequest,
   UpdateSessionRequest,
 } from "@opta/protocol";
 import express from "express";
+import { forkSession } from "../checkpoint/fork.js";
+import { rewindSession } from "../checkpoint/rewind.js";
 import { toSessionInfo } from "../session/session-state.js";
 import { ApiError } from "./api-error.js";
 import type { DaemonContext } from "./context.js";
@@ -15,6 +19,7 @@ import { requireSession, validate } from "./http.js";
  * A session's lifecycle: rename and pin (recorded as `session.renamed` / `session.pinned`, so replay
  * and the global feed carry them), delete and prune (archived as gzipped JSONL unless purged; the
  * global feed says `session.deleted`). A session with a running turn is never deleted or pruned.
+ * Rewind (`session.rewound`) and fork (a new session with the history copied) are here too.
  */
 export function sessionLifecycleRoutes(context: DaemonContext): express.Router {
   const router = express.Router();
@@ -66,6 +71,32 @@ export function sessionLifecycleRoutes(context: DaemonContext): express.Router {
     }
     const deleted = await removeSession(context, session.id, query.purge);
     response.json({ deleted, purged: query.purge });
+  });
+
+  router.post("/sessions/:id/rewind", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const body = validate(RewindRequest, request.body ?? {}, "body");
+    if (turns.isActive(session.id) || session.activeTurnId) {
+      throw new ApiError("TURN_IN_PROGRESS", `Session ${session.id} is running a turn; stop it before rewinding.`);
+    }
+    response.json(await rewindSession({ store, blobs: context.checkpoints, home: context.home }, session.id, body));
+  });
+
+  router.post("/sessions/:id/fork", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const body = validate(ForkRequest, request.body ?? {}, "body");
+    const record = await forkSession({ store, blobs: context.checkpoints }, session.id, {
+      ...(body.atTurn !== undefined ? { atTurn: body.atTurn } : {}),
+      ...(body.title !== undefined ? { title: body.title } : {}),
+    });
+    context.logger.info("session", `Session ${record.id} forked from ${session.id}`);
+    context.publishDaemonEvent({
+      event: "session.created",
+      ts: new Date().toISOString(),
+      sessionId: record.id,
+      title: record.title,
+    });
+    response.status(201).json(toSessionInfo(record));
   });
 
   return router;

@@ -73,6 +73,11 @@ export function applyEvent(record: SessionRecord, event: SessionEvent): void {
       record.status = "cancelled";
       record.activeTurnId = undefined;
       break;
+    case "session.rewound":
+      // The rewound turns are out of the conversation: the count is of the turns it still has.
+      record.turnCount = Math.max(0, record.turnCount - event.turnIds.length);
+      if (event.turnIds.length > 0) record.status = record.turnCount === 0 ? "idle" : "done";
+      break;
     case "session.renamed":
       // An explicit title: later turns never derive one again.
       record.explicitTitle = event.title;

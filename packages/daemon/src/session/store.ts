@@ -291,6 +291,8 @@ export class SessionStore {
     }
     this.listeners.delete(sessionId);
     await rm(path, { force: true });
+    // Its checkpoint copies go with it (an archive keeps the conversation, not the file snapshots).
+    await rm(this.checkpointsDir(sessionId), { recursive: true, force: true });
     this.indexDirty = true;
     await this.saveIndex();
     const removedListeners = this.removedListeners.get(sessionId);
@@ -341,6 +343,11 @@ export class SessionStore {
     this.files.clear();
     this.indexDirty = true;
     await this.saveIndex();
+  }
+
+  /** Where one session's checkpoint copies live (`sessions/checkpoints/<id>/`). */
+  checkpointsDir(sessionId?: string): string {
+    return sessionId === undefined ? join(this.dir, "checkpoints") : join(this.dir, "checkpoints", sessionId);
   }
 
   pathOf(sessionId: string): string {

@@ -18,6 +18,8 @@ export interface SafeWriteOptions {
   createParents: boolean;
   /** The file must still be this one, from before until the rename (edit_file: the file it read). */
   expect?: { dev: number; ino: number };
+  /** Permission bits for a file that did not exist (a rewind re-creating one); an existing file keeps its own. */
+  mode?: number;
 }
 
 /**
@@ -202,7 +204,7 @@ function tempName(name: string): string {
  */
 export async function writeFileAtomically(
   real: string,
-  content: string,
+  content: string | Buffer,
   ctx: Pick<ToolContext, "cwd" | "extraRoots" | "home">,
   options: SafeWriteOptions,
 ): Promise<{ created: boolean }> {
@@ -229,7 +231,8 @@ export async function writeFileAtomically(
     let stillOpen = true;
     let renamed = false;
     try {
-      await writeAll(handle, Buffer.from(content, "utf8"));
+      await writeAll(handle, typeof content === "string" ? Buffer.from(content, "utf8") : content);
+      if (!before && options.mode !== undefined) await handle.chmod(options.mode & 0o777);
       if (before) {
         const made = await handle.stat();
         if (made.uid !== before.uid || made.gid !== before.gid) {
