@@ -81,6 +81,14 @@ describe("provider routing", () => {
       for (const server of [lmx, cloudOpenAi, anthropic]) server.setReplies(SCRIPT);
       runs[provider] = await rig.run(await rig.session(), { text: "What does the note say?", model: `${provider}/m1` });
     }
+    // The system prompt reached each wire format: a system message (LMX, OpenAI), Anthropic's `system`.
+    const systemText = (lmx.requests.at(-1)!.body.messages as Array<{ role: string; content: string }>)[0]!;
+    expect(systemText).toMatchObject({ role: "system", content: expect.stringContaining("# Mode: ") });
+    expect(JSON.stringify(anthropic.requests.at(-1)?.body.system)).toContain("# Mode: ");
+    expect(JSON.stringify(anthropic.requests.at(-1)?.body.messages)).not.toContain("# Mode: ");
+    const openAiMessages = cloudOpenAi.requests.at(-1)?.body.messages as Array<{ role: string; content: string }>;
+    expect(["system", "developer"]).toContain(openAiMessages[0]?.role);
+    expect(openAiMessages[0]?.content).toContain("# Mode: ");
     // turn.start names the ref the user asked for (`lmx/m1`…); everything after it must match.
     const same = (events: Event[]) =>
       events
@@ -91,6 +99,7 @@ describe("provider routing", () => {
     const lmxEvents = same(runs.lmx!);
     expect(lmxEvents.map((event) => event.event)).toEqual([
       "turn.start",
+      "turn.system",
       "turn.thinking",
       "turn.thinking",
       "turn.token",
