@@ -1,4 +1,8 @@
 import { execFile } from "node:child_process";
+import { readFile, realpath } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { detectSandbox, planSandbox, wrapCommand } from "../../sandbox/index.js";
+import { commandEnvironment } from "../../tool/run-command.js";
 
 /** How long `git status` may take before the prompt goes without it (a huge or network-mounted repo). */
 export const GIT_TIMEOUT_MS = 2_000;
@@ -11,23 +15,37 @@ export function localDay(now: Date): string {
   return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
 }
 
+/** The command whose output the summary is made of. */
+const GIT_STATUS = "git --no-pager -c core.fsmonitor=false status --porcelain=v1 --branch --untracked-files=normal";
+
 /**
  * A short summary of the repository at `cwd`: the branch (and how it stands to its upstream), then
  * the changed paths. Undefined outside a repository, without git, or when git takes too long.
- * Git runs with no pager, no optional locks (a concurrent `git commit` of the user's is not
- * blocked) and no fsmonitor hook (a repository's config could name any program as one).
+ *
+ * The repository is the agent's to write, and `git status` runs programs its config names (a clean
+ * filter from `.git/config` plus `.gitattributes`, an fsmonitor hook), so git runs in the read-only
+ * sandbox, with the commands' clean environment: never on the host. Without a sandbox the summary
+ * is only the branch, read from `.git/HEAD` with no program run. No pager, no optional locks (a
+ * concurrent `git commit` of the user's is not blocked).
  */
-export async function gitSummary(cwd: string): Promise<string | undefined> {
+export async function gitSummary(cwd: string, home: string): Promise<string | undefined> {
+  const support = await detectSandbox();
+  if (!support.available) return branchFromHead(cwd);
+  const repository = await findRepository(cwd);
+  if (!repository) return undefined;
+  // Read-only binds of the repository (a worktree's git directory may lie elsewhere, e.g. under the
+  // /tmp that the sandbox replaces with its own).
+  const inWorktree = repository.gitDir !== join(repository.root, ".git");
+  const roots = [cwd, repository.root, ...(inWorktree ? [dirname(dirname(repository.gitDir))] : [])];
+  const plan = await planSandbox({ level: "read-only", cwd, roots, home }).catch(() => undefined);
+  if (!plan) return branchFromHead(cwd);
+  const env = { ...commandEnvironment(process.env), GIT_OPTIONAL_LOCKS: "0", LC_ALL: "C" };
+  const wrapped = await wrapCommand(GIT_STATUS, plan, support, env);
   const output = await new Promise<string | undefined>((resolve) => {
     execFile(
-      "git",
-      ["--no-pager", "-c", "core.fsmonitor=false", "status", "--porcelain=v1", "--branch", "--untracked-files=normal"],
-      {
-        cwd,
-        timeout: GIT_TIMEOUT_MS,
-        maxBuffer: 1024 * 1024,
-        env: { ...process.env, GIT_OPTIONAL_LOCKS: "0", GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" },
-      },
+      wrapped.file,
+      wrapped.args,
+      { cwd, timeout: GIT_TIMEOUT_MS, maxBuffer: 1024 * 1024, env: wrapped.env },
       (error, stdout) => resolve(error ? undefined : stdout),
     );
   });
@@ -56,4 +74,28 @@ function describeBranch(header: string): string {
   const [, name, upstream, state] = match;
   if (!upstream) return name!;
   return `${name} (${state ? `${state} of ` : "up to date with "}${upstream})`;
+}
+
+/** The repository holding `cwd`: its root and its git directory (elsewhere for a worktree). */
+async function findRepository(cwd: string): Promise<{ root: string; gitDir: string } | undefined> {
+  for (let directory = await realpath(cwd).catch(() => cwd); ; directory = dirname(directory)) {
+    // `.git` is a directory, or in a worktree a file naming the git directory.
+    const pointer = await readFile(join(directory, ".git"), "utf8").catch((error: NodeJS.ErrnoException) =>
+      error.code === "EISDIR" ? "" : undefined,
+    );
+    if (pointer !== undefined) {
+      const named = pointer.startsWith("gitdir: ") ? pointer.slice(8).trim() : undefined;
+      return { root: directory, gitDir: named ? resolve(directory, named) : join(directory, ".git") };
+    }
+    if (dirname(directory) === directory) return undefined;
+  }
+}
+
+/** The branch of the repository holding `cwd`, from its HEAD file alone (no git process). */
+export async function branchFromHead(cwd: string): Promise<string | undefined> {
+  const repository = await findRepository(cwd);
+  if (!repository) return undefined;
+  const head = await readFile(join(repository.gitDir, "HEAD"), "utf8").catch(() => "");
+  const ref = /^ref: refs\/heads\/(.+)$/m.exec(head.trim());
+  return `branch ${ref ? ref[1] : "detached HEAD"}; status not read (no sandbox to run git in)`;
 }

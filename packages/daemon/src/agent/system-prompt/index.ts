@@ -47,7 +47,7 @@ export interface SystemPrompt extends SystemPromptSummary {
 export async function buildSystemPrompt(options: SystemPromptOptions): Promise<SystemPrompt> {
   const [instructions, git] = await Promise.all([
     loadInstructions({ cwd: options.cwd, home: options.home }),
-    gitSummary(options.cwd),
+    gitSummary(options.cwd, options.home),
   ]);
   const redact = options.redact ?? ((text: string) => text);
   const parts: Array<{ name: string; text: string }> = [
