@@ -161,6 +161,16 @@ describe("OpenAI reasoning models through the Responses API", () => {
     expect(stalled.at(-1)).toMatchObject({ event: "turn.error", code: "PROVIDER_TIMEOUT", retryable: true });
     expect(String(stalled.at(-1)?.message)).toContain(`${gate.url}/responses stopped sending`);
 
+    // Summaries for an unverified organization: the error says what to do.
+    await reload({ ...baseConfig, thinking: true });
+    cloud.setReplies([
+      { status: 400, errorMessage: "Your organization must be verified to generate reasoning summaries." },
+    ]);
+    const unverified = await rig.run(await rig.session(), { text: "go", model: "openai/o4-mini" });
+    expect(unverified.at(-1)).toMatchObject({ event: "turn.error", code: "PROVIDER_ERROR", retryable: false });
+    expect(String(unverified.at(-1)?.message)).toContain("verify the organization");
+    expect(String(unverified.at(-1)?.message)).toContain("'opta config set thinking false'");
+
     // The gate's 401 echoes the wrong key, as OpenAI's does: the error must not.
     const wrongKey = "sk-proj-wrong-key-for-responses-0009";
     await rig.vault.set("openai", wrongKey);
