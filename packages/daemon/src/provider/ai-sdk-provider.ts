@@ -223,7 +223,7 @@ export class AiSdkProvider implements ChatProvider {
           ({ stream } = await model!.doStream({
             prompt: toPrompt(request.messages, (name, input) => this.signedReasoning.get(toolCallKey(name, input))),
             ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
-            ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
+            ...(request.maxTokens ? { maxOutputTokens: this.outputTokens(request.model, request.maxTokens) } : {}),
             ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
             ...(providerOptions ? { providerOptions } : {}),
             abortSignal: controller.signal,
@@ -356,6 +356,16 @@ export class AiSdkProvider implements ChatProvider {
         }).chatModel(modelId);
       }
     }
+  }
+
+  /**
+   * The output cap sent for a call. OpenAI counts a reasoning model's reasoning inside
+   * `max_output_tokens` (`max_completion_tokens`), so the thinking budget is added on top, as the
+   * Anthropic SDK adds `budget_tokens`: `max-output-tokens` stays what the answer itself may use.
+   */
+  private outputTokens(model: string, maxTokens: number): number {
+    if (this.type !== "openai" || !isOpenAIReasoningModel(model)) return maxTokens;
+    return maxTokens + (this.options.thinkingBudget?.() ?? THINKING_BUDGET_TOKENS);
   }
 
   /**

@@ -74,6 +74,8 @@ describe("OpenAI reasoning models through the Responses API", () => {
     expect(first?.body).toMatchObject({ model: "o4-mini", stream: true, store: false });
     expect(first?.body.reasoning).toEqual({ effort: "high", summary: "auto" });
     expect(first?.body.include).toContain("reasoning.encrypted_content");
+    // Reasoning counts inside max_output_tokens: the budget is added to max-output-tokens (4096).
+    expect(first?.body.max_output_tokens).toBe(4096 + 16_000);
     const firstInput = first?.body.input as InputItem[];
     expect(firstInput[0]).toMatchObject({ role: "developer", content: expect.stringContaining("# Mode: ") });
     expect(first?.body.tools).toContainEqual(expect.objectContaining({ type: "function", name: "read_file" }));
@@ -133,11 +135,14 @@ describe("OpenAI reasoning models through the Responses API", () => {
     let before = cloud.requests.length;
     await rig.run(await rig.session(), { text: "go", model: "openai/gpt-4.1" });
     expect(since(before).map((request) => request.path)).toEqual(["/v1/chat/completions"]);
+    // No reasoning, so no budget on top of the answer's cap.
+    expect(since(before)[0]?.body.max_tokens).toBe(4096);
 
     await reload({ ...baseConfig, providers: { openai: { type: "openai", baseUrl: gate.url, api: "chat" } } });
     before = cloud.requests.length;
     const chat = await rig.run(await rig.session(), { text: "go", model: "openai/o4-mini" });
     expect(since(before).map((request) => request.path)).toEqual(["/v1/chat/completions"]);
+    expect(since(before)[0]?.body.max_completion_tokens).toBe(4096 + 4096);
     expect(chat.at(-1)).toMatchObject({ event: "turn.done" });
 
     await reload({ ...baseConfig, providers: { openai: { type: "openai", baseUrl: gate.url, api: "responses" } } });
