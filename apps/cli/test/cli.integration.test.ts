@@ -83,6 +83,12 @@ describe("opta (no daemon needed)", () => {
     expect(list.stdout).toContain("lmx.host = 127.0.0.1:1\n");
     expect(list.stdout).toContain("permission = safe (default)\n");
     expect(list.stdout).toContain("max-output-tokens = 4096 (default)\n");
+    expect(list.stdout).toContain("thinking-budget = 4096 (default)\n");
+    const budget = await opta(["config", "set", "thinking-budget", "100"]);
+    expect(budget).toMatchObject({ code: 1 });
+    expect(budget.stderr).toBe(
+      "error: cannot set 'thinking-budget' to '100': must be at least 1024 tokens (Anthropic's smallest thinking budget)\n",
+    );
     expect(JSON.parse((await opta(["config", "list", "--json"])).stdout)).toMatchObject({ "max-steps": 7 });
     expect(await opta(["config", "unset", "lmx.host"])).toMatchObject({ code: 0 });
 

@@ -7,8 +7,18 @@ export const ProviderConfig = z
     type: z.enum(["openai-compatible", "anthropic", "openai", "lmx"]),
     baseUrl: z.string().optional(),
     models: z.array(z.string()).optional(),
+    /**
+     * Which OpenAI API a `type: openai` provider calls: `responses` (`/v1/responses`, reasoning
+     * summaries) or `chat` (`/v1/chat/completions`). Default: `responses` for reasoning models
+     * (o1, o3, o4, gpt-5 families), `chat` for the rest.
+     */
+    api: z.enum(["responses", "chat"]).optional(),
   })
-  .strict();
+  .strict()
+  .refine((provider) => provider.api === undefined || provider.type === "openai", {
+    message: "applies only to providers of type openai (the Responses API is OpenAI's); remove it",
+    path: ["api"],
+  });
 export type ProviderConfig = z.infer<typeof ProviderConfig>;
 
 /** One MCP server, started over stdio (command) or reached over streamable HTTP (url). */
@@ -28,6 +38,11 @@ export type McpServerConfig = z.infer<typeof McpServerConfig>;
 export const VaultBackend = z.enum(["keychain", "file"]);
 export type VaultBackend = z.infer<typeof VaultBackend>;
 
+/** Fewest thinking tokens a config may ask for: Anthropic refuses a smaller `budget_tokens`. */
+export const THINKING_BUDGET_MIN = 1024;
+/** Most thinking tokens a config may ask for: the largest output any supported model allows. */
+export const THINKING_BUDGET_MAX = 128_000;
+
 /**
  * `$OPTA_HOME/config.yaml`. Unknown keys are kept (a newer CLI may have written them) but every
  * known key is validated, so a typo in a value is reported with its key.
@@ -38,6 +53,16 @@ export const OptaConfig = z
     "default-model": z.string().optional(),
     /** Ask models that support it to stream their reasoning. */
     thinking: z.boolean().optional(),
+    /**
+     * Tokens a model may spend thinking per call: Anthropic's `budget_tokens` (with `thinking: true`),
+     * and OpenAI reasoning models' effort (below 2048 low, below 8192 medium, else high). Default 4096.
+     */
+    "thinking-budget": z
+      .number()
+      .int("must be a whole number of tokens")
+      .min(THINKING_BUDGET_MIN, `must be at least ${THINKING_BUDGET_MIN} tokens (Anthropic's smallest thinking budget)`)
+      .max(THINKING_BUDGET_MAX, `must be at most ${THINKING_BUDGET_MAX} tokens`)
+      .optional(),
     /** Agent-loop step limit in Do mode. */
     "max-steps": z.number().int().min(1).max(1000).optional(),
     /**
@@ -89,5 +114,6 @@ export const CONFIG_DEFAULTS = {
   "max-steps": 20,
   "max-output-tokens": 4096,
   thinking: false,
+  "thinking-budget": 4096,
   permission: "safe",
 } as const;

@@ -1,12 +1,16 @@
 import {
   APICallError,
+  type JSONValue,
   type LanguageModelV3,
   type LanguageModelV3FinishReason,
   type LanguageModelV3ReasoningPart,
   type LanguageModelV3StreamPart,
+  type SharedV3ProviderMetadata,
   type SharedV3ProviderOptions,
 } from "@ai-sdk/provider";
+import { CONFIG_DEFAULTS } from "@opta/protocol";
 import { redactSecrets } from "../vault/mask.js";
+import { isOpenAIReasoningModel, type OpenAIApi, openAIApiFor, reasoningEffortFor } from "./openai-reasoning.js";
 import { streamOpenAIChat } from "./openai-sse.js";
 import { toPrompt, toToolChoice, toTools } from "./prompt.js";
 import type { ChatProvider, ChatRequest, ModelDetail, ProviderChunk } from "./types.js";
@@ -32,14 +36,18 @@ export interface AiSdkProviderOptions {
   idleTimeoutMs: number;
   /** What to tell the user when the server cannot be reached. */
   unreachableHint?: string;
-  /** Whether to ask for reasoning where the API needs asking (Anthropic thinking). */
+  /** Whether to ask for reasoning where the API needs asking (Anthropic thinking, OpenAI summaries). */
   thinking?: () => boolean;
+  /** Config `thinking-budget` (tokens) as it is now, if set. */
+  thinkingBudget?: () => number | undefined;
+  /** `providers.<name>.api` of a `type: openai` provider; unset: chosen per model. */
+  openaiApi?: OpenAIApi;
 }
 
 /** Anthropic's `anthropic-version` header for the calls the SDK does not make (model listing). */
 const ANTHROPIC_VERSION = "2023-06-01";
-/** Thinking budget when `thinking: true` (Anthropic). */
-const THINKING_BUDGET_TOKENS = 4096;
+/** Thinking budget when config `thinking-budget` is unset (Anthropic tokens; OpenAI `medium`). */
+const THINKING_BUDGET_TOKENS = CONFIG_DEFAULTS["thinking-budget"];
 /** Model details (load state, memory, context) never wait longer than this. */
 const DETAILS_TIMEOUT_MS = 1500;
 /** Model listing never waits longer than this, whatever the stream timeouts. */
@@ -61,9 +69,10 @@ export class AiSdkProvider implements ChatProvider {
   readonly configuredModels: readonly string[] | undefined;
   readonly requiresKey: boolean;
   /**
-   * Anthropic's signed thinking, by the tool call it led to (name and arguments: the agent loop
-   * gives calls its own ids). With thinking on, the API wants it back in the next request of the
-   * tool loop, and the session log keeps only its text.
+   * Reasoning the API wants back in the next request of the tool loop, by the tool call it led to
+   * (name and arguments: the agent loop gives calls its own ids): Anthropic's signed thinking, and
+   * OpenAI's encrypted reasoning items (the Responses API is called with `store: false`, so it keeps
+   * nothing between calls). The session log keeps only the text.
    */
   private readonly signedReasoning = new Map<string, LanguageModelV3ReasoningPart[]>();
 
@@ -75,9 +84,15 @@ export class AiSdkProvider implements ChatProvider {
     this.requiresKey = options.type === "anthropic" || options.type === "openai";
   }
 
-  /** Where chat requests go (named in error messages). */
-  get chatUrl(): string {
-    return this.type === "anthropic" ? `${this.baseUrl}/messages` : `${this.baseUrl}/chat/completions`;
+  /** Where a request for `model` goes (named in error messages). */
+  endpointFor(model: string): string {
+    if (this.type === "anthropic") return `${this.baseUrl}/messages`;
+    return this.openAIApi(model) === "responses" ? `${this.baseUrl}/responses` : `${this.baseUrl}/chat/completions`;
+  }
+
+  /** The OpenAI API a request for `model` goes to; undefined for other provider types. */
+  private openAIApi(model: string): OpenAIApi | undefined {
+    return this.type === "openai" ? openAIApiFor(model, this.options.openaiApi) : undefined;
   }
 
   /**
@@ -155,7 +170,8 @@ export class AiSdkProvider implements ChatProvider {
 
   async *stream(request: ChatRequest): AsyncIterable<ProviderChunk> {
     if (request.signal.aborted) throw request.signal.reason;
-    const key = await this.readKey(this.chatUrl);
+    const endpoint = this.endpointFor(request.model);
+    const key = await this.readKey(endpoint);
     // OpenAI-compatible servers (LMX first of all) are read directly: same parts, less latency per token.
     const direct = this.type === "lmx" || this.type === "openai-compatible";
     const model = direct ? undefined : await this.languageModel(request.model, key);
@@ -186,13 +202,13 @@ export class AiSdkProvider implements ChatProvider {
     let firstTokenSent = false;
     const fail = (error: unknown) => {
       if (request.signal.aborted) return error;
-      return this.translate(error, { timedOut, afterFirstToken: firstTokenSent, key });
+      return this.translate(error, { timedOut, afterFirstToken: firstTokenSent, key, endpoint });
     };
     try {
       let reader: { read(): Promise<IteratorResult<LanguageModelV3StreamPart>>; cancel(): Promise<unknown> };
       if (direct) {
         const parts = streamOpenAIChat({
-          url: this.chatUrl,
+          url: endpoint,
           key,
           model: request.model,
           request,
@@ -203,11 +219,11 @@ export class AiSdkProvider implements ChatProvider {
         let stream: ReadableStream<LanguageModelV3StreamPart>;
         try {
           const tools = toTools(request.tools);
-          const providerOptions = this.providerOptions();
+          const providerOptions = this.providerOptions(request.model);
           ({ stream } = await model!.doStream({
             prompt: toPrompt(request.messages, (name, input) => this.signedReasoning.get(toolCallKey(name, input))),
             ...(tools ? { tools, toolChoice: toToolChoice(request.toolChoice) ?? { type: "auto" } } : {}),
-            ...(request.maxTokens ? { maxOutputTokens: request.maxTokens } : {}),
+            ...(request.maxTokens ? { maxOutputTokens: this.outputTokens(request.model, request.maxTokens) } : {}),
             ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
             ...(providerOptions ? { providerOptions } : {}),
             abortSignal: controller.signal,
@@ -225,7 +241,7 @@ export class AiSdkProvider implements ChatProvider {
           cancel: () => webReader.cancel(),
         };
       }
-      const reasoning = new Map<string, { text: string; signature?: string }>();
+      const reasoning = new Map<string, ReasoningBlock>();
       try {
         for (;;) {
           let next: Awaited<ReturnType<typeof reader.read>>;
@@ -243,14 +259,13 @@ export class AiSdkProvider implements ChatProvider {
               firstTokenSent = true;
               yield { type: "text", delta: part.delta };
               break;
+            case "reasoning-start":
+            case "reasoning-end":
+              // OpenAI's item id and encrypted reasoning arrive on these, not on the deltas.
+              noteReasoning(reasoning, part.id, "", part.providerMetadata);
+              break;
             case "reasoning-delta": {
-              const signature = part.providerMetadata?.anthropic?.signature;
-              if (this.type === "anthropic") {
-                const block = reasoning.get(part.id) ?? { text: "" };
-                block.text += part.delta;
-                if (typeof signature === "string") block.signature = signature;
-                reasoning.set(part.id, block);
-              }
+              noteReasoning(reasoning, part.id, part.delta, part.providerMetadata);
               if (!part.delta) break;
               firstTokenSent = true;
               yield { type: "reasoning", delta: part.delta };
@@ -285,15 +300,27 @@ export class AiSdkProvider implements ChatProvider {
     }
   }
 
-  private keepSignedReasoning(key: string, blocks: Map<string, { text: string; signature?: string }>): void {
+  private keepSignedReasoning(key: string, blocks: Map<string, ReasoningBlock>): void {
     const parts: LanguageModelV3ReasoningPart[] = [];
     for (const block of blocks.values()) {
-      if (!block.signature) continue;
-      parts.push({
-        type: "reasoning",
-        text: block.text,
-        providerOptions: { anthropic: { signature: block.signature } },
-      });
+      if (this.type === "anthropic" && block.signature) {
+        parts.push({
+          type: "reasoning",
+          text: block.text,
+          providerOptions: { anthropic: { signature: block.signature } },
+        });
+      } else if (this.type === "openai" && block.encryptedContent) {
+        parts.push({
+          type: "reasoning",
+          text: block.text,
+          providerOptions: {
+            openai: {
+              ...(block.itemId ? { itemId: block.itemId } : {}),
+              reasoningEncryptedContent: block.encryptedContent,
+            },
+          },
+        });
+      }
     }
     if (parts.length === 0) return;
     this.signedReasoning.set(key, parts);
@@ -313,9 +340,11 @@ export class AiSdkProvider implements ChatProvider {
         return createAnthropic({ baseURL: this.baseUrl, apiKey: key ?? "" }).languageModel(modelId);
       }
       case "openai": {
-        // Chat Completions: the format every OpenAI-compatible server shares, tools and usage included.
         const { createOpenAI } = await import("@ai-sdk/openai");
-        return createOpenAI({ baseURL: this.baseUrl, apiKey: key ?? "" }).chat(modelId);
+        const openai = createOpenAI({ baseURL: this.baseUrl, apiKey: key ?? "" });
+        // Reasoning models on the Responses API (the only one that streams their reasoning
+        // summaries); the rest on Chat Completions, the format OpenAI-compatible proxies also serve.
+        return this.openAIApi(modelId) === "responses" ? openai.responses(modelId) : openai.chat(modelId);
       }
       default: {
         const { createOpenAICompatible } = await import("@ai-sdk/openai-compatible");
@@ -329,11 +358,41 @@ export class AiSdkProvider implements ChatProvider {
     }
   }
 
-  private providerOptions(): SharedV3ProviderOptions | undefined {
-    if (this.type === "anthropic" && this.options.thinking?.()) {
-      return { anthropic: { thinking: { type: "enabled", budgetTokens: THINKING_BUDGET_TOKENS } } };
+  /**
+   * The output cap sent for a call. OpenAI counts a reasoning model's reasoning inside
+   * `max_output_tokens` (`max_completion_tokens`), so the thinking budget is added on top, as the
+   * Anthropic SDK adds `budget_tokens`: `max-output-tokens` stays what the answer itself may use.
+   */
+  private outputTokens(model: string, maxTokens: number): number {
+    if (this.type !== "openai" || !isOpenAIReasoningModel(model)) return maxTokens;
+    return maxTokens + (this.options.thinkingBudget?.() ?? THINKING_BUDGET_TOKENS);
+  }
+
+  /**
+   * What each API needs to think as configured. Anthropic: `thinking: true` enables thinking with
+   * `thinking-budget` tokens. OpenAI reasoning models always reason: `thinking-budget` (or
+   * `thinking: true`, with the default budget) sets their effort, and `thinking: true` asks the
+   * Responses API for reasoning summaries (OpenAI requires a verified organisation for those, so
+   * they are not asked for unbidden). The Responses API is called with `store: false`: the daemon
+   * sends the whole conversation each time, and OpenAI keeps none of it.
+   */
+  private providerOptions(model: string): SharedV3ProviderOptions | undefined {
+    const thinking = this.options.thinking?.() === true;
+    const budget = this.options.thinkingBudget?.();
+    if (this.type === "anthropic") {
+      if (!thinking) return undefined;
+      return { anthropic: { thinking: { type: "enabled", budgetTokens: budget ?? THINKING_BUDGET_TOKENS } } };
     }
-    return undefined;
+    if (this.type !== "openai") return undefined;
+    const responses = this.openAIApi(model) === "responses";
+    const reasoning = isOpenAIReasoningModel(model);
+    const options: Record<string, JSONValue> = {};
+    if (responses) options.store = false;
+    if (reasoning && (thinking || budget !== undefined)) {
+      options.reasoningEffort = reasoningEffortFor(budget ?? THINKING_BUDGET_TOKENS);
+    }
+    if (reasoning && responses && thinking) options.reasoningSummary = "auto";
+    return Object.keys(options).length > 0 ? { openai: options } : undefined;
   }
 
   private async readKey(endpoint: string): Promise<string | undefined> {
@@ -351,9 +410,14 @@ export class AiSdkProvider implements ChatProvider {
   /** Any failure as a ProviderError that names the endpoint, says what to do, and carries no key. */
   private translate(
     error: unknown,
-    state: { timedOut: "connect" | "idle" | undefined; afterFirstToken: boolean; key: string | undefined },
+    state: {
+      timedOut: "connect" | "idle" | undefined;
+      afterFirstToken: boolean;
+      key: string | undefined;
+      endpoint: string;
+    },
   ): ProviderError {
-    const url = APICallError.isInstance(error) ? error.url : this.chatUrl;
+    const url = APICallError.isInstance(error) ? error.url : state.endpoint;
     if (state.timedOut) {
       const ms = state.timedOut === "connect" ? this.options.connectTimeoutMs : this.options.idleTimeoutMs;
       const what = state.timedOut === "connect" ? "did not answer" : "stopped sending";
@@ -418,7 +482,10 @@ export class AiSdkProvider implements ChatProvider {
         ? key
           ? `; check the key with 'opta account rotate ${this.name}'`
           : `; add a key with 'opta account add ${this.name}'`
-        : "";
+        : /reasoning summar/i.test(detail)
+          ? // OpenAI streams reasoning summaries only to verified organisations.
+            "; verify the organization at https://platform.openai.com/settings/organization/general, or stop asking for summaries with 'opta config set thinking false'"
+          : "";
     return new ProviderError(
       "PROVIDER_ERROR",
       redactSecrets(`${this.name} at ${url} answered ${status}${detail ? `: ${detail}` : ""}${hint}`, [key]),
@@ -448,6 +515,35 @@ function messageOf(error: unknown): string {
     return JSON.stringify(error).slice(0, 300);
   }
   return String(error);
+}
+
+/** One reasoning part of a response, with what its API needs to take it back. */
+interface ReasoningBlock {
+  text: string;
+  /** Anthropic's signature of the thinking. */
+  signature?: string;
+  /** OpenAI's reasoning item id. */
+  itemId?: string;
+  /** OpenAI's encrypted reasoning (with `store: false`). */
+  encryptedContent?: string;
+}
+
+/** Adds a reasoning part's delta and provider metadata to its block. */
+function noteReasoning(
+  blocks: Map<string, ReasoningBlock>,
+  id: string,
+  delta: string,
+  metadata: SharedV3ProviderMetadata | undefined,
+): void {
+  const block = blocks.get(id) ?? { text: "" };
+  block.text += delta;
+  const signature = metadata?.anthropic?.signature;
+  if (typeof signature === "string") block.signature = signature;
+  const itemId = metadata?.openai?.itemId;
+  if (typeof itemId === "string") block.itemId = itemId;
+  const encrypted = metadata?.openai?.reasoningEncryptedContent;
+  if (typeof encrypted === "string") block.encryptedContent = encrypted;
+  blocks.set(id, block);
 }
 
 /** Identifies a tool call by what it asks for: its name and its arguments in canonical JSON. */

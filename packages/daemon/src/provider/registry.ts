@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import type { OptaConfig, ProviderHealth } from "@opta/protocol";
 import { AiSdkProvider, type ProviderType } from "./ai-sdk-provider.js";
 import { browseLmx, chooseLmx, type DiscoveredLmx, type LmxBrowser } from "./discovery.js";
+import type { OpenAIApi } from "./openai-reasoning.js";
 import { type ResolveOptions, Route, type RouteCandidate, type RouteHost } from "./route.js";
 import { type ChatProvider, NoModelError, type ProviderError } from "./types.js";
 import { DEFAULT_BASE_URLS, DEFAULT_LMX_HOST, lmxBaseUrl } from "./urls.js";
@@ -79,7 +80,7 @@ export class ProviderRegistry implements RouteHost {
       const baseUrl =
         provider.baseUrl ?? (type === "anthropic" || type === "openai" ? DEFAULT_BASE_URLS[type] : undefined);
       if (!baseUrl) continue;
-      others.push(this.build(name, type, baseUrl, provider.models));
+      others.push(this.build(name, type, baseUrl, provider.models, undefined, provider.api));
     }
     this.providers = [this.buildLmx(), ...others];
     this.health.clear();
@@ -386,6 +387,7 @@ export class ProviderRegistry implements RouteHost {
     baseUrl: string,
     models: readonly string[] | undefined,
     unreachableHint?: string,
+    openaiApi?: OpenAIApi,
   ): ChatProvider {
     const provider: AiSdkProvider = new AiSdkProvider({
       name,
@@ -395,6 +397,8 @@ export class ProviderRegistry implements RouteHost {
       ...this.timeouts,
       apiKey: () => this.keyFor(provider),
       thinking: () => this.config.thinking === true,
+      thinkingBudget: () => this.config["thinking-budget"],
+      ...(openaiApi ? { openaiApi } : {}),
       ...(unreachableHint ? { unreachableHint } : {}),
     });
     return provider;

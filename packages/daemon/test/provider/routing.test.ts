@@ -131,11 +131,21 @@ describe("provider routing", () => {
     const events = await rig.run(await rig.session(), { text: "go", model: "anthropic/claude-scripted" });
     expect(events.at(-1)).toMatchObject({ event: "turn.done", steps: 2 });
     const [first, second] = anthropic.requests.slice(before);
-    expect(first?.body.thinking).toMatchObject({ type: "enabled" });
+    expect(first?.body.thinking).toEqual({ type: "enabled", budget_tokens: 4096 });
     const messages = (second?.body.messages ?? []) as Array<{ role: string; content: Array<Record<string, unknown>> }>;
     const assistant = messages.find((message) => message.role === "assistant");
     expect(assistant?.content[0]).toMatchObject({ type: "thinking", thinking: "The user wants the note." });
     expect(assistant?.content[0]?.signature).toMatch(/^sig-/);
+
+    // config `thinking-budget` is the budget, and the SDK adds it to max_tokens (the text's cap stays).
+    await reload({ ...baseConfig, thinking: true, "thinking-budget": 2048, "max-output-tokens": 1000 });
+    anthropic.setReplies([{ chunks: ["ok"] }]);
+    const budgeted = anthropic.requests.length;
+    await rig.run(await rig.session(), { text: "go", model: "anthropic/claude-scripted" });
+    expect(anthropic.requests[budgeted]?.body).toMatchObject({
+      thinking: { type: "enabled", budget_tokens: 2048 },
+      max_tokens: 3048,
+    });
   });
 
   it("falls back when LMX returns 503, and stays on the fallback for the rest of the turn", async () => {
