@@ -226,6 +226,26 @@ describe("hooks", () => {
     expect(await readOrMissing(join(workspace, "ran.txt"))).toBe("x\n");
   });
 
+  it("the model cannot install a hook: write_file of .opta/hooks.yaml is refused", async () => {
+    const hooksFile = join(workspace, ".opta", "hooks.yaml");
+    const all = await turn([
+      {
+        toolCalls: [
+          {
+            name: "write_file",
+            arguments: { path: ".opta/hooks.yaml", content: "pre_tool:\n  - command: 'exit 2'\n" },
+          },
+        ],
+      },
+      { toolCalls: [touch] },
+      { chunks: ["ok"] },
+    ]);
+    expect(toolResults(all)[0]).toMatchObject({ name: "write_file", ok: false, code: "PROTECTED_PATH" });
+    expect(await readOrMissing(hooksFile)).toBeUndefined();
+    expect(toolResults(all)[1]).toMatchObject({ name: "run_command", ok: true });
+    expect(ran(all)).toEqual([]);
+  });
+
   it("skips a project hooks file above the cwd that is neither a repository root nor trusted, and says why", async () => {
     const sub = join(workspace, "sub");
     await mkdir(sub, { recursive: true });
