@@ -4,7 +4,7 @@
  * JSON on stdin, in the sandbox, with a timeout; a pre_tool hook can deny with a reason the model
  * reads; project hooks need the same trust as project policies.
  */
-import { chmod, mkdir, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, realpath, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { trustDirectory } from "@opta/local";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -54,12 +54,8 @@ describe("hooks", () => {
   async function events(id: string): Promise<Event[]> {
     return ((await (await call(`/v3/sessions/${id}/events`)).json()) as { events: Event[] }).events;
   }
-  /** Runs one Do turn in `cwd` and returns its events once the turn has ended and `settled` holds. */
-  async function turn(
-    replies: Parameters<ScriptedServer["setReplies"]>[0],
-    cwd = workspace,
-    settled: (all: Event[]) => boolean = () => true,
-  ): Promise<Event[]> {
+  /** Starts one Do turn in `cwd` and returns its session id. */
+  async function start(replies: Parameters<ScriptedServer["setReplies"]>[0], cwd = workspace): Promise<string> {
     model.setReplies(replies);
     const created = await call("/v3/sessions", { method: "POST", json: { cwd, mode: "do" } });
     const id = ((await created.json()) as { id: string }).id;
@@ -68,12 +64,24 @@ describe("hooks", () => {
       json: { text: "go", interactive: false },
     });
     expect(submitted.status).toBe(202);
+    return id;
+  }
+  /** The session's events once its turn has ended and `settled` holds. */
+  function ended(id: string, settled: (all: Event[]) => boolean = () => true): Promise<Event[]> {
     // turn_end hooks run after the end is recorded: wait for the turn to be over and for them.
     return waitFor(async () => {
       const all = await events(id);
-      const ended = all.some((event) => ["turn.done", "turn.error", "session.cancelled"].includes(event.event));
-      return ended && settled(all) ? all : undefined;
+      const over = all.some((event) => ["turn.done", "turn.error", "session.cancelled"].includes(event.event));
+      return over && settled(all) ? all : undefined;
     }, 20_000);
+  }
+  /** Runs one Do turn in `cwd` and returns its events once the turn has ended and `settled` holds. */
+  async function turn(
+    replies: Parameters<ScriptedServer["setReplies"]>[0],
+    cwd = workspace,
+    settled: (all: Event[]) => boolean = () => true,
+  ): Promise<Event[]> {
+    return ended(await start(replies, cwd), settled);
   }
   const ran = (all: Event[], hook?: string) =>
     all.filter((event) => event.event === "hook.ran" && (hook === undefined || event.hook === hook));
@@ -215,15 +223,48 @@ describe("hooks", () => {
     });
   });
 
-  it("runs hooks in the command sandbox: a hook cannot write outside the workspace or read the Opta home", async () => {
+  it("runs hooks in the command sandbox, where the workspace is writable (hook-sandbox.test.ts: nothing else)", async () => {
     if (!hasBwrap) return; // sandbox/bwrap.test.ts shows, visibly, that bwrap is missing here
-    await userHooks(`turn_end:\n  - command: 'cat ${join(home, "daemon", "token")}; echo x > ran.txt; echo end'\n`);
+    await userHooks("turn_end:\n  - command: 'echo x > ran.txt; echo end'\n");
     const all = await turn([{ chunks: ["hi"] }], workspace, (events) => ran(events, "turn_end").length > 0);
-    const end = ran(all, "turn_end")[0];
-    expect(end).toMatchObject({ sandbox: "workspace-write", exitCode: 0, stdout: "end\n" });
-    expect(String(end?.stdout)).not.toContain(daemon.token);
-    // The workspace itself is writable, as for run_command: a formatter hook can do its job.
+    expect(ran(all, "turn_end")[0]).toMatchObject({ sandbox: "workspace-write", exitCode: 0, stdout: "end\n" });
+    // As for run_command, a formatter hook can do its job in the workspace.
     expect(await readOrMissing(join(workspace, "ran.txt"))).toBe("x\n");
+  });
+
+  it("a cancelled turn kills its running pre_tool hook, and the call does not run", async () => {
+    await userHooks("pre_tool:\n  - command: 'sleep 3618 & wait'\n    timeout: 120\n");
+    const id = await start([{ toolCalls: [touch] }, { chunks: ["ok"] }]);
+    const living = async () => {
+      const pids = [];
+      for (const pid of await hostPids(["sleep", "3618"])) if (await alive(pid)) pids.push(pid);
+      return pids;
+    };
+    await until(async () => ((await living()).length > 0 ? true : undefined), "the hook's sleep to start");
+    expect((await call(`/v3/sessions/${id}/stop`, { method: "POST" })).status).toBe(200);
+    const all = await ended(id);
+    expect(all.at(-1)).toMatchObject({ event: "session.cancelled" });
+    expect(ran(all, "pre_tool")[0]).toMatchObject({ exitCode: null, decision: "deny" });
+    expect(toolResults(all)[0]).toMatchObject({ ok: false, code: "ABORTED" });
+    expect(await readOrMissing(join(workspace, "ran.txt"))).toBeUndefined();
+    await until(
+      async () => ((await living()).length === 0 ? true : undefined),
+      "the cancelled hook's sleep to be gone",
+    );
+  });
+
+  it("a pre_tool hook whose sandbox cannot be set up denies, saying why", async () => {
+    if (!hasBwrap) return; // without a sandbox there is no sandbox to fail
+    const elsewhere = await tempHome("opta-elsewhere-");
+    cleanups.push(elsewhere.cleanup);
+    // The sandbox cannot keep a policy directory that is a symbolic link read-only, so it refuses to start.
+    await symlink(elsewhere.home, join(workspace, ".opta"));
+    await userHooks("pre_tool:\n  - command: 'true'\n");
+    const all = await turn([{ toolCalls: [touch] }, { chunks: ["ok"] }]);
+    expect(ran(all, "pre_tool")[0]).toMatchObject({ exitCode: null, decision: "deny" });
+    expect(String(ran(all, "pre_tool")[0]?.error)).toContain("symbolic link");
+    expect(toolResults(all)[0]).toMatchObject({ ok: false, code: "HOOK_DENIED" });
+    expect(String(toolResults(all)[0]?.error)).toContain("could not run");
   });
 
   it("the model cannot install a hook: write_file of .opta/hooks.yaml is refused", async () => {
@@ -291,5 +332,35 @@ describe("hooks", () => {
     expect(ran(broken)).toEqual([]);
     const reasons = broken.filter((event) => event.event === "hook.skipped").map((event) => String(event.reason));
     expect(reasons).toEqual([expect.stringContaining("pre_tool[0].timeout"), expect.stringContaining("pre-tool")]);
+  });
+});
+
+describe("hooks where no sandbox works", () => {
+  it("run unsandboxed, as commands the user approves do, and the event says so", async () => {
+    const model = await startScriptedServer();
+    const homeDir = await tempHome("opta-home-");
+    const work = await tempHome("opta-work-");
+    const daemon = await spawnDaemon(homeDir.home, {
+      OPTA_LMX_HOST: model.host,
+      OPTA_SANDBOX_BWRAP: "/nonexistent/bwrap",
+    });
+    try {
+      await writeFile(join(homeDir.home, "hooks.yaml"), "turn_end:\n  - command: 'echo hi'\n");
+      const call = api(daemon);
+      model.setReplies([{ chunks: ["hello"] }]);
+      const created = await call("/v3/sessions", { method: "POST", json: { cwd: work.home, mode: "do" } });
+      const id = ((await created.json()) as { id: string }).id;
+      await call(`/v3/sessions/${id}/turns`, { method: "POST", json: { text: "go", interactive: false } });
+      const hook = await waitFor(async () => {
+        const all = ((await (await call(`/v3/sessions/${id}/events`)).json()) as { events: Event[] }).events;
+        return all.find((event) => event.event === "hook.ran");
+      }, 20_000);
+      expect(hook).toMatchObject({ hook: "turn_end", sandbox: "unavailable", exitCode: 0, stdout: "hi\n" });
+    } finally {
+      await daemon.stop();
+      await model.close();
+      await homeDir.cleanup();
+      await work.cleanup();
+    }
   });
 });
