@@ -232,8 +232,8 @@ describe("hooks", () => {
     expect(await readOrMissing(join(workspace, "ran.txt"))).toBe("x\n");
   });
 
-  it("a cancelled turn kills its running pre_tool hook, and the call does not run", async () => {
-    await userHooks("pre_tool:\n  - command: 'sleep 3618 & wait'\n    timeout: 120\n");
+  it("a cancelled turn kills its running pre_tool hook (the call does not run) and still runs turn_end", async () => {
+    await userHooks("pre_tool:\n  - command: 'sleep 3618 & wait'\n    timeout: 120\nturn_end:\n  - command: cat\n");
     const id = await start([{ toolCalls: [touch] }, { chunks: ["ok"] }]);
     const living = async () => {
       const pids = [];
@@ -242,8 +242,10 @@ describe("hooks", () => {
     };
     await until(async () => ((await living()).length > 0 ? true : undefined), "the hook's sleep to start");
     expect((await call(`/v3/sessions/${id}/stop`, { method: "POST" })).status).toBe(200);
-    const all = await ended(id);
-    expect(all.at(-1)).toMatchObject({ event: "session.cancelled" });
+    const all = await ended(id, (events) => ran(events, "turn_end").length > 0);
+    expect(all.findLast((event) => event.event !== "hook.ran")).toMatchObject({ event: "session.cancelled" });
+    // turn_end still runs for a cancelled turn, and says how it ended.
+    expect(JSON.parse(String(ran(all, "turn_end")[0]?.stdout))).toMatchObject({ outcome: "cancelled", toolCalls: 1 });
     expect(ran(all, "pre_tool")[0]).toMatchObject({ exitCode: null, decision: "deny" });
     expect(toolResults(all)[0]).toMatchObject({ ok: false, code: "ABORTED" });
     expect(await readOrMissing(join(workspace, "ran.txt"))).toBeUndefined();
