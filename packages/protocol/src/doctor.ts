@@ -6,7 +6,7 @@ export type CheckStatus = z.infer<typeof CheckStatus>;
 
 /** One line of `opta doctor`. */
 export const DoctorCheck = z.object({
-  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `sandbox`, `home`, `browser`. */
+  /** Stable id for scripts: `daemon`, `lmx`, `provider:anthropic`, `vault`, `config`, `policy`, `hooks`, `sandbox`, `home`, `browser`. */
   id: z.string(),
   /** What was checked, for people. */
   title: z.string(),

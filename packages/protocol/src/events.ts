@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Mode, PermissionDecision, PermissionLevel, Risk, SandboxLevel, StopReason } from "./common.js";
+import { HookEventName, HookScope } from "./hooks.js";
 
 /**
  * Every event envelope carries these. `seq` is per session, starts at 1, has no gaps and never
@@ -277,6 +278,48 @@ export const SessionForkedEvent = defineEvent("session.forked", {
 });
 export type SessionForkedEvent = z.infer<typeof SessionForkedEvent>;
 
+/** One hook ran (`$OPTA_HOME/hooks.yaml` or `.opta/hooks.yaml`): what it printed (capped, secrets masked), how it ended. */
+export const HookRanEvent = defineEvent("hook.ran", {
+  turnId,
+  /** pre_tool, post_tool or turn_end. */
+  hook: HookEventName,
+  scope: HookScope,
+  /** The hooks file and the entry's position in its list, e.g. `/repo/.opta/hooks.yaml: pre_tool[0]`. */
+  source: z.string(),
+  /** The hook's command as configured. */
+  command: z.string(),
+  /** pre_tool/post_tool: the call it ran for. */
+  callId: z.string().optional(),
+  tool: z.string().optional(),
+  /** Exit code; null when it was killed (timeout, cancel) or never started. */
+  exitCode: z.number().int().nullable(),
+  /** Signal that ended it, when one did. */
+  signal: z.string().optional(),
+  /** stdout and stderr, each capped (the head and the tail kept) and masked like tool results. */
+  stdout: z.string(),
+  stderr: z.string(),
+  elapsedMs: z.number().nonnegative(),
+  /** It ran past its timeout and it and everything it started were killed. */
+  timedOut: z.boolean().optional(),
+  /** It could not run at all (the sandbox would not start, spawn failed): why. */
+  error: z.string().optional(),
+  /** Where it ran: the sandbox level, or `unavailable` when no sandbox works here and it ran unsandboxed. */
+  sandbox: z.union([SandboxLevel, z.literal("unavailable")]),
+  /** pre_tool: whether the call may go on (`allow`) or was refused (`deny`, with the reason the model reads). */
+  decision: z.enum(["allow", "deny"]).optional(),
+  reason: z.string().optional(),
+});
+export type HookRanEvent = z.infer<typeof HookRanEvent>;
+
+/** A hooks file that was not used this turn (untrusted project file, another user can write it, invalid), and why. */
+export const HookSkippedEvent = defineEvent("hook.skipped", {
+  turnId,
+  scope: HookScope,
+  file: z.string(),
+  reason: z.string(),
+});
+export type HookSkippedEvent = z.infer<typeof HookSkippedEvent>;
+
 /**
  * The registry: every session event, once. The union the daemon writes, the WebSocket sends and the
  * SDK parses is derived from it, so adding an event here is the only step.
@@ -303,6 +346,8 @@ export const SessionEventSchemas = [
   CheckpointWrittenEvent,
   SessionRewoundEvent,
   SessionForkedEvent,
+  HookRanEvent,
+  HookSkippedEvent,
 ] as const;
 
 /** Any session event envelope. */

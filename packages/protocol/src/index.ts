@@ -4,6 +4,7 @@ export * from "./diff.js";
 export * from "./doctor.js";
 export * from "./errors.js";
 export * from "./events.js";
+export * from "./hooks.js";
 export * from "./ids.js";
 export * from "./mcp.js";
 export * from "./rest.js";

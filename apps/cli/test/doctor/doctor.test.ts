@@ -112,6 +112,7 @@ describe("opta doctor", () => {
       "vault",
       "config",
       "policy",
+      "hooks",
       "sandbox",
       "home",
       "browser",
@@ -137,7 +138,7 @@ describe("opta doctor", () => {
     expect(text.stdout).toMatch(/✓ ok\s+daemon\s+running on http:\/\/127\.0\.0\.1:\d+/);
     expect(text.stdout).toMatch(/! warning\s+key vault/);
     expect(text.stdout).toContain("fix: on Linux, install and unlock a Secret Service keyring");
-    expect(text.stdout).toContain(sandboxOk ? "8 ok · 1 warning · 0 failed" : "7 ok · 2 warnings · 0 failed");
+    expect(text.stdout).toContain(sandboxOk ? "9 ok · 1 warning · 0 failed" : "8 ok · 2 warnings · 0 failed");
     expect(text.stdout + text.stderr).not.toContain(KEY);
     await daemon.stop();
     daemon = undefined;
@@ -233,7 +234,7 @@ describe("opta doctor", () => {
     expect(code).toBe(1);
     expect(byId.config).toMatchObject({ status: "fail" });
     expect(byId.config?.detail).toContain("max-steps");
-    expect(report.checks).toHaveLength(8);
+    expect(report.checks).toHaveLength(9);
   });
 
   it("fails an invalid policy file naming the line; --policy checks only policies", async () => {

@@ -9,6 +9,7 @@ import {
   TurnErrorCode,
 } from "@opta/protocol";
 import type { Checkpointer } from "../checkpoint/checkpointer.js";
+import { type TurnEnding, TurnHooks } from "../hook/index.js";
 import type { Logger } from "../log/logger.js";
 import {
   evaluatePermission,
@@ -117,8 +118,22 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   const redact = deps.redact ?? ((text: string) => text);
   // Lets go (masked) what the current step's stream masks hold back; also when the step breaks off.
   let flushHeldText = () => {};
+  let hooks: TurnHooks | undefined;
+  let ending: TurnEnding["outcome"] = "error";
   try {
     await deps.secretsReady?.();
+    // Loaded first, so turn_end hooks run even when the turn fails before its first step (no model).
+    const turnHooks = await TurnHooks.load({
+      home: deps.home,
+      sessionId,
+      turnId,
+      cwd: session.cwd,
+      ...(turn.sandbox ? { sandbox: turn.sandbox } : {}),
+      append: (event) => store.append(sessionId, event),
+      redact,
+      logger,
+    });
+    hooks = turnHooks;
     const resolved = await providers.resolve(turn.model, signal, {
       onFallback: (fallback) => store.append(sessionId, { event: "provider.fallback", turnId, ...fallback }),
     });
@@ -133,6 +148,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       function: { name: tool.name, description: tool.description, parameters: tool.inputSchema },
     }));
     let policies = await loadPolicies({ home: deps.home, cwd: session.cwd });
+    // Hooks run where the turn's commands run: its sandbox level and the policy's roots.
+    turnHooks.place(turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL, policies.extraRoots);
     const config = deps.config();
     const toolChoice = config["tool-choice"] ?? "auto";
     // The context window: config `context-window`, else what the server reports for the loaded model
@@ -292,6 +309,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       provider: resolved.provider.name,
       model: resolved.model,
     });
+    ending = "done";
     logger.info("session", `Turn complete · ${tokens} tokens · ${round(elapsed, 1)}s · ${toolCallCount} tools`, {
       sessionId,
       turnId,
@@ -358,6 +376,9 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           : "";
         return finish({ ok: false, code: "PERMISSION_DENIED", error: `denied: ${gate.reason}${howToAllow}` });
       }
+      // Before any approval prompt: nobody is asked about a call a hook refuses.
+      const denial = await turnHooks.preTool(call, signal);
+      if (denial) return finish({ ok: false, ...denial });
       if (gate.decision === "ask") {
         // No policy line can allow a command the gate cannot read, so none is offered for it.
         const suggestion = gate.uncertain ? undefined : suggestPolicyLine(query);
@@ -440,11 +461,14 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       await written?.().catch((error: Error) =>
         logger.warn("session", `Checkpoint after ${call.name}: ${error.message}`),
       );
-      return finish(executed);
+      const outcome = finish(executed);
+      await turnHooks.postTool(call, outcome, signal);
+      return outcome;
     }
   } catch (error) {
     flushHeldText();
     if (signal.aborted) {
+      ending = "cancelled";
       store.append(sessionId, { event: "session.cancelled", turnId });
       logger.info("session", `Turn cancelled · session=${sessionId}`, { turnId });
       return;
@@ -460,6 +484,12 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     });
     logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
   } finally {
+    if (hooks?.has("turn_end")) {
+      const done = ending === "done" ? { stopReason } : {};
+      await hooks
+        .turnEnd({ outcome: ending, ...done, steps, toolCalls: toolCallCount }, signal.aborted ? undefined : signal)
+        .catch((error: Error) => logger.warn("session", `turn_end hooks: ${error.message}`, { sessionId, turnId }));
+    }
     deps.turnEnded?.({ sessionId, turnId });
   }
 }

@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { FileVault, loadConfig, maskSecret, openVault, optaPaths, VAULT_FILE_NAME, type Vault } from "@opta/local";
 import { type CheckStatus, DaemonState, type DoctorCheck, type DoctorReport, type OptaConfig } from "@opta/protocol";
 import { checkBrowser } from "../browser/index.js";
+import { loadHooks } from "../hook/index.js";
 import { loadPolicies, validatePolicyFiles } from "../permission/index.js";
 import { ProviderRegistry, type ProviderStatus } from "../provider/registry.js";
 import type { ChatProvider } from "../provider/types.js";
@@ -57,6 +58,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     vaultCheck,
     configCheck,
     await guarded("policy", "policy files", () => checkPolicies(options.home, options.cwd)),
+    await guarded("hooks", "hooks", () => checkHooks(options.home, options.cwd)),
     await guarded("sandbox", "command sandbox", () => checkSandbox(options.home, options.cwd, env)),
     await guarded("home", "Opta home permissions", () => checkHome(options.home)),
     await guarded("browser", "browser automation", () => checkBrowserAutomation(config, env)),
@@ -410,6 +412,26 @@ async function checkPolicies(home: string, cwd: string): Promise<CheckResult> {
     status: "ok",
     detail: files.length ? `${files.length} valid: ${files.join(", ")}` : "no policy files (defaults apply)",
   };
+}
+
+/**
+ * The hooks a session in `cwd` would run, and the hooks files it would skip: a project file that is
+ * not trusted, one another user can write, or a broken one (a warning: turns still run, without them).
+ */
+export async function checkHooks(home: string, cwd: string): Promise<CheckResult> {
+  const { hooks, skipped, files } = await loadHooks({ home, cwd });
+  const found = `${hooks.length} hook${hooks.length === 1 ? "" : "s"}${files.length ? ` from ${files.join(", ")}` : ""}`;
+  if (skipped.length > 0) {
+    return {
+      status: "warn",
+      detail: `${skipped.length} hooks file${skipped.length === 1 ? " is" : "s are"} skipped; ${found} run`,
+      problems: skipped.map((entry) => `${entry.file}: ${entry.reason}`),
+      fix: skipped.some((entry) => entry.reason.includes("opta trust"))
+        ? "run `opta trust DIR` for a project you trust, or fix the files named above (docs/agent.md#hooks)"
+        : "fix the files named above (docs/agent.md#hooks)",
+    };
+  }
+  return { status: "ok", detail: hooks.length ? found : "no hooks files" };
 }
 
 async function checkHome(home: string): Promise<CheckResult> {

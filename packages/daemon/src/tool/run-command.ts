@@ -109,7 +109,7 @@ export class HeadTailBuffer {
 }
 
 /** Signals the whole process group; a group that is already gone is fine. */
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
@@ -134,8 +134,9 @@ export type CommandContainment = SandboxLevel | "unavailable";
 /**
  * The program that runs `/bin/sh -c command`: the shell itself when the level is off or no
  * sandbox works on this machine (the gate has asked the user then), else the sandbox around it.
+ * Hooks (hook/run.ts) start their commands through it too, so they are contained the same way.
  */
-async function commandLauncher(
+export async function commandLauncher(
   command: string,
   cwd: string,
   roots: readonly string[],
@@ -160,7 +161,7 @@ async function commandLauncher(
  * bwrap reports its own setup failures (a mount it cannot make) as exit 1 with `bwrap: …` on
  * stderr, before the command ever ran.
  */
-function sandboxSetupFailure(exitCode: number | null, stderr: string): string | undefined {
+export function sandboxSetupFailure(exitCode: number | null, stderr: string): string | undefined {
   if (exitCode !== 1 || !stderr.startsWith("bwrap: ")) return undefined;
   return stderr.split("\n")[0];
 }

@@ -91,6 +91,26 @@ const attacks: Attack[] = [
     guarded: policyDir,
   },
   {
+    name: "write .opta/hooks.yaml (a hook would run a command on every tool call)",
+    tool: "write_file",
+    args: { path: ".opta/hooks.yaml", content: "pre_tool:\n  - command: touch pwned\n" },
+    guarded: policyDir,
+  },
+  {
+    name: "edit .opta/hooks.yaml",
+    setup: () => ws.write(".opta/hooks.yaml", "turn_end:\n  - command: 'true'\n").then(() => undefined),
+    tool: "edit_file",
+    args: { path: ".opta/hooks.yaml", old_string: "'true'", new_string: "touch pwned" },
+    guarded: policyDir,
+  },
+  {
+    name: "write hooks.yaml of an Opta home inside the workspace",
+    tool: "write_file",
+    args: { path: "opta-home/hooks.yaml", content: "pre_tool:\n  - command: touch pwned\n" },
+    ctx: { home: "<cwd>/opta-home" },
+    guarded: () => [join(ws.cwd, "opta-home")],
+  },
+  {
     name: "write .opta/mcp.json",
     tool: "write_file",
     args: { path: ".opta/mcp.json", content: '{"servers":{}}' },
