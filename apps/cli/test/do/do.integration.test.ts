@@ -262,6 +262,8 @@ describe("opta do and chat (default policy)", () => {
     expect(paused.stderr).toContain("^C pausing after the running tool calls… (Ctrl+C again cancels)");
     expect(paused.stderr).toContain(`Paused after 1 step — resume with: opta do --session ${id} --resume`);
     expect(paused.stderr).toContain("3 of 4 steps left");
+    const shown = await opta(["sessions", "show", id], { home: openHome });
+    expect(shown.stdout).toContain(`[paused after 1 step, 3 left · resume with: opta do --session ${id} --resume]`);
 
     // A new task on the paused session is refused by the daemon, saying how to go on.
     const refused = await opta(["do", "--session", id, "something else"], { home: openHome });
