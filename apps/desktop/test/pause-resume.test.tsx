@@ -1,9 +1,9 @@
 // @vitest-environment happy-dom
-import type { Mode } from "@opta/protocol";
+import type { GlobalFrame, Mode, SessionEvent } from "@opta/protocol";
 import { act } from "react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { eventFactory } from "./events.js";
-import { button, type Mounted, mountApp, settle, setViewport } from "./harness.js";
+import { button, fakeClient, type Mounted, mountApp, sessionInfo, settle, setViewport } from "./harness.js";
 
 /** Pausing a Do turn from Code Desktop (⌘. / Alt+.), the "Paused" state, and Resume. */
 
@@ -119,5 +119,38 @@ describe("pause and resume in Code Desktop", () => {
     await settle();
     expect(client.stopTurn).toHaveBeenCalledWith("s-1");
     expect(client.pauseTurn).not.toHaveBeenCalled();
+  });
+
+  it("the rail says Paused from the daemon-wide feed, and Active again once resumed", async () => {
+    const fake = fakeClient({
+      sessions: [sessionInfo({ status: "active", turnCount: 1, lastSeq: 10, activeTurnId: "t-1" })],
+    });
+    mounted = await mountApp({ fake });
+    const rail = () => mounted!.container.querySelector(".rail-item")?.textContent ?? "";
+    const frame = (event: SessionEvent) => ({ cursor: "c", ...event }) as GlobalFrame;
+    const e = eventFactory("s-1");
+    await act(async () =>
+      mounted!.feeds[0]!.onFrame(
+        frame({
+          ...e({
+            event: "turn.paused",
+            turnId: "t-1",
+            steps: 2,
+            maxSteps: 5,
+            remainingSteps: 3,
+            toolCalls: 2,
+            interactive: true,
+          }),
+          seq: 11,
+        }),
+      ),
+    );
+    expect(rail()).toContain("Paused · 1 turn");
+    await act(async () =>
+      mounted!.feeds[0]!.onFrame(
+        frame({ ...e({ event: "turn.resumed", turnId: "t-1", steps: 2, remainingSteps: 3 }), seq: 12 }),
+      ),
+    );
+    expect(rail()).toContain("Active · 1 turn");
   });
 });
