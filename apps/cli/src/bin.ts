@@ -224,9 +224,10 @@ export function buildProgram(): Command {
   program
     .command("do")
     .description("run a task with the agent loop in the current directory (tools, permission gate)")
-    .argument("<task...>", "what to do")
+    .argument("[task...]", "what to do (none with --resume)")
     .option("--max-steps <n>", "stop after this many model steps (default: config max-steps, 20)")
     .option("--session <id>", "continue an existing session (its full history)")
+    .option("--resume", "continue the session's paused turn (first Ctrl+C pauses; needs --session)")
     .option("--model <model>", "model for this task")
     .option("--permission <level>", "safe, standard or unrestricted")
     .option("--sandbox <level>", "sandbox of the commands: workspace-write (default), read-only, network or off")

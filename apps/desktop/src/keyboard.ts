@@ -26,7 +26,11 @@ export interface ShortcutSpec {
 
 export const SHORTCUTS: ShortcutSpec[] = [
   { action: "send", keys: "Mod+Enter", description: "Send the message" },
-  { action: "cancel", keys: "Alt+.", description: "Cancel the running turn (also Ctrl/⌘+.)" },
+  {
+    action: "cancel",
+    keys: "Alt+.",
+    description: "Pause a running Do turn, again to cancel; cancel a Chat turn (also Ctrl/⌘+.)",
+  },
   { action: "new-session", keys: "Alt+N", description: "New session" },
   { action: "toggle-mode", keys: "Alt+M", description: "Toggle Chat / Do" },
   { action: "search", keys: "Alt+K", description: "Search sessions" },

@@ -93,6 +93,14 @@ export function fakeClient(
       seq: 1,
     })),
     forkSession: vi.fn(async () => sessionInfo({ id: "s-fork", title: "refactor auth (fork)", turnCount: 1 })),
+    stopTurn: vi.fn(async (): Promise<{ stopped: boolean; turnId?: string }> => ({ stopped: true })),
+    pauseTurn: vi.fn(async (): Promise<{ paused: boolean; turnId?: string }> => ({ paused: true })),
+    resumeTurn: vi.fn(async (sessionId: string, _request?: { interactive?: boolean }) => ({
+      sessionId,
+      turnId: "t-1",
+      seq: 1,
+      remainingSteps: 1,
+    })),
     stopDaemon: vi.fn(async () => ({ ok: true as const, action: "stop" as const })),
     restartDaemon: vi.fn(async () => ({ ok: true as const, action: "restart" as const, token: "rotated" })),
     logs: vi.fn(

@@ -17,9 +17,12 @@ import {
   McpListResponse,
   McpTestResponse,
   ModelsResponse,
+  PauseTurnResponse,
   type PermissionDecision,
   type PruneSessionsRequest,
   PruneSessionsResponse,
+  type ResumeTurnRequest,
+  ResumeTurnResponse,
   type RevokeGrantsRequest,
   RevokeGrantsResponse,
   type RewindRequest,
@@ -282,6 +285,35 @@ export class DaemonClient {
       ...options,
       method: "POST",
       schema: CompactResponse,
+    });
+  }
+
+  /**
+   * Pauses the running turn at its next step boundary: `POST /v3/sessions/:id/pause`. Answers once
+   * `turn.paused` is recorded; `paused: false` when the turn ended first or none was running.
+   */
+  pauseTurn(sessionId: string, options?: RequestOptions): Promise<PauseTurnResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/pause`, {
+      ...options,
+      method: "POST",
+      schema: PauseTurnResponse,
+    });
+  }
+
+  /**
+   * Continues the paused turn (same turnId, remaining steps): `POST /v3/sessions/:id/resume`;
+   * `DaemonApiError` `NO_PAUSED_TURN` (409) when there is none.
+   */
+  resumeTurn(
+    sessionId: string,
+    request: ResumeTurnRequest = {},
+    options?: RequestOptions,
+  ): Promise<ResumeTurnResponse> {
+    return this.#call(`/v3/sessions/${encodeURIComponent(sessionId)}/resume`, {
+      ...options,
+      method: "POST",
+      body: request,
+      schema: ResumeTurnResponse,
     });
   }
 

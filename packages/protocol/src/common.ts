@@ -24,8 +24,11 @@ export type PermissionDecision = z.infer<typeof PermissionDecision>;
 export const Risk = z.enum(["read", "write", "execute", "network"]);
 export type Risk = z.infer<typeof Risk>;
 
-/** Lifecycle state of a session as the rail shows it. */
-export const SessionStatus = z.enum(["idle", "active", "done", "error", "cancelled", "interrupted"]);
+/**
+ * Lifecycle state of a session as the rail shows it. `paused`: a Do turn stopped between steps by
+ * `POST /pause`; `POST /resume` continues it, `POST /stop` cancels it.
+ */
+export const SessionStatus = z.enum(["idle", "active", "paused", "done", "error", "cancelled", "interrupted"]);
 export type SessionStatus = z.infer<typeof SessionStatus>;
 
 /** Why a turn ended. */

@@ -20,6 +20,10 @@ export const ERROR_STATUS = {
   TURN_NOT_FOUND: 404,
   TURN_IN_PROGRESS: 409,
   NO_ACTIVE_TURN: 409,
+  /** The session has a paused turn: resume it (`POST /resume`) or stop it (`POST /stop`) first. */
+  TURN_PAUSED: 409,
+  /** `POST /resume` on a session with no paused turn. */
+  NO_PAUSED_TURN: 409,
   REWIND_CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,

@@ -167,6 +167,36 @@ export type TurnErrorEvent = z.infer<typeof TurnErrorEvent>;
 export const SessionCancelledEvent = defineEvent("session.cancelled", { turnId });
 export type SessionCancelledEvent = z.infer<typeof SessionCancelledEvent>;
 
+/**
+ * A turn paused between steps (`POST /pause`): its running tool calls finished, a model call in
+ * flight was dropped (its step does not count). The turn is not over: `turn.resumed` continues it
+ * with the same turnId, `session.cancelled` ends it. It survives a daemon restart.
+ */
+export const TurnPausedEvent = defineEvent("turn.paused", {
+  turnId,
+  /** Steps the turn has taken so far (model calls that finished). */
+  steps: z.number().int().nonnegative(),
+  /** The turn's step limit. */
+  maxSteps: z.number().int().positive(),
+  /** Steps it may still take once resumed (`maxSteps - steps`). */
+  remainingSteps: z.number().int().nonnegative(),
+  /** Tool calls it has made so far. */
+  toolCalls: z.number().int().nonnegative(),
+  /** Whether its approvals could be asked (the submitted `interactive`); a resume may change it. */
+  interactive: z.boolean(),
+});
+export type TurnPausedEvent = z.infer<typeof TurnPausedEvent>;
+
+/** A paused turn continues (`POST /resume`): the same turnId, the remaining steps, the full history. */
+export const TurnResumedEvent = defineEvent("turn.resumed", {
+  turnId,
+  /** Steps already taken before the pause; the next step is `steps + 1`. */
+  steps: z.number().int().nonnegative(),
+  /** Steps it may take from here. */
+  remainingSteps: z.number().int().nonnegative(),
+});
+export type TurnResumedEvent = z.infer<typeof TurnResumedEvent>;
+
 export const SessionCompactedEvent = defineEvent("session.compacted", {
   /** Summary that replaces the compacted turns in the model's context. */
   summary: z.string(),
@@ -337,6 +367,8 @@ export const SessionEventSchemas = [
   TurnDoneEvent,
   TurnErrorEvent,
   SessionCancelledEvent,
+  TurnPausedEvent,
+  TurnResumedEvent,
   SessionCompactedEvent,
   CompactionCancelledEvent,
   ProviderFallbackEvent,
@@ -370,7 +402,7 @@ export type SessionEventInput = SessionEvent extends infer E
     : never
   : never;
 
-/** Events that end a turn. */
+/** Events that end a turn (`turn.paused` does not: the turn goes on after `turn.resumed`). */
 export const TURN_END_EVENTS: ReadonlySet<SessionEventName> = new Set(["turn.done", "turn.error", "session.cancelled"]);
 
 /** Daemon-wide events on `WS /v3/events` that belong to no session. */

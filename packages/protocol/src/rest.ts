@@ -30,6 +30,8 @@ export const SessionInfo = z.object({
   lastSeq: z.number().int().nonnegative(),
   /** Turn running now, if any. */
   activeTurnId: z.string().optional(),
+  /** Turn paused now (status `paused`), if any: resume it or stop it before a new turn. */
+  pausedTurnId: z.string().optional(),
   /** Pinned sessions come first in Code Desktop and are never pruned. */
   pinned: z.boolean().optional(),
 });
@@ -73,6 +75,36 @@ export type SubmitTurnResponse = z.infer<typeof SubmitTurnResponse>;
 /** `POST /v3/sessions/:id/stop` response. */
 export const StopTurnResponse = z.object({ stopped: z.boolean(), turnId: z.string().optional() });
 export type StopTurnResponse = z.infer<typeof StopTurnResponse>;
+
+/** `POST /v3/sessions/:id/pause` response: returns once `turn.paused` is recorded (or the turn ended first). */
+export const PauseTurnResponse = z.object({
+  /** False when no turn was running, or it ended (done, error) before it reached a step boundary. */
+  paused: z.boolean(),
+  turnId: z.string().optional(),
+  /** Steps taken, and steps left for the resume. */
+  steps: z.number().int().nonnegative().optional(),
+  remainingSteps: z.number().int().nonnegative().optional(),
+});
+export type PauseTurnResponse = z.infer<typeof PauseTurnResponse>;
+
+/** `POST /v3/sessions/:id/resume` body. */
+export const ResumeTurnRequest = z
+  .object({
+    /** Whether approvals can be asked from here on (default: as the turn was submitted). */
+    interactive: z.boolean().optional(),
+  })
+  .strict();
+export type ResumeTurnRequest = z.infer<typeof ResumeTurnRequest>;
+
+/** `POST /v3/sessions/:id/resume` response (202: the same turn runs again; follow it on the stream). */
+export const ResumeTurnResponse = z.object({
+  sessionId: z.string(),
+  turnId: z.string(),
+  /** Seq of the `turn.resumed` event. */
+  seq: z.number().int(),
+  remainingSteps: z.number().int().nonnegative(),
+});
+export type ResumeTurnResponse = z.infer<typeof ResumeTurnResponse>;
 
 /** `POST /v3/sessions/:id/compact` response. */
 export const CompactResponse = z.object({

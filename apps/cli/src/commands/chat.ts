@@ -94,6 +94,20 @@ export async function chat(options: { session?: string; model?: string }): Promi
       case "session.cancelled":
         timeline.line(dim("[cancelled]", process.stderr));
         break;
+      case "turn.paused":
+        // Paused from another client: this REPL stops waiting; the turn goes on where it is resumed.
+        timeline.endLine();
+        timeline.line(
+          dim(
+            `[paused after ${event.steps} step${event.steps === 1 ? "" : "s"}; resume with: opta do --session ${event.sessionId} --resume]`,
+            process.stderr,
+          ),
+        );
+        if (waiting?.turnId === event.turnId) {
+          approvals?.clear();
+          waiting.finish(event);
+        } else ended.set(event.turnId, event);
+        break;
       default:
         timeline.handle(event);
         break;

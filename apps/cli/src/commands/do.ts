@@ -20,9 +20,14 @@ export interface DoOptions {
   permission?: string;
   sandbox?: string;
   watch?: boolean;
+  resume?: boolean;
 }
 
-type TurnEnd = SessionEventOf<"turn.done"> | SessionEventOf<"turn.error"> | SessionEventOf<"session.cancelled">;
+type TurnEnd =
+  | SessionEventOf<"turn.done">
+  | SessionEventOf<"turn.error">
+  | SessionEventOf<"session.cancelled">
+  | SessionEventOf<"turn.paused">;
 
 /** How long to wait for the daemon to record a cancellation before giving up on it. */
 const CANCEL_WAIT_MS = 5000;
@@ -30,13 +35,15 @@ const CANCEL_WAIT_MS = 5000;
 /**
  * `opta do <task…>`: runs one agent turn in Do mode in the current directory (or continues
  * `--session`), streaming a compact timeline. Approvals are asked inline on a terminal; without one
- * a call that would ask is denied with the policy line to add. Exit codes: 0 the task finished,
- * 1 it failed, hit max-steps, was cancelled elsewhere or needed an approval no one could give,
- * 130 Ctrl+C.
+ * a call that would ask is denied with the policy line to add. The first Ctrl+C pauses the turn
+ * after its running tool calls (`--session ID --resume` continues it), a second one cancels it.
+ * Exit codes: 0 the task finished, 1 it failed, hit max-steps, was cancelled elsewhere or needed an
+ * approval no one could give, 130 Ctrl+C (paused or cancelled).
  */
 export async function run(taskWords: string[], options: DoOptions): Promise<number> {
   const task = taskWords.join(" ").trim();
-  if (!task) throw new UsageError('say what to do: opta do "add a --verbose flag to cli.ts"');
+  if (options.resume) refuseWithResume(task, options);
+  else if (!task) throw new UsageError('say what to do: opta do "add a --verbose flag to cli.ts"');
   const maxSteps = parseMaxSteps(options.maxSteps);
   const permission = parsePermission(options.permission);
   const sandbox = parseSandbox(options.sandbox);
@@ -54,14 +61,20 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
   notice(
     dim(
       `opta do · session ${session.id} · ${session.cwd}` +
-        (options.session ? ` · continuing (${session.turnCount} turns)` : "") +
-        (interactive ? " · Ctrl+C cancels" : ""),
+        (options.resume
+          ? " · resuming the paused turn"
+          : options.session
+            ? ` · continuing (${session.turnCount} turns)`
+            : "") +
+        (interactive ? " · Ctrl+C pauses, twice cancels" : ""),
       process.stderr,
     ),
   );
 
   const timeline = new Timeline();
   let turnId: string | undefined;
+  /** Ctrl+C presses so far: the first pauses, the second cancels, the third stops waiting. */
+  let presses = 0;
   let interrupted = false;
   const early: SessionEvent[] = [];
   let endTurn!: (event: TurnEnd | undefined) => void;
@@ -70,11 +83,25 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
   });
 
   const interrupt = () => {
-    if (interrupted) return endTurn(undefined); // a second Ctrl+C: stop waiting
-    interrupted = true;
+    presses += 1;
     approvals?.clear();
+    if (presses === 1) {
+      timeline.line(dim("^C pausing after the running tool calls… (Ctrl+C again cancels)", process.stderr));
+      if (turnId) void pause();
+      return;
+    }
+    if (interrupted) return endTurn(undefined); // a third Ctrl+C: stop waiting
+    interrupted = true;
     timeline.line(dim("^C cancelling…", process.stderr));
     if (turnId) void cancel();
+  };
+  const pause = async () => {
+    try {
+      // Answers once turn.paused is recorded; the stream then ends the wait with it.
+      await client.pauseTurn(session.id);
+    } catch (error) {
+      reportError(error);
+    }
   };
   const cancel = async () => {
     try {
@@ -104,8 +131,11 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
       case "turn.done":
       case "turn.error":
       case "session.cancelled":
+      case "turn.paused":
         timeline.endLine();
         endTurn(event);
+        return;
+      case "turn.resumed":
         return;
       default:
         timeline.handle(event);
@@ -120,18 +150,23 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
   process.on("SIGINT", interrupt);
 
   try {
-    const body: SubmitTurnRequest = {
-      text: task,
-      mode: "do",
-      interactive,
-      ...(maxSteps !== undefined ? { maxSteps } : {}),
-      ...(options.model ? { model: options.model } : {}),
-      ...(permission ? { permission } : {}),
-      ...(sandbox ? { sandbox } : {}),
-    };
-    turnId = (await client.submitTurn(session.id, body)).turnId;
+    if (options.resume) {
+      turnId = (await client.resumeTurn(session.id, { interactive })).turnId;
+    } else {
+      const body: SubmitTurnRequest = {
+        text: task,
+        mode: "do",
+        interactive,
+        ...(maxSteps !== undefined ? { maxSteps } : {}),
+        ...(options.model ? { model: options.model } : {}),
+        ...(permission ? { permission } : {}),
+        ...(sandbox ? { sandbox } : {}),
+      };
+      turnId = (await client.submitTurn(session.id, body)).turnId;
+    }
     for (const event of early.splice(0)) handle(event);
     if (interrupted) void cancel();
+    else if (presses === 1) void pause();
 
     const end = await ended;
     approvals?.clear();
@@ -141,7 +176,7 @@ export async function run(taskWords: string[], options: DoOptions): Promise<numb
     if (options.watch)
       await notifyDesktop(
         "Opta",
-        `${outcome.code === 0 ? "Done" : "Failed"}: ${truncate(task, 80)} · ${outcome.short}`,
+        `${outcome.code === 0 ? "Done" : end?.event === "turn.paused" ? "Paused" : "Failed"}: ${truncate(task || session.title, 80)} · ${outcome.short}`,
       );
     return outcome.code;
   } catch (error) {
@@ -161,6 +196,17 @@ function describeEnd(
 ): { line: string; hints: string[]; short: string; code: number } {
   const stream = process.stderr;
   const resume = `continue with: opta do --session ${sessionId} "continue"`;
+  if (end?.event === "turn.paused") {
+    const steps = `${end.steps} step${end.steps === 1 ? "" : "s"}`;
+    return {
+      line: yellow(`Paused after ${steps} — resume with: opta do --session ${sessionId} --resume`, stream),
+      hints: [
+        `${end.remainingSteps} of ${end.maxSteps} steps left; 'opta tui --session ${sessionId}' resumes it too, 'opta sessions show ${sessionId}' shows it`,
+      ],
+      short: `paused after ${steps}`,
+      code: 130,
+    };
+  }
   if (interrupted || end === undefined) {
     return { line: yellow("✗ cancelled", stream), hints: [resume], short: "cancelled", code: 130 };
   }
@@ -209,6 +255,27 @@ function describeEnd(
     };
   }
   return { line: green(`✓ done · ${stats}`, stream), hints: [], short: stats, code: 0 };
+}
+
+/** `--resume` continues a paused turn as it was submitted: a task or per-turn settings would be lost. */
+function refuseWithResume(task: string, options: DoOptions): void {
+  if (!options.session) {
+    throw new UsageError("--resume continues a paused turn of a session: opta do --session ID --resume");
+  }
+  if (task) {
+    throw new UsageError(
+      `--resume continues the paused turn as it was; drop the task text, or stop the paused turn first (opta sessions show ${options.session}) and send a new one`,
+    );
+  }
+  const settings = (["maxSteps", "model", "permission", "sandbox"] as const).filter(
+    (key) => options[key] !== undefined,
+  );
+  if (settings.length > 0) {
+    const flags = settings.map((key) => (key === "maxSteps" ? "--max-steps" : `--${key}`)).join(", ");
+    throw new UsageError(
+      `${flags} cannot change a paused turn; --resume keeps the turn's own settings and step budget`,
+    );
+  }
 }
 
 function parseMaxSteps(value: string | undefined): number | undefined {

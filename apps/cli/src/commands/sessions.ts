@@ -223,6 +223,18 @@ function transcript(events: SessionEvent[]): string[] {
         flush();
         lines.push(dim("[cancelled]"), "");
         break;
+      case "turn.paused":
+        flush();
+        lines.push(
+          dim(
+            `[paused after ${event.steps} step${event.steps === 1 ? "" : "s"}, ${event.remainingSteps} left · resume with: opta do --session ${event.sessionId} --resume]`,
+          ),
+          "",
+        );
+        break;
+      case "turn.resumed":
+        lines.push(dim("[resumed]"));
+        break;
       case "session.rewound":
         flush();
         lines.push(

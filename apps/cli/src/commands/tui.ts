@@ -1,4 +1,5 @@
 import type { DaemonClient } from "@opta/daemon-client";
+import type { ForkRequest, ResumeTurnRequest } from "@opta/protocol";
 import { connect, optaHome } from "../connection.js";
 import { CliError } from "../output/errors.js";
 
@@ -9,6 +10,10 @@ function adapt(client: DaemonClient) {
     getSession: client.getSession.bind(client),
     submitTurn: client.submitTurn.bind(client),
     stopTurn: client.stopTurn.bind(client),
+    pauseTurn: client.pauseTurn.bind(client),
+    resumeTurn: (sessionId: string, request?: ResumeTurnRequest) => client.resumeTurn(sessionId, request),
+    rewindSession: client.rewindSession.bind(client),
+    forkSession: (sessionId: string, request?: ForkRequest) => client.forkSession(sessionId, request),
     resolvePermission: client.resolvePermission.bind(client),
     models: client.models.bind(client),
     exportMarkdown: (sessionId: string) => client.exportSession(sessionId, { format: "md" }),

@@ -94,6 +94,7 @@ function Header({ controller, width }: { controller: TuiController; width: numbe
           model: sanitizeInline(controller.currentModel),
           mode: controller.mode,
           connection: controller.connection,
+          paused: controller.paused,
         },
         width,
       )}
@@ -111,7 +112,7 @@ const HEADER_MODEL_MAX = 18;
  * the session id, then the long badge; only then is the title itself cut, keeping what fits.
  */
 export function headerLine(
-  parts: { id: string; title: string; model: string; mode: string; connection: ConnectionStatus },
+  parts: { id: string; title: string; model: string; mode: string; connection: ConnectionStatus; paused?: boolean },
   width: number,
 ): Line {
   const connection = CONNECTION[parts.connection];
@@ -124,7 +125,15 @@ export function headerLine(
         { text: parts.title, style: MUTED },
       ]
     : [];
+  // A paused turn is the state that needs the user: it stays in every variant.
+  const paused: Span[] = parts.paused
+    ? [
+        { text: "⏸ Paused", style: { color: "yellow", bold: true } },
+        { text: " · ", style: MUTED },
+      ]
+    : [];
   const right = (model: string, words: boolean): Line => [
+    ...paused,
     { text: model, style: { color: "cyan" } },
     { text: " · ", style: MUTED },
     modeSpan,
@@ -248,7 +257,11 @@ function Composer({ controller, width }: { controller: TuiController; width: num
   let rows: Line[];
   if (buffer.text === "") {
     const cursor: Span = { text: " ", style: { inverse: true } };
-    const placeholder = controller.running ? "A turn is running… (Ctrl+C cancels)" : "Type a message…";
+    const placeholder = controller.running
+      ? `A turn is running… (Ctrl+C ${controller.timeline.activeTurn?.mode === "do" ? "pauses" : "cancels"})`
+      : controller.paused
+        ? "Paused — Enter resumes the turn, Ctrl+C cancels it"
+        : "Type a message…";
     rows = [[busy ? { text: " " } : cursor, { text: placeholder, style: MUTED }]];
   } else {
     const laid = layoutComposer(buffer, inner);
@@ -336,8 +349,15 @@ function StatusBar({ controller, width }: { controller: TuiController; width: nu
     if (done.promptTokens) left.push({ text: ` · context ${done.promptTokens}`, style: MUTED });
   }
   const right: Line = controller.running
-    ? [{ text: "● running · Ctrl+C cancels ", style: { color: "yellow" } }]
-    : [{ text: `${controller.permission ? `permission ${controller.permission} · ` : ""}/help `, style: MUTED }];
+    ? [
+        {
+          text: `● running · Ctrl+C ${controller.timeline.activeTurn?.mode === "do" ? "pauses" : "cancels"} `,
+          style: { color: "yellow" },
+        },
+      ]
+    : controller.paused
+      ? [{ text: "⏸ Paused · Enter resumes · Ctrl+C cancels ", style: { color: "yellow" } }]
+      : [{ text: `${controller.permission ? `permission ${controller.permission} · ` : ""}/help `, style: MUTED }];
   return <Row line={split(left, right, width)} width={width} />;
 }
 
@@ -404,7 +424,8 @@ export const HELP_LINES: string[] = [
   "  ↑ ↓ PgUp PgDn    scroll the timeline (the composer keeps focus); Esc jumps to the end",
   "  Ctrl+T           expand / collapse thinking",
   "  Ctrl+O           expand / collapse tool details",
-  "  Ctrl+C           cancel the running turn; when idle, twice to exit (also Ctrl+D twice)",
+  "  Ctrl+C           cancel the running turn (a Do turn: pause it, a second press cancels); when idle, twice to exit (also Ctrl+D twice)",
+  "  Enter (empty)    resume the paused turn (also /resume)",
   "  ← → Ctrl+A Ctrl+E Ctrl+U Ctrl+W   edit the composer",
   "",
   "Approvals",

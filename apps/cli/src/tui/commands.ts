@@ -6,7 +6,18 @@ import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 /** A built-in command's action name. */
-export type BuiltinAction = "clear" | "compact" | "model" | "mode" | "settings" | "export" | "help" | "exit";
+export type BuiltinAction =
+  | "clear"
+  | "compact"
+  | "model"
+  | "mode"
+  | "settings"
+  | "export"
+  | "resume"
+  | "rewind"
+  | "fork"
+  | "help"
+  | "exit";
 
 /** One entry of the command palette. */
 export type PaletteCommand =
@@ -21,6 +32,19 @@ export const BUILTIN_COMMANDS: PaletteCommand[] = [
   { kind: "builtin", name: "mode", action: "mode", description: "Switch Chat / Do (or /mode chat, /mode do)" },
   { kind: "builtin", name: "settings", action: "settings", description: "Open the settings overlay" },
   { kind: "builtin", name: "export", action: "export", description: "Export as Markdown (/export [file])" },
+  {
+    kind: "builtin",
+    name: "resume",
+    action: "resume",
+    description: "Resume the paused turn (also Enter on an empty line)",
+  },
+  {
+    kind: "builtin",
+    name: "rewind",
+    action: "rewind",
+    description: "Undo turn N and later (/rewind N [files|conversation|both] [--force])",
+  },
+  { kind: "builtin", name: "fork", action: "fork", description: "New session from this one's history (/fork [N])" },
   { kind: "builtin", name: "help", action: "help", description: "Keys and commands" },
   { kind: "builtin", name: "exit", action: "exit", description: "Leave opta tui" },
 ];

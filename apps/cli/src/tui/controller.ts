@@ -8,10 +8,17 @@ import { isAbsolute, resolve } from "node:path";
 import type {
   CompactResponse,
   CreateSessionRequest,
+  ForkRequest,
   Mode,
   ModelsResponse,
+  PauseTurnResponse,
   PermissionDecision,
   PermissionLevel,
+  ResumeTurnRequest,
+  ResumeTurnResponse,
+  RewindRequest,
+  RewindResponse,
+  RewindScope,
   SessionEvent,
   SessionInfo,
   StopTurnResponse,
@@ -40,6 +47,10 @@ export interface TuiClient {
   getSession(sessionId: string): Promise<SessionInfo>;
   submitTurn(sessionId: string, request: SubmitTurnRequest): Promise<SubmitTurnResponse>;
   stopTurn(sessionId: string): Promise<StopTurnResponse>;
+  pauseTurn(sessionId: string): Promise<PauseTurnResponse>;
+  resumeTurn(sessionId: string, request?: ResumeTurnRequest): Promise<ResumeTurnResponse>;
+  rewindSession(sessionId: string, request: RewindRequest): Promise<RewindResponse>;
+  forkSession(sessionId: string, request?: ForkRequest): Promise<SessionInfo>;
   resolvePermission(sessionId: string, requestId: string, decision: PermissionDecision): Promise<unknown>;
   models(): Promise<ModelsResponse>;
   exportMarkdown(sessionId: string): Promise<string>;
@@ -176,6 +187,8 @@ export class TuiController {
   /** The text of a bracketed paste being received (undefined: not in a paste). */
   #paste: string | undefined;
   #cancelling = false;
+  /** A pause was asked for and `turn.paused` has not come yet (the next Ctrl+C cancels). */
+  #pausing = false;
   #submitting = false;
   #exited = false;
   #frameMs: number;
@@ -278,14 +291,15 @@ export class TuiController {
     if (this.#pending.length === 0) return;
     const events = this.#pending;
     this.#pending = [];
-    const wasRunning = this.timeline.activeTurn !== undefined;
+    const wasBusy = this.timeline.activeTurn !== undefined || this.timeline.pausedTurn !== undefined;
     for (const event of events) this.timeline.apply(event);
     // The daemon titles a session from its first turn (and may retitle it): ask it, so the header
     // says what every other client says.
     if (this.replayed && events.some((event) => event.event === "turn.start" || event.event === "turn.done")) {
       this.#refreshSession();
     }
-    if (wasRunning && !this.timeline.activeTurn) this.#cancelling = false;
+    if (!this.timeline.activeTurn) this.#pausing = false;
+    if (wasBusy && !this.timeline.activeTurn && !this.timeline.pausedTurn) this.#cancelling = false;
     if (this.approvalChoice >= DECISIONS.length || this.timeline.approvals.length === 0) this.approvalChoice = 0;
     this.#changed();
   }
@@ -325,6 +339,11 @@ export class TuiController {
   /** True while a turn of this session runs. */
   get running(): boolean {
     return this.timeline.activeTurn !== undefined;
+  }
+
+  /** True while a turn of this session is paused (Enter on an empty composer, or /resume, resumes it). */
+  get paused(): boolean {
+    return !this.running && this.timeline.pausedTurn !== undefined;
   }
 
   /** Palette entries for a query (a command name, fuzzy): recently used first, then best matches. */
@@ -429,15 +448,22 @@ export class TuiController {
       this.#changed();
       return;
     }
-    if (this.running) {
-      // This press cancels; it does not count towards leaving (that takes two presses when idle).
+    if (this.running || this.paused) {
+      // This press pauses or cancels; it does not count towards leaving (that takes two presses when idle).
       this.#exitArmedAt = undefined;
       if (this.#cancelling) {
         this.#setFlash("Cancelling… press Ctrl+C again when idle to exit", "warn");
         return;
       }
+      // In Do mode the first press pauses (the turn keeps its place); the next one cancels.
+      if (this.running && this.timeline.activeTurn?.mode === "do" && !this.#pausing) {
+        this.#pausing = true;
+        this.#setFlash("Pausing after the running tool calls… (Ctrl+C again cancels)", "warn");
+        this.#client.pauseTurn(this.session.id).catch((error: unknown) => this.#fail(error));
+        return;
+      }
       this.#cancelling = true;
-      this.#setFlash("Cancelling the turn…", "warn");
+      this.#setFlash(this.paused ? "Cancelling the paused turn…" : "Cancelling the turn…", "warn");
       this.#client.stopTurn(this.session.id).catch((error: unknown) => this.#fail(error));
       return;
     }
@@ -585,7 +611,10 @@ export class TuiController {
 
   #submitComposer(): void {
     const text = this.buffer.text;
-    if (!text.trim()) return;
+    if (!text.trim()) {
+      if (this.paused) this.resume();
+      return;
+    }
     if (text.trimStart().startsWith("/")) {
       const slash = parseSlash(text);
       if (slash) {
@@ -608,6 +637,10 @@ export class TuiController {
       this.#setFlash("A turn is running — wait for it, or Ctrl+C to cancel it", "warn");
       return;
     }
+    if (this.paused) {
+      this.#setFlash("A turn is paused — Enter on an empty line (or /resume) resumes it, Ctrl+C cancels it", "warn");
+      return;
+    }
     this.buffer = composer.EMPTY;
     this.scroll = 0;
     this.#submitting = true;
@@ -626,6 +659,81 @@ export class TuiController {
       .finally(() => {
         this.#submitting = false;
       });
+  }
+
+  /** Resumes the paused turn: the same turn goes on with the steps it had left. */
+  resume(): void {
+    if (!this.paused) {
+      this.#setFlash(this.running ? "The turn is running, not paused" : "No turn is paused", "info");
+      return;
+    }
+    this.#setFlash("Resuming the paused turn…", "info");
+    this.#client.resumeTurn(this.session.id, { interactive: true }).catch((error: unknown) => this.#fail(error));
+  }
+
+  /**
+   * `/rewind N [files|conversation|both] [--force]`: undoes turn N and the later ones (their file
+   * changes and/or their place in the conversation). The result shows from the `session.rewound`
+   * event; files changed outside the agent are refused unless `--force`.
+   */
+  async rewind(args: string): Promise<void> {
+    const words = args.split(/\s+/).filter(Boolean);
+    const force = words.includes("--force");
+    const [target, scopeWord] = words.filter((word) => word !== "--force");
+    const toTurn = target === undefined ? Number.NaN : /^t-/.test(target) ? target : Number(target);
+    const scopes: readonly RewindScope[] = ["files", "conversation", "both"];
+    if ((typeof toTurn === "number" && !(Number.isInteger(toTurn) && toTurn >= 1)) || words.length > 3) {
+      this.#setFlash("Use /rewind N [files|conversation|both] [--force] — N is the turn number (1 = first)", "error");
+      return;
+    }
+    if (scopeWord !== undefined && !scopes.includes(scopeWord as RewindScope)) {
+      this.#setFlash(`Unknown rewind scope '${scopeWord}': use files, conversation or both`, "error");
+      return;
+    }
+    if (this.running || this.paused) {
+      this.#setFlash(`A turn is ${this.running ? "running" : "paused"} — Ctrl+C to cancel it before rewinding`, "warn");
+      return;
+    }
+    try {
+      const result = await this.#client.rewindSession(this.session.id, {
+        toTurn,
+        ...(scopeWord ? { scope: scopeWord as RewindScope } : {}),
+        ...(force ? { force: true } : {}),
+      });
+      this.#setFlash(`Rewound to turn ${target} (${result.scope})`, "info");
+    } catch (error) {
+      this.#fail(error);
+      if ((error as { code?: string }).code === "REWIND_CONFLICT") {
+        this.timeline.notice(`/rewind ${args} --force puts them back anyway (the outside edits are lost)`, "muted");
+        this.#changed();
+      }
+    }
+  }
+
+  /** `/fork [N]`: a new session with this one's history up to turn N (default: the last finished), followed here. */
+  async fork(args: string): Promise<void> {
+    const target = args.trim();
+    const atTurn = target === "" ? undefined : /^t-/.test(target) ? target : Number(target);
+    if (typeof atTurn === "number" && !(Number.isInteger(atTurn) && atTurn >= 1)) {
+      this.#setFlash("Use /fork [N] — N is the turn number to fork after (default: the last finished one)", "error");
+      return;
+    }
+    const previous = this.session;
+    try {
+      const session = await this.#client.forkSession(previous.id, atTurn === undefined ? {} : { atTurn });
+      this.session = session;
+      this.timeline = new Timeline();
+      this.scroll = 0;
+      this.connection = "connecting";
+      this.#follow(session.id);
+      this.timeline.notice(
+        `Forked ${previous.id} into ${session.id}; the original stays: opta tui --session ${previous.id}`,
+        "muted",
+      );
+      this.#changed();
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   // ── commands ──────────────────────────────────────────────────────────────────────────
@@ -678,6 +786,15 @@ export class TuiController {
         break;
       case "exit":
         this.exit(0);
+        break;
+      case "resume":
+        this.resume();
+        break;
+      case "rewind":
+        void this.rewind(args);
+        break;
+      case "fork":
+        void this.fork(args);
         break;
     }
   }

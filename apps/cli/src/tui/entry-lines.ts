@@ -239,6 +239,16 @@ export function turnLines(
     );
   }
   if (turn.status === "cancelled") lines.push([...INDENT, { text: "⊘ cancelled", style: { color: "yellow" } }]);
+  if (turn.status === "paused" && turn.paused) {
+    const { steps, remainingSteps } = turn.paused;
+    lines.push([
+      ...INDENT,
+      {
+        text: `⏸ Paused after ${steps} step${steps === 1 ? "" : "s"} (${remainingSteps} left) · Enter resumes · Ctrl+C cancels`,
+        style: { color: "yellow" },
+      },
+    ]);
+  }
   lines.push([]);
   return lines;
 }

@@ -60,7 +60,9 @@ export interface TurnEntry {
   mode: Mode;
   model: string;
   parts: Part[];
-  status: "running" | "done" | "error" | "cancelled";
+  status: "running" | "paused" | "done" | "error" | "cancelled";
+  /** Set while paused: steps taken and steps left (from `turn.paused`). */
+  paused?: { steps: number; remainingSteps: number };
   done?: TurnDoneEvent;
   error?: { message: string; code: string };
 }
@@ -92,6 +94,8 @@ export class Timeline {
   lastSeq = 0;
   /** The running turn, if any. */
   activeTurn: TurnEntry | undefined;
+  /** The paused turn, if any (not running; resume or stop it before a new one). */
+  pausedTurn: TurnEntry | undefined;
   /** Stats of the last finished turn, for the status bar. */
   lastDone: TurnDoneEvent | undefined;
   /** From session.start. */
@@ -244,6 +248,44 @@ export class Timeline {
           turn.status = "cancelled";
         });
         break;
+      case "turn.paused": {
+        const turn = this.#turn(event.turnId);
+        this.approvals = this.approvals.filter((approval) => approval.turnId !== event.turnId);
+        if (!turn) break;
+        turn.status = "paused";
+        turn.paused = { steps: event.steps, remainingSteps: event.remainingSteps };
+        turn.revision++;
+        if (this.activeTurn === turn) this.activeTurn = undefined;
+        this.pausedTurn = turn;
+        break;
+      }
+      case "turn.resumed": {
+        const turn = this.#turn(event.turnId);
+        if (!turn) break;
+        turn.status = "running";
+        delete turn.paused;
+        turn.revision++;
+        this.activeTurn = turn;
+        if (this.pausedTurn === turn) this.pausedTurn = undefined;
+        break;
+      }
+      case "session.rewound": {
+        // From the log, so every client that follows the session says the same.
+        const turns = event.turnIds.length;
+        const files = event.files.filter((file) => file.action !== "unchanged");
+        const parts = [
+          ...(event.scope === "files" ? [] : [`${turns} turn${turns === 1 ? "" : "s"} out of the conversation`]),
+          ...(event.scope === "conversation"
+            ? []
+            : [
+                files.length === 0
+                  ? "no file to put back"
+                  : `files: ${files.map((file) => `${file.action} ${file.path}`).join(", ")}`,
+              ]),
+        ];
+        this.notice(`⟲ rewound to ${event.toTurnId} (${event.scope}): ${parts.join("; ")}`, "muted");
+        break;
+      }
       case "provider.fallback": {
         const turn = this.#turn(event.turnId);
         if (!turn) break;
@@ -273,6 +315,8 @@ export class Timeline {
     update(turn);
     turn.revision++;
     if (this.activeTurn === turn) this.activeTurn = undefined;
+    if (this.pausedTurn === turn) this.pausedTurn = undefined;
+    delete turn.paused;
   }
 }
 

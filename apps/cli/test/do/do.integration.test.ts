@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -21,6 +22,9 @@ interface Message {
   role: string;
   content: string | null;
 }
+
+/** Set once the "pause me" task's second model call has hung (the resumed one answers). */
+let pauseHung = false;
 
 /** The model's script, chosen by the turn's text; the step is the number of assistant messages since it. */
 function reply(request: RecordedRequest): ScriptedReply {
@@ -46,7 +50,7 @@ function reply(request: RecordedRequest): ScriptedReply {
     return { toolCalls: [{ name: "list_dir", arguments: { path: `.${"/.".repeat(step)}` } }] };
   if (task.includes("nap")) {
     return step === 0
-      ? { toolCalls: [{ name: "run_command", arguments: { command: "sleep 30" } }] }
+      ? { toolCalls: [{ name: "run_command", arguments: { command: "touch napping && sleep 30" } }] }
       : { chunks: ["woke"] };
   }
   if (task.includes("two notes")) {
@@ -56,6 +60,14 @@ function reply(request: RecordedRequest): ScriptedReply {
       { chunks: ["Both written."] },
     ];
     return script[step] ?? { chunks: ["done"] };
+  }
+  if (task.includes("pause me")) {
+    if (step === 0) return { toolCalls: [{ name: "read_file", arguments: { path: "greet.txt" } }] };
+    if (step === 1 && !pauseHung) {
+      pauseHung = true;
+      return { hang: true };
+    }
+    return { toolCalls: [{ name: "list_dir", arguments: { path: `.${"/.".repeat(step)}` } }] };
   }
   if (task.includes("peek")) {
     return step === 0
@@ -237,27 +249,69 @@ describe("opta do and chat (default policy)", () => {
     expect(await readFile(join(repo, "notes.txt"), "utf8")).toBe("notes\n");
     await rm(join(repo, "notes.txt"));
   });
-  it("cancels on Ctrl+C during a long run_command: exit 130, session.cancelled", async () => {
+  it("pauses on the first Ctrl+C, and --resume finishes the same turn within its step budget", async () => {
+    const before = model.requests.length;
+    const run = start(["do", "pause me", "--max-steps", "4"], { home: openHome });
+    run.child.stdin.end();
+    // The second model call hangs: the turn is between its first and second step.
+    await until(() => model.requests.length >= before + 2, "the second model call");
+    run.child.kill("SIGINT");
+    const paused = await run.done;
+    const id = sessionId(paused.stderr);
+    expect(paused.code, paused.stderr).toBe(130);
+    expect(paused.stderr).toContain("^C pausing after the running tool calls… (Ctrl+C again cancels)");
+    expect(paused.stderr).toContain(`Paused after 1 step — resume with: opta do --session ${id} --resume`);
+    expect(paused.stderr).toContain("3 of 4 steps left");
+    const shown = await opta(["sessions", "show", id], { home: openHome });
+    expect(shown.stdout).toContain(`[paused after 1 step, 3 left · resume with: opta do --session ${id} --resume]`);
+
+    // A new task on the paused session is refused by the daemon, saying how to go on.
+    const refused = await opta(["do", "--session", id, "something else"], { home: openHome });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("--resume");
+    const misuse = await opta(["do", "--session", id, "--resume", "more text"], { home: openHome });
+    expect(misuse.code).toBe(2);
+
+    const resumed = await opta(["do", "--session", id, "--resume"], { home: openHome });
+    expect(resumed.stderr).toContain("resuming the paused turn");
+    // 1 step before the pause, 3 after it: the budget of 4 ends it.
+    expect(resumed.stderr).toContain("reached the step limit (4 steps)");
+    expect(resumed.code).toBe(1);
+    const show = JSON.parse((await opta(["sessions", "show", id, "--json"], { home: openHome })).stdout) as {
+      events: Array<{ event: string; turnId?: string }>;
+    };
+    const names = show.events.map((event) => event.event);
+    expect(names.filter((name) => name === "turn.start")).toHaveLength(1);
+    expect(names.indexOf("turn.paused")).toBeLessThan(names.indexOf("turn.resumed"));
+    expect(show.events.at(-1)).toMatchObject({ event: "turn.done", turnId: show.events[1]?.turnId });
+  });
+
+  it("cancels on a second Ctrl+C during a long run_command: exit 130, session.cancelled", async () => {
     await mkdir(join(repo, ".opta"), { recursive: true });
-    await writeFile(join(repo, ".opta", "policy.yaml"), "allow:\n  - run_command(sleep)\n");
+    await writeFile(join(repo, ".opta", "policy.yaml"), "allow:\n  - run_command(sleep)\n  - run_command(touch)\n");
     const before = model.requests.length;
     const run = start(["do", "take a nap"], { home: safeHome });
     run.child.stdin.end();
     await until(() => model.requests.length > before, "the model request");
-    await new Promise((resolve) => setTimeout(resolve, 500)); // the sleep is running now
+    // The command marks that it runs, so the Ctrl+C comes while it does.
+    await until(() => existsSync(join(repo, "napping")), "the command to start");
+    // The first Ctrl+C would wait for the command to finish (a pause); the second cancels it.
+    run.child.kill("SIGINT");
+    await until(() => run.output.stderr.includes("^C pausing"), "the pause notice");
     const sent = Date.now();
     run.child.kill("SIGINT");
     const result = await run.done;
     expect(Date.now() - sent).toBeLessThan(3000);
     expect(result.code).toBe(130);
     expect(result.stderr).toContain("^C cancelling…");
-    expect(result.stderr).toMatch(/▸ run_command\(sleep 30\) ✗ command cancelled by the user/);
+    expect(result.stderr).toMatch(/▸ run_command\(touch napping && sleep 30\) ✗ command cancelled by the user/);
     expect(result.stderr).toContain("✗ cancelled");
     const show = JSON.parse(
       (await opta(["sessions", "show", sessionId(result.stderr), "--json"], { home: safeHome })).stdout,
     ) as { events: Array<{ event: string }> };
     expect(show.events.at(-1)?.event).toBe("session.cancelled");
     await rm(join(repo, ".opta"), { recursive: true });
+    await rm(join(repo, "napping"), { force: true });
   });
 
   it("shows tool calls in a piped chat and says how to approve them", async () => {
@@ -296,14 +350,19 @@ describe.skipIf(!hasScript)("approvals on a terminal", () => {
     await Promise.all([rm(join(repo, "a.txt")), rm(join(repo, "b.txt"))]);
   });
 
-  it("cancels on Ctrl+C pressed at an approval prompt (exit 130)", async () => {
+  it("pauses on Ctrl+C pressed at an approval prompt (exit 130); --resume finishes the turn", async () => {
     const run = inTerminal(["do", "write notes"], safeHome);
     await until(() => run.output.text.includes("[a]llow / [d]eny / a[l]ways"), "the prompt");
     run.child.stdin.write("\u0003"); // raw mode: Ctrl+C arrives as a key
     expect(await run.done).toBe(130);
-    expect(run.output.text).toContain("^C cancelling…");
-    expect(run.output.text).toContain("✗ cancelled");
+    const id = sessionId(run.output.text);
+    expect(run.output.text).toContain(`Paused after 1 step — resume with: opta do --session ${id} --resume`);
+    expect(run.output.text).not.toContain("✗ cancelled");
     await expect(readFile(join(repo, "notes.txt"))).rejects.toThrow();
+    const resumed = await opta(["do", "--session", id, "--resume"], { home: safeHome });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout + resumed.stderr).toContain("I could not write the file.");
+    expect(resumed.stderr).toContain("✓ done · 2 steps");
   });
 
   it("asks inline in opta chat: [d]eny refuses the call", async () => {

@@ -1,8 +1,10 @@
 import type {
   CompactResponse,
   CreateSessionRequest,
+  ForkRequest,
   ModelsResponse,
   PermissionDecision,
+  RewindRequest,
   SessionEvent,
   SessionInfo,
   SubmitTurnRequest,
@@ -56,6 +58,10 @@ export function fakeClient(options: { models?: ModelsResponse; session?: Partial
   const calls = {
     submitted: [] as Array<{ sessionId: string; request: SubmitTurnRequest }>,
     stopped: 0,
+    paused: 0,
+    resumed: [] as Array<{ sessionId: string; interactive?: boolean }>,
+    rewound: [] as Array<{ sessionId: string; request: RewindRequest }>,
+    forked: [] as Array<{ sessionId: string; request?: ForkRequest }>,
     decisions: [] as Array<{ requestId: string; decision: PermissionDecision }>,
     created: [] as CreateSessionRequest[],
     compacted: 0,
@@ -73,6 +79,8 @@ export function fakeClient(options: { models?: ModelsResponse; session?: Partial
     handlers?.onEvent(event);
   };
   let sessionId = "s-test1";
+  /** What the next rewindSession throws (a conflict), if anything. */
+  let rewindError: Error | undefined;
   let turn = 0;
   /** What getSession answers (the daemon's metadata), per session id. */
   const infos = new Map<string, Partial<SessionInfo>>([[options.session?.id ?? "s-test1", options.session ?? {}]]);
@@ -92,6 +100,33 @@ export function fakeClient(options: { models?: ModelsResponse; session?: Partial
     async stopTurn() {
       calls.stopped++;
       return { stopped: true };
+    },
+    async pauseTurn() {
+      calls.paused++;
+      return { paused: true };
+    },
+    async resumeTurn(id, request) {
+      calls.resumed.push({
+        sessionId: id,
+        ...(request?.interactive !== undefined ? { interactive: request.interactive } : {}),
+      });
+      return { sessionId: id, turnId: `t-${turn}`, seq: seq + 1, remainingSteps: 1 };
+    },
+    async rewindSession(id, request) {
+      calls.rewound.push({ sessionId: id, request });
+      if (rewindError) throw rewindError;
+      return {
+        sessionId: id,
+        toTurnId: "t-1",
+        scope: request.scope ?? "both",
+        turnIds: ["t-1"],
+        files: [],
+        seq: seq + 1,
+      };
+    },
+    async forkSession(id, request) {
+      calls.forked.push({ sessionId: id, ...(request ? { request } : {}) });
+      return sessionInfo({ id: `s-fork${calls.forked.length}`, title: "forked" });
     },
     async resolvePermission(_id, requestId, decision) {
       calls.decisions.push({ requestId, decision });
@@ -151,6 +186,10 @@ export function fakeClient(options: { models?: ModelsResponse; session?: Partial
       handlers?.onStatus?.("connected");
       for (const event of log) if (event.seq > afterSeq) deliver(event);
       handlers?.onReplayed?.(seq);
+    },
+    /** Makes rewindSession fail with this error (undefined: succeed again). */
+    failRewind(error: Error | undefined) {
+      rewindError = error;
     },
     /** Highest seq delivered so far. */
     get delivered() {

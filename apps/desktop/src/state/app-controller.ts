@@ -116,6 +116,8 @@ const GLOBAL_EVENTS = [
   "turn.done",
   "turn.error",
   "session.cancelled",
+  "turn.paused",
+  "turn.resumed",
   "permission.request",
   "permission.resolved",
   "daemon.start",
@@ -128,6 +130,8 @@ const GLOBAL_EVENTS = [
 export class AppController {
   #state: AppState;
   #listeners = new Set<() => void>();
+  /** Sessions whose pause request is in flight: ⌘. then cancels instead of pausing again. */
+  #pausing = new Set<string>();
   #client: DaemonClient;
   #global: GlobalSubscription | undefined;
   #session: Subscription | undefined;
@@ -390,6 +394,8 @@ export class AppController {
       case "turn.done":
       case "turn.error":
       case "session.cancelled":
+      case "turn.paused":
+      case "turn.resumed":
         // The rail changes at once; the refresh that follows brings the daemon's own figures.
         this.#applyToRail(frame);
         this.#applyToPending(frame);
@@ -661,12 +667,51 @@ export class AppController {
     }
   }
 
-  /** Cancels the selected session's running turn. */
+  /** Cancels the selected session's running (or paused) turn. */
   async cancelTurn(): Promise<void> {
     const sessionId = this.#state.selectedId;
     if (!sessionId) return;
     try {
       await this.#client.stopTurn(sessionId);
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  /**
+   * Pauses the selected session's running turn at its next step boundary (the running tool calls
+   * finish); the session then shows "Paused" and Resume. Answers once `turn.paused` is recorded.
+   */
+  async pauseTurn(): Promise<void> {
+    const sessionId = this.#state.selectedId;
+    if (!sessionId || this.#pausing.has(sessionId)) return;
+    this.#pausing.add(sessionId);
+    try {
+      await this.#client.pauseTurn(sessionId);
+    } catch (error) {
+      this.#report(error);
+    } finally {
+      this.#pausing.delete(sessionId);
+    }
+  }
+
+  /**
+   * ⌘. / Alt+. on a running turn: a Do turn pauses, and a press while that pause is under way
+   * cancels it; any other turn cancels at once.
+   */
+  async interruptTurn(mode: Mode | undefined): Promise<void> {
+    const sessionId = this.#state.selectedId;
+    if (!sessionId) return;
+    if (mode === "do" && !this.#pausing.has(sessionId)) return this.pauseTurn();
+    return this.cancelTurn();
+  }
+
+  /** Resumes the selected session's paused turn: the same turn goes on with the steps it had left. */
+  async resumeTurn(): Promise<void> {
+    const sessionId = this.#state.selectedId;
+    if (!sessionId) return;
+    try {
+      await this.#client.resumeTurn(sessionId, { interactive: true });
     } catch (error) {
       this.#report(error);
     }
@@ -907,14 +952,27 @@ export function applyToSessionInfo(session: SessionInfo, event: SessionEvent): S
     case "turn.done":
       next.status = "done";
       delete next.activeTurnId;
+      delete next.pausedTurnId;
       break;
     case "turn.error":
       next.status = event.code === TurnErrorCode.interrupted ? "interrupted" : "error";
       delete next.activeTurnId;
+      delete next.pausedTurnId;
       break;
     case "session.cancelled":
       next.status = "cancelled";
       delete next.activeTurnId;
+      delete next.pausedTurnId;
+      break;
+    case "turn.paused":
+      next.status = "paused";
+      delete next.activeTurnId;
+      next.pausedTurnId = event.turnId;
+      break;
+    case "turn.resumed":
+      next.status = "active";
+      next.activeTurnId = event.turnId;
+      delete next.pausedTurnId;
       break;
     default:
       break;
@@ -943,7 +1001,8 @@ export function applyToPending(pending: Map<string, Map<string, string>>, event:
       return true;
     case "turn.done":
     case "turn.error":
-    case "session.cancelled": {
+    case "session.cancelled":
+    case "turn.paused": {
       if (!requests) return false;
       let changed = false;
       for (const [requestId, turnId] of requests) {

@@ -59,7 +59,9 @@ export interface TurnView {
   startedAt: string;
   parts: TurnPart[];
   tools: Record<string, ToolView>;
-  status: "running" | "done" | "error" | "cancelled";
+  status: "running" | "paused" | "done" | "error" | "cancelled";
+  /** While paused (`turn.paused`): steps taken and steps left for the resume. */
+  paused?: { steps: number; remainingSteps: number };
   stats?: TurnStats;
   error?: { message: string; code: string; retryable: boolean };
   /** Who answered (`turn.done`, else the model of its tokens): model id and provider name. */
@@ -102,6 +104,8 @@ export interface SessionView {
   turnCount: number;
   /** The running turn, if any. */
   activeTurnId?: string;
+  /** The paused turn, if any: Resume continues it, Cancel ends it. */
+  pausedTurnId?: string;
   /** Prompt tokens of the last finished turn that reported them (context fill). */
   lastPromptTokens?: number;
   /** Model of the last turn (what context fill refers to). */
@@ -336,6 +340,30 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         removeApprovals((request) => request.turnId === event.turnId);
         break;
       }
+      case "turn.paused": {
+        const turn = findTurn(event.turnId);
+        if (turn) {
+          turn.status = "paused";
+          turn.paused = { steps: event.steps, remainingSteps: event.remainingSteps };
+        }
+        const d = draft();
+        if (d.activeTurnId === event.turnId) d.activeTurnId = undefined;
+        d.pausedTurnId = event.turnId;
+        // The daemon withdrew them (`permission.resolved` by "pause"); a replay may lack that frame.
+        removeApprovals((request) => request.turnId === event.turnId);
+        break;
+      }
+      case "turn.resumed": {
+        const turn = findTurn(event.turnId);
+        if (turn) {
+          turn.status = "running";
+          delete turn.paused;
+        }
+        const d = draft();
+        d.activeTurnId = event.turnId;
+        if (d.pausedTurnId === event.turnId) d.pausedTurnId = undefined;
+        break;
+      }
       case "provider.fallback": {
         const turn = findTurn(event.turnId);
         if (turn) turn.fallbacks = [...turn.fallbacks, { from: event.from, to: event.to, reason: event.reason }];
@@ -361,6 +389,7 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         const d = draft();
         d.turnCount = list.filter((item) => item.kind === "turn").length;
         if (d.activeTurnId && event.turnIds.includes(d.activeTurnId)) d.activeTurnId = undefined;
+        if (d.pausedTurnId && event.turnIds.includes(d.pausedTurnId)) d.pausedTurnId = undefined;
         break;
       }
     }
@@ -383,6 +412,7 @@ function runningTime(tool: ToolView | undefined, resultTs: string, elapsedMs: nu
 
 function endTurn(view: SessionView, turnId: string): void {
   if (view.activeTurnId === turnId) view.activeTurnId = undefined;
+  if (view.pausedTurnId === turnId) view.pausedTurnId = undefined;
   // Tools still pending when the turn ends never ran.
 }
 

@@ -202,6 +202,7 @@ const TURN_END_WORDS: Record<string, string> = {
   done: "The answer is complete.",
   error: "The turn failed.",
   cancelled: "The turn was cancelled.",
+  paused: "The turn is paused.",
 };
 
 /**
@@ -281,6 +282,12 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const cwd = useSessionSelector((view) => view?.cwd);
   const sessionModel = useSessionSelector((view) => view?.model);
   const activeTurnId = useSessionSelector((view) => view?.activeTurnId);
+  const pausedTurnId = useSessionSelector((view) => view?.pausedTurnId);
+  // The running turn's own mode: a Do turn pauses on ⌘. / Alt+., a Chat turn cancels.
+  const activeMode = useSessionSelector((view) => {
+    const turn = view?.activeTurnId ? view.items.findLast((item) => item.kind === "turn") : undefined;
+    return turn?.kind === "turn" && turn.id === view?.activeTurnId ? turn.mode : undefined;
+  });
   const [panel, setPanel] = useState<PanelName>("telemetry");
   const drawer = useMediaQuery(DRAWER_QUERY);
   const [drawerOpen, setDrawerOpen] = useState(false);
@@ -295,6 +302,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
   const modKey = platform === "mac" ? "⌘" : "Ctrl";
   const shortcut = (key: string) => formatKeys(`Alt+${key}`, platform);
   const running = activeTurnId !== undefined;
+  const paused = !running && pausedTurnId !== undefined;
   const selected = state.sessions.find((session) => session.id === state.selectedId);
   const sessionMode = selected?.mode;
 
@@ -364,8 +372,10 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
           setHelp((open) => !open);
           break;
         case "cancel":
-          if (!running) return;
-          void controller.cancelTurn();
+          // A running Do turn pauses (a second press while pausing cancels); a paused one is cancelled.
+          if (running) void controller.interruptTurn(activeMode);
+          else if (paused) void controller.cancelTurn();
+          else return;
           break;
         case "new-session":
           void controller.createSession().then(() => composerRef.current?.focus());
@@ -398,7 +408,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [controller, help, running, drawer, drawerOpen, setSettings]);
+  }, [controller, help, running, paused, activeMode, drawer, drawerOpen, setSettings]);
 
   return (
     <div className="app">
@@ -504,6 +514,7 @@ export function App({ virtualize = true }: { virtualize?: boolean }) {
             settings={settings}
             onSettings={setSettings}
             running={running}
+            paused={paused}
             {...(sessionModel ? { sessionModel } : {})}
             shortcut={shortcut}
             modKey={modKey}

@@ -28,11 +28,16 @@ export const Composer = forwardRef<
     /** The session this composer writes to (undefined: a new one is created on send). Remount it per session. */
     sessionId?: string;
     running: boolean;
+    /** The session's turn is paused: Resume (and Cancel) instead of Send. */
+    paused?: boolean;
     sessionModel?: string;
     shortcut: (key: string) => string;
     modKey: string;
   }
->(function Composer({ settings, onSettings, sessionId, running, sessionModel, shortcut, modKey }, textareaRef) {
+>(function Composer(
+  { settings, onSettings, sessionId, running, paused = false, sessionModel, shortcut, modKey },
+  textareaRef,
+) {
   const controller = useController();
   const state = useAppState();
   // The draft belongs to its session: read once at mount (the app remounts this per session), kept on every change.
@@ -46,7 +51,7 @@ export const Composer = forwardRef<
 
   const send = async () => {
     const value = text.trim();
-    if (!value || sending || running || disabled) return;
+    if (!value || sending || running || paused || disabled) return;
     setSending(true);
     const accepted = await controller.submitTurn(value, {
       mode: settings.mode,
@@ -131,12 +136,29 @@ export const Composer = forwardRef<
           disabled={disabled}
         />
         <div className="composer-actions">
-          {running ? (
+          {paused ? (
+            <>
+              <span className="composer-paused" data-testid="composer-paused">
+                ⏸ Paused
+              </span>
+              <button
+                type="button"
+                className="button primary"
+                onClick={() => void controller.resumeTurn()}
+                title="Resume the paused turn: it goes on with the steps it had left"
+              >
+                ▶ Resume
+              </button>
+            </>
+          ) : null}
+          {running || paused ? (
             <button
               type="button"
               className="button danger"
               onClick={() => void controller.cancelTurn()}
-              title={`Cancel the running turn (${modKey}+.)`}
+              title={
+                running ? `Cancel the running turn (${modKey}+. pauses a Do turn first)` : "Cancel the paused turn"
+              }
             >
               ■ Cancel
             </button>
@@ -144,7 +166,7 @@ export const Composer = forwardRef<
           <button
             type="submit"
             className="button primary"
-            disabled={disabled || sending || running || !text.trim()}
+            disabled={disabled || sending || running || paused || !text.trim()}
             title={`Send (${modKey}+Enter)`}
           >
             Send <kbd>{modKey}↩</kbd>

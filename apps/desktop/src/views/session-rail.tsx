@@ -6,6 +6,7 @@ import { useAppState, useController } from "../state/hooks.js";
 const STATUS_LABEL: Record<SessionInfo["status"], string> = {
   idle: "Idle",
   active: "Active",
+  paused: "Paused",
   done: "Done",
   error: "Error",
   cancelled: "Cancelled",

@@ -192,7 +192,7 @@ export const TurnActionsContext = createContext<TurnActions | undefined>(undefin
 
 function TurnActionButtons({ turn }: { turn: TurnView }) {
   const actions = useContext(TurnActionsContext);
-  if (!actions || turn.status === "running") return null;
+  if (!actions || turn.status === "running" || turn.status === "paused") return null;
   return (
     <div className="turn-actions" data-testid="turn-actions">
       <button
@@ -268,6 +268,12 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
           </div>
         ) : null}
         {turn.status === "cancelled" ? <div className="turn-cancelled">Cancelled</div> : null}
+        {turn.status === "paused" && turn.paused ? (
+          <div className="turn-paused" data-testid="turn-paused">
+            ⏸ Paused after {turn.paused.steps} step{turn.paused.steps === 1 ? "" : "s"} · {turn.paused.remainingSteps}{" "}
+            left
+          </div>
+        ) : null}
         <TurnStatsLine turn={turn} />
         <SystemPromptSection turn={turn} />
         <TurnActionButtons turn={turn} />

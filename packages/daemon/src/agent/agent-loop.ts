@@ -85,6 +85,8 @@ export interface AgentTurn {
   interactive: boolean;
   /** The turn's own sandbox level for commands; beats the policy's `sandbox:`. */
   sandbox?: SandboxLevel;
+  /** Set when this run continues a paused turn: what it had done before the pause. */
+  resume?: { steps: number; toolCalls: number };
 }
 
 interface PendingCall {
@@ -101,8 +103,17 @@ interface PendingCall {
  * The agent loop: generate → tool calls → results → generate, until the model answers without a
  * tool call, the user cancels, or `maxSteps` is reached. Every step is an event in the session log, so
  * every client sees it live and a resumed session continues from exactly what happened.
+ *
+ * `pause` aborting pauses the turn at the next step boundary: running tool calls finish, a model call
+ * in flight is dropped (its step does not count), an approval not yet given is withdrawn, and
+ * `turn.paused` is recorded. A later run with `turn.resume` set continues it from the log.
  */
-export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: AbortSignal): Promise<void> {
+export async function runAgentTurn(
+  deps: AgentDeps,
+  turn: AgentTurn,
+  signal: AbortSignal,
+  pause: AbortSignal = new AbortController().signal,
+): Promise<void> {
   const { store, providers, logger } = deps;
   const { sessionId, turnId } = turn;
   const session = store.get(sessionId);
@@ -110,8 +121,11 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   const startedAt = performance.now();
   const stats = { usageTokens: 0, countedTokens: 0, usageThinking: 0, countedThinking: 0, streamingMs: 0 };
   let promptTokens: number | undefined;
-  let steps = 0;
-  let toolCallCount = 0;
+  let steps = turn.resume?.steps ?? 0;
+  let toolCallCount = turn.resume?.toolCalls ?? 0;
+  // Model calls and approvals end on a pause as on a cancel; tool calls that run end only on a cancel.
+  const stepSignal = AbortSignal.any([signal, pause]);
+  const pausedNow = () => pause.aborted && !signal.aborted;
   let stopReason: StopReason = "stop";
   const repeats = new Map<string, number>();
 
@@ -120,6 +134,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   let flushHeldText = () => {};
   let hooks: TurnHooks | undefined;
   let ending: TurnEnding["outcome"] = "error";
+  // A paused turn has not ended: its turn_end hooks run when the resumed run ends it.
+  let paused = false;
   try {
     await deps.secretsReady?.();
     // Loaded first, so turn_end hooks run even when the turn fails before its first step (no model).
@@ -184,6 +200,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     });
 
     for (;;) {
+      if (pausedNow()) return recordPause();
       steps += 1;
       const stepStarted = performance.now();
       let text = "";
@@ -204,34 +221,42 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
         if (thinkingMask) emitThinking(thinkingMask.flush());
       };
       const offered = toolSpecs.length && toolChoice !== "none" ? { tools: toolSpecs, toolChoice } : {};
-      for await (const chunk of resolved.stream({
-        messages: [system, ...messages],
-        ...offered,
-        // Every call carries a cap, so a step ends by itself (stopReason `length`), never past the window.
-        maxTokens: outputTokenCap(config, windowNow(), { messages: [system, ...messages], ...offered }),
-        signal,
-      })) {
-        switch (chunk.type) {
-          case "text":
-            stats.countedTokens += 1;
-            emitText(textMask ? textMask.push(chunk.delta) : chunk.delta);
-            break;
-          case "reasoning":
-            stats.countedThinking += 1;
-            emitThinking(thinkingMask ? thinkingMask.push(chunk.delta) : chunk.delta);
-            break;
-          case "usage":
-            stats.usageTokens += chunk.completionTokens;
-            promptTokens = chunk.promptTokens;
-            if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
-            break;
-          case "finish":
-            stopReason = chunk.reason === "length" ? "length" : "stop";
-            break;
-          case "tool-call":
-            calls.push(parseCall(chunk.name, chunk.arguments, redact));
-            break;
+      try {
+        for await (const chunk of resolved.stream({
+          messages: [system, ...messages],
+          ...offered,
+          // Every call carries a cap, so a step ends by itself (stopReason `length`), never past the window.
+          maxTokens: outputTokenCap(config, windowNow(), { messages: [system, ...messages], ...offered }),
+          signal: stepSignal,
+        })) {
+          switch (chunk.type) {
+            case "text":
+              stats.countedTokens += 1;
+              emitText(textMask ? textMask.push(chunk.delta) : chunk.delta);
+              break;
+            case "reasoning":
+              stats.countedThinking += 1;
+              emitThinking(thinkingMask ? thinkingMask.push(chunk.delta) : chunk.delta);
+              break;
+            case "usage":
+              stats.usageTokens += chunk.completionTokens;
+              promptTokens = chunk.promptTokens;
+              if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
+              break;
+            case "finish":
+              stopReason = chunk.reason === "length" ? "length" : "stop";
+              break;
+            case "tool-call":
+              calls.push(parseCall(chunk.name, chunk.arguments, redact));
+              break;
+          }
         }
+      } catch (error) {
+        if (!pausedNow()) throw error;
+        // Paused mid-answer: the partial answer is dropped from the history, the step is not counted.
+        flushHeldText();
+        steps -= 1;
+        return recordPause();
       }
       // What was held back (the end of the stream looked like the start of a secret) goes out masked.
       flushHeldText();
@@ -314,6 +339,21 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       sessionId,
       turnId,
     });
+
+    /** Records `turn.paused`: the turn stops here and keeps its place for `POST /resume`. */
+    function recordPause(): void {
+      paused = true;
+      store.append(sessionId, {
+        event: "turn.paused",
+        turnId,
+        steps,
+        maxSteps: turn.maxSteps,
+        remainingSteps: Math.max(0, turn.maxSteps - steps),
+        toolCalls: toolCallCount,
+        interactive: turn.interactive,
+      });
+      logger.info("session", `Turn paused after ${steps} steps · session=${sessionId}`, { turnId });
+    }
 
     /** Gate, maybe ask, execute, and record one call's result. */
     async function runCall(call: PendingCall): Promise<ToolOutcome> {
@@ -412,9 +452,17 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
             ...(suggestion ? { suggestion: redact(suggestion) } : {}),
             ...(command ? { sandbox: command.sandbox } : {}),
           },
-          signal,
+          stepSignal,
         );
         if (signal.aborted) return finish({ ok: false, code: "ABORTED", error: "cancelled before it ran" });
+        if (pausedNow()) {
+          return finish({
+            ok: false,
+            code: "PAUSED",
+            error:
+              "not run: the turn was paused before this call was approved; make the call again if it is still needed",
+          });
+        }
         if (decision === "deny") {
           return finish({ ok: false, code: "PERMISSION_DENIED", error: "the user denied this call" });
         }
@@ -484,7 +532,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
     });
     logger.warn("session", `Turn failed · ${message}`, { sessionId, turnId });
   } finally {
-    if (hooks?.has("turn_end")) {
+    if (hooks?.has("turn_end") && !paused) {
       const done = ending === "done" ? { stopReason } : {};
       await hooks
         .turnEnd({ outcome: ending, ...done, steps, toolCalls: toolCallCount }, signal.aborted ? undefined : signal)

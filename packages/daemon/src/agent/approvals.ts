@@ -1,5 +1,6 @@
 import { createId, type PermissionDecision, type Risk, type SandboxLevel } from "@opta/protocol";
 import type { SessionStore } from "../session/store.js";
+import { PauseRequested } from "./pause.js";
 
 interface Pending {
   sessionId: string;
@@ -47,7 +48,7 @@ export class ApprovalBroker {
         });
         resolve(decision);
       };
-      const onAbort = () => finish("deny", "cancel");
+      const onAbort = () => finish("deny", signal.reason instanceof PauseRequested ? "pause" : "cancel");
       this.pending.set(requestId, {
         sessionId: request.sessionId,
         turnId: request.turnId,

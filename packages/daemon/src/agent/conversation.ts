@@ -5,7 +5,7 @@ import type { ChatMessage } from "../provider/types.js";
 /**
  * Rebuilds the model's message history from a session's events, so a resumed session (after a
  * restart, from another client) continues with exactly what the log says happened. Cancelled and
- * interrupted turns keep their partial output; a tool call that never got a result is answered
+ * interrupted turns keep their partial output (a paused one drops the answer the pause cut off); a tool call that never got a result is answered
  * with a note, because the chat format requires every call to have a reply. Turns a rewind took
  * out of the conversation (`session.rewound`) are skipped, with any compaction made meanwhile.
  */
@@ -65,6 +65,13 @@ export function buildConversation(events: readonly SessionEvent[]): ChatMessage[
               : `Error${event.code ? ` (${event.code})` : ""}: ${event.error ?? "tool failed"}`,
           });
         }
+        break;
+      case "turn.paused":
+        // An answer still open here was cut by the pause; its step does not count and the resumed
+        // run asks again, so the model does not see half an answer. Every tool call has its result.
+        if (!assistant?.tool_calls?.length) assistant = undefined;
+        closeAssistant();
+        answerOpenCalls("not run: the turn was paused");
         break;
       case "turn.done":
       case "turn.error":

@@ -1,11 +1,24 @@
-import { CONFIG_DEFAULTS, type CompactResponse, createId, type SubmitTurnRequest, TurnErrorCode } from "@opta/protocol";
+import {
+  CONFIG_DEFAULTS,
+  type CompactResponse,
+  createId,
+  type PauseTurnResponse,
+  type ResumeTurnRequest,
+  type ResumeTurnResponse,
+  type SessionEventOf,
+  type SubmitTurnRequest,
+  TurnErrorCode,
+} from "@opta/protocol";
 import { ApiError } from "../server/api-error.js";
 import { type AgentDeps, type AgentTurn, runAgentTurn } from "./agent-loop.js";
+import { PauseRequested } from "./pause.js";
 
 /** A turn that is running now. */
 interface ActiveTurn {
   turnId: string;
   controller: AbortController;
+  /** Aborted by `pause`: the loop stops at the next step boundary and records `turn.paused`. */
+  pauseController: AbortController;
   finished: Promise<void>;
 }
 
@@ -15,7 +28,9 @@ type TurnSettings = AgentTurn;
 
 /**
  * Runs turns: at most one per session at a time, any number of sessions at once. Every outcome is
- * recorded: a turn ends in exactly one of `turn.done`, `turn.error` or `session.cancelled`.
+ * recorded: a turn ends in exactly one of `turn.done`, `turn.error` or `session.cancelled`. A turn
+ * may pause in between (`turn.paused`): it is then not running, survives a restart (its state is
+ * in the log), and continues with `resume` or ends with `stop`.
  */
 export class TurnManager {
   private readonly active = new Map<string, ActiveTurn>();
@@ -36,6 +51,7 @@ export class TurnManager {
         `Session ${sessionId} is already running turn ${running.turnId}; wait for it or stop it with POST /v3/sessions/${sessionId}/stop.`,
       );
     }
+    this.refuseWhilePaused(sessionId);
     this.refuseWhileCompacting(sessionId);
     const config = this.deps.config();
     const settings: TurnSettings = {
@@ -63,10 +79,73 @@ export class TurnManager {
       permission: settings.permission,
       ...(settings.sandbox ? { sandbox: settings.sandbox } : {}),
     });
-    const controller = new AbortController();
-    const finished = this.run(settings, controller.signal).finally(() => this.active.delete(sessionId));
-    this.active.set(sessionId, { turnId: settings.turnId, controller, finished });
+    this.start(settings);
     return { turnId: settings.turnId, seq: start.seq };
+  }
+
+  /**
+   * Pauses the running turn at its next step boundary and waits until `turn.paused` is recorded.
+   * `paused` is false when no turn runs, or it ended (done, error) before reaching a boundary.
+   */
+  async pause(sessionId: string): Promise<PauseTurnResponse> {
+    const running = this.active.get(sessionId);
+    if (!running) {
+      const paused = this.deps.store.get(sessionId)?.pausedTurnId;
+      if (paused) return { paused: true, turnId: paused, ...(await this.pausedAt(sessionId, paused)) };
+      return { paused: false };
+    }
+    running.pauseController.abort(new PauseRequested());
+    await running.finished;
+    const record = this.deps.store.get(sessionId);
+    if (record?.pausedTurnId !== running.turnId) return { paused: false, turnId: running.turnId };
+    return { paused: true, turnId: running.turnId, ...(await this.pausedAt(sessionId, running.turnId)) };
+  }
+
+  /**
+   * Continues the session's paused turn: the same turnId, its settings from `turn.start`, the steps
+   * it has left, and the whole history the log holds (a restart in between loses nothing).
+   */
+  async resume(sessionId: string, body: ResumeTurnRequest = {}): Promise<ResumeTurnResponse> {
+    const record = this.deps.store.get(sessionId);
+    if (!record)
+      throw new ApiError("SESSION_NOT_FOUND", `No session '${sessionId}'; list sessions with 'opta sessions list'.`);
+    const turnId = record.pausedTurnId;
+    if (!turnId || this.active.has(sessionId)) {
+      throw new ApiError(
+        "NO_PAUSED_TURN",
+        `Session ${sessionId} has no paused turn (status ${record.status}); send a new turn with POST /v3/sessions/${sessionId}/turns.`,
+      );
+    }
+    const events = await this.deps.store.readEvents(sessionId);
+    const start = events.findLast(
+      (event): event is SessionEventOf<"turn.start"> => event.event === "turn.start" && event.turnId === turnId,
+    );
+    const paused = events.findLast(
+      (event): event is SessionEventOf<"turn.paused"> => event.event === "turn.paused" && event.turnId === turnId,
+    );
+    // Checked again after the read: another resume (or a stop) may have come in meanwhile.
+    if (!start || !paused || record.pausedTurnId !== turnId || this.active.has(sessionId)) {
+      throw new ApiError("NO_PAUSED_TURN", `Session ${sessionId} has no paused turn to resume.`);
+    }
+    const settings: TurnSettings = {
+      sessionId,
+      turnId,
+      mode: start.mode,
+      model: start.model === "auto" ? undefined : start.model,
+      permission: start.permission,
+      maxSteps: paused.maxSteps,
+      interactive: body.interactive ?? paused.interactive,
+      ...(start.sandbox ? { sandbox: start.sandbox } : {}),
+      resume: { steps: paused.steps, toolCalls: paused.toolCalls },
+    };
+    const resumed = this.deps.store.append(sessionId, {
+      event: "turn.resumed",
+      turnId,
+      steps: paused.steps,
+      remainingSteps: paused.remainingSteps,
+    });
+    this.start(settings);
+    return { sessionId, turnId, seq: resumed.seq, remainingSteps: paused.remainingSteps };
   }
 
   /**
@@ -80,6 +159,7 @@ export class TurnManager {
     if (this.active.has(sessionId)) {
       throw new ApiError("TURN_IN_PROGRESS", `Session ${sessionId} is running a turn; compact it when the turn ends.`);
     }
+    this.refuseWhilePaused(sessionId);
     this.refuseWhileCompacting(sessionId);
     const controller = new AbortController();
     const done = (async (): Promise<CompactResponse> => {
@@ -108,7 +188,14 @@ export class TurnManager {
       return { stopped: true };
     }
     const running = this.active.get(sessionId);
-    if (!running) return { stopped: false };
+    if (!running) {
+      // A paused turn runs nothing: stopping it only records its end.
+      const paused = this.deps.store.get(sessionId)?.pausedTurnId;
+      if (!paused) return { stopped: false };
+      this.deps.store.append(sessionId, { event: "session.cancelled", turnId: paused });
+      this.deps.logger.info("session", `Paused turn cancelled · session=${sessionId}`, { turnId: paused });
+      return { stopped: true, turnId: paused };
+    }
     running.controller.abort(new Error("cancelled by user"));
     await running.finished;
     return { stopped: true, turnId: running.turnId };
@@ -124,6 +211,36 @@ export class TurnManager {
     return this.active.has(sessionId) || this.compacting.has(sessionId);
   }
 
+  /** Refuses a new turn (or a compaction) while one is paused: it would run ahead of the paused one. */
+  refuseWhilePaused(sessionId: string): void {
+    const paused = this.deps.store.get(sessionId)?.pausedTurnId;
+    if (paused) {
+      throw new ApiError(
+        "TURN_PAUSED",
+        `Session ${sessionId} has paused turn ${paused}; resume it with POST /v3/sessions/${sessionId}/resume ('opta do --session ${sessionId} --resume') or stop it with POST /v3/sessions/${sessionId}/stop first.`,
+      );
+    }
+  }
+
+  private start(settings: TurnSettings): void {
+    const { sessionId } = settings;
+    const controller = new AbortController();
+    const pauseController = new AbortController();
+    const finished = this.run(settings, controller.signal, pauseController.signal).finally(() =>
+      this.active.delete(sessionId),
+    );
+    this.active.set(sessionId, { turnId: settings.turnId, controller, pauseController, finished });
+  }
+
+  /** Steps taken and left, from the turn's last `turn.paused`. */
+  private async pausedAt(sessionId: string, turnId: string): Promise<{ steps?: number; remainingSteps?: number }> {
+    const events = await this.deps.store.readEvents(sessionId);
+    const paused = events.findLast(
+      (event): event is SessionEventOf<"turn.paused"> => event.event === "turn.paused" && event.turnId === turnId,
+    );
+    return paused ? { steps: paused.steps, remainingSteps: paused.remainingSteps } : {};
+  }
+
   private refuseWhileCompacting(sessionId: string): void {
     if (this.compacting.has(sessionId)) {
       throw new ApiError(
@@ -133,9 +250,9 @@ export class TurnManager {
     }
   }
 
-  private async run(settings: TurnSettings, signal: AbortSignal): Promise<void> {
+  private async run(settings: TurnSettings, signal: AbortSignal, pause: AbortSignal): Promise<void> {
     try {
-      await runAgentTurn(this.deps, settings, signal);
+      await runAgentTurn(this.deps, settings, signal, pause);
     } catch (error) {
       // runAgentTurn records its own failures; this only catches a bug in recording them.
       this.deps.logger.error("session", `Turn ${settings.turnId} crashed: ${(error as Error).message}`, {

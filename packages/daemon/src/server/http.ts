@@ -8,6 +8,7 @@ import {
   isSafeId,
   LogsQuery,
   PermissionDecisionRequest,
+  ResumeTurnRequest,
   SessionListQuery,
   SubmitTurnRequest,
 } from "@opta/protocol";
@@ -181,6 +182,17 @@ export function createHttpApp(context: DaemonContext): express.Express {
   router.post("/sessions/:id/stop", async (request, response) => {
     const session = requireSession(context, request.params.id);
     response.json(await turns.stop(session.id));
+  });
+
+  router.post("/sessions/:id/pause", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    response.json(await turns.pause(session.id));
+  });
+
+  router.post("/sessions/:id/resume", async (request, response) => {
+    const session = requireSession(context, request.params.id);
+    const body = validate(ResumeTurnRequest, request.body ?? {}, "body");
+    response.status(202).json(await turns.resume(session.id, body));
   });
 
   router.post("/sessions/:id/permissions/:requestId", (request, response) => {

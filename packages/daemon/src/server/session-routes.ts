@@ -79,6 +79,7 @@ export function sessionLifecycleRoutes(context: DaemonContext): express.Router {
     if (turns.isActive(session.id) || session.activeTurnId) {
       throw new ApiError("TURN_IN_PROGRESS", `Session ${session.id} is running a turn; stop it before rewinding.`);
     }
+    turns.refuseWhilePaused(session.id);
     response.json(await rewindSession({ store, blobs: context.checkpoints, home: context.home }, session.id, body));
   });
 

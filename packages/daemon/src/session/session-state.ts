@@ -64,14 +64,28 @@ export function applyEvent(record: SessionRecord, event: SessionEvent): void {
     case "turn.done":
       record.status = "done";
       record.activeTurnId = undefined;
+      record.pausedTurnId = undefined;
       break;
     case "turn.error":
       record.status = event.code === TurnErrorCode.interrupted ? "interrupted" : "error";
       record.activeTurnId = undefined;
+      record.pausedTurnId = undefined;
       break;
     case "session.cancelled":
       record.status = "cancelled";
       record.activeTurnId = undefined;
+      record.pausedTurnId = undefined;
+      break;
+    case "turn.paused":
+      // Not running, so a restart does not mark it interrupted; not over, so no new turn starts.
+      record.status = "paused";
+      record.activeTurnId = undefined;
+      record.pausedTurnId = event.turnId;
+      break;
+    case "turn.resumed":
+      record.status = "active";
+      record.activeTurnId = event.turnId;
+      record.pausedTurnId = undefined;
       break;
     case "session.rewound":
       // The rewound turns are out of the conversation: the count is of the turns it still has.
@@ -97,6 +111,7 @@ export function toSessionInfo(record: SessionRecord): SessionInfo {
   const { bytes: _bytes, explicitTitle: _explicit, writtenSeq, ...info } = record;
   info.lastSeq = writtenSeq;
   if (info.activeTurnId === undefined) delete info.activeTurnId;
+  if (info.pausedTurnId === undefined) delete info.pausedTurnId;
   return info;
 }
 

@@ -29,6 +29,8 @@ const DURABLE_EVENTS: ReadonlySet<SessionEventName> = new Set([
   "turn.done",
   "turn.error",
   "session.cancelled",
+  "turn.paused",
+  "turn.resumed",
   "session.compacted",
   "compaction.cancelled",
   "permission.request",
@@ -82,7 +84,8 @@ export class SessionStore {
 
   /**
    * Loads the index, rebuilds any record whose file changed behind it (or that it lacks), repairs torn
-   * last lines, and marks turns that were running when the daemon died as interrupted.
+   * last lines, and marks turns that were running when the daemon died as interrupted (a paused
+   * turn was not running: it stays paused, to be resumed).
    */
   async init(): Promise<{ interrupted: string[]; repaired: string[] }> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });

@@ -13,6 +13,7 @@ import {
   McpListQuery,
   McpTestRequest,
   PermissionDecisionRequest,
+  ResumeTurnRequest,
   SessionListQuery,
   SubmitTurnRequest,
 } from "@opta/protocol";
@@ -55,6 +56,7 @@ const ROUTE_FIELDS: Record<string, z.ZodObject> = {
   "POST /v3/sessions": CreateSessionRequest,
   "GET /v3/sessions/:id/events": EventsQuery,
   "POST /v3/sessions/:id/turns": SubmitTurnRequest,
+  "POST /v3/sessions/:id/resume": ResumeTurnRequest,
   "POST /v3/sessions/:id/permissions/:requestId": PermissionDecisionRequest,
   "GET /v3/sessions/:id/export": ExportQuery,
   "GET /v3/mcp/servers": McpListQuery,
