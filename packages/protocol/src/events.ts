@@ -148,6 +148,11 @@ export const TurnDoneEvent = defineEvent("turn.done", {
   stopReason: StopReason,
   /** Prompt tokens of the last request, when the provider reports them (context fill). */
   promptTokens: z.number().int().nonnegative().optional(),
+  /**
+   * Of `promptTokens`, those the provider served from its cache (LMX's KV cache, OpenAI's
+   * `cached_tokens`, Anthropic's cache reads), when it reports them: how much of the prompt a turn reused.
+   */
+  cachedTokens: z.number().int().nonnegative().optional(),
   /** Provider that answered (after any `provider.fallback`), e.g. "lmx". */
   provider: z.string().optional(),
   /** Model id that answered, as that provider names it. */

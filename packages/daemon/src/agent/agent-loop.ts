@@ -109,6 +109,8 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
   const startedAt = performance.now();
   const stats = { usageTokens: 0, countedTokens: 0, usageThinking: 0, countedThinking: 0, streamingMs: 0 };
   let promptTokens: number | undefined;
+  // Of the last request's prompt, the tokens the provider reused from its cache (when it reports them).
+  let cachedTokens: number | undefined;
   let steps = 0;
   let toolCallCount = 0;
   let stopReason: StopReason = "stop";
@@ -206,6 +208,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
           case "usage":
             stats.usageTokens += chunk.completionTokens;
             promptTokens = chunk.promptTokens;
+            cachedTokens = chunk.cachedTokens;
             if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
             break;
           case "finish":
@@ -288,6 +291,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       steps,
       stopReason,
       ...(promptTokens !== undefined ? { promptTokens } : {}),
+      ...(cachedTokens !== undefined ? { cachedTokens } : {}),
       // Who answered, after any fallback: clients name it on the turn.
       provider: resolved.provider.name,
       model: resolved.model,
