@@ -31,7 +31,7 @@ import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
 import { knownContextWindow, outputTokenCap } from "./limits.js";
-import { systemMessageForTurn } from "./system-prompt/index.js";
+import { gitSnapshot, systemMessageForTurn } from "./system-prompt/index.js";
 
 /** Tool calls run at once when the model asks for several. */
 export const MAX_CONCURRENT_TOOL_CALLS = 8;
@@ -166,6 +166,7 @@ export async function runAgentTurn(deps: AgentDeps, turn: AgentTurn, signal: Abo
       maxSteps: turn.maxSteps,
       redact,
       sandbox: turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL,
+      git: gitSnapshot(history),
     });
 
     for (;;) {
