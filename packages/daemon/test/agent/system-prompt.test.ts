@@ -167,7 +167,9 @@ describe("the system prompt", () => {
     expect(all.at(-1)).toMatchObject({ event: "turn.done", promptTokens: 1200, cachedTokens: 1100 });
     // A provider that says nothing about its cache: no figure, rather than a made-up 0.
     const other = await session(sub, "do");
+    model.setReplies([{ chunks: ["ok"], usage: { prompt_tokens: 10, completion_tokens: 1 } }]);
     const plainRun = await runTurn(other, { text: "hello" }, 1);
+    model.setReplies([{ chunks: ["ok"] }]);
     expect(plainRun.at(-1)).toMatchObject({ event: "turn.done", promptTokens: 10 });
     expect(plainRun.at(-1)).not.toHaveProperty("cachedTokens");
   });
