@@ -12,7 +12,7 @@
  *   session's first turn runs `git status`; later turns reuse the git snapshot the first recorded.
  *   Baseline, same run: the bare `git status` the first turn runs.
  *
- *   npm run bench:build && node bench/dist/bench/agent/checkpoint-overhead.js
+ *   npm run bench:build && node bench/dist/bench/agent/checkpoint-overhead.js   (or npm run bench:agent: both agent benchmarks)
  */
 import { execFile, execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -140,9 +140,6 @@ export async function checkpointOverhead(): Promise<void> {
       met: percentile(firstTurn, 95) < 5,
     });
     const laterMedian = percentile(laterTurn, 50);
-    console.log(
-      `system prompt per step, amortised over a ${TURN_STEPS}-step turn (median; first turn / later turns): ${fmt(firstMedian / TURN_STEPS)} / ${fmt(laterMedian / TURN_STEPS)} ms`,
-    );
     report({
       name: "system prompt build per turn, later turns (git snapshot), median",
       value: laterMedian,
@@ -157,6 +154,9 @@ export async function checkpointOverhead(): Promise<void> {
       target: "< 5 ms",
       met: percentile(laterTurn, 95) < 5,
     });
+    console.log(
+      `system prompt per step, amortised over a ${TURN_STEPS}-step turn (median; first turn / later turns): ${fmt(firstMedian / TURN_STEPS)} / ${fmt(laterMedian / TURN_STEPS)} ms`,
+    );
     report({
       name: "checkpoint overhead per step (median)",
       value: median,

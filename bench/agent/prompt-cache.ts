@@ -9,7 +9,7 @@
  * last request of each turn, as the daemon records it) and LMX's own `chat.done` log lines (every
  * request). Tools are offered, as in any Do turn; `max-output-tokens` is small so a turn is quick.
  *
- *   npm run bench:build && node bench/dist/bench/agent/prompt-cache.js
+ *   npm run bench:build && node bench/dist/bench/agent/prompt-cache.js   (or npm run bench:agent: both agent benchmarks)
  *
  * Env: BENCH_TURNS (10), BENCH_MAX_OUTPUT (16), BENCH_MODEL_SIZE (tiny), BENCH_THREADS (1),
  * BENCH_PARALLEL (2, LMX's sequences), BENCH_CONTEXT (8192 tokens per sequence), BENCH_TOOL_OUTPUT (64),
