@@ -2,8 +2,11 @@
  * Cached-token ratio over a 10-turn Do session: a real daemon (its own process) → a real Opta LMX
  * (node-llama-cpp, CPU, a generated model: random weights, so the text is noise, but the prompts,
  * the chat template and the KV cache are the real ones) — how much of each turn's prompt LMX reused
- * from its KV cache instead of evaluating it again. The goal is ≥ 0.9 from turn 2 on; turn 1, which
- * nothing precedes, is the baseline measured in the same run (its prefix is cold).
+ * from its KV cache instead of evaluating it again. The goal is ≥ 0.9 from turn 2 on; the session's
+ * turn 1 is the baseline measured in the same run (cold in the first session; later sessions find
+ * the shared system prompt and tools already cached). Three sessions: the workspace unchanged; a new
+ * file before each turn (what the agent's write_file does to git status); a tool call forced at
+ * every step, so follow-up requests carry calls and results.
  *
  * Every figure comes from two places that must agree: `turn.done.promptTokens`/`cachedTokens` (the
  * last request of each turn, as the daemon records it) and LMX's own `chat.done` log lines (every
