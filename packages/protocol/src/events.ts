@@ -71,7 +71,17 @@ export const SystemPromptSummary = z.object({
 export type SystemPromptSummary = z.infer<typeof SystemPromptSummary>;
 
 /** The system prompt a turn sent to the model, summarised (the full text: GET /v3/sessions/:id/system). */
-export const TurnSystemEvent = defineEvent("turn.system", { turnId, ...SystemPromptSummary.shape });
+export const TurnSystemEvent = defineEvent("turn.system", {
+  turnId,
+  ...SystemPromptSummary.shape,
+  /**
+   * The git summary the prompt's environment part carries. Taken at a session's first turn (and
+   * again after a compaction) and then reused: a git line that followed every edit would change the
+   * prompt ahead of the tool definitions and the whole conversation, and LMX's KV cache (like a
+   * cloud prompt cache) would have to evaluate all of that again on every turn.
+   */
+  git: z.string().optional(),
+});
 export type TurnSystemEvent = z.infer<typeof TurnSystemEvent>;
 
 export const TurnThinkingEvent = defineEvent("turn.thinking", { turnId, delta: z.string() });
@@ -149,6 +159,11 @@ export const TurnDoneEvent = defineEvent("turn.done", {
   stopReason: StopReason,
   /** Prompt tokens of the last request, when the provider reports them (context fill). */
   promptTokens: z.number().int().nonnegative().optional(),
+  /**
+   * Of `promptTokens`, those the provider served from its cache (LMX's KV cache, OpenAI's
+   * `cached_tokens`, Anthropic's cache reads), when it reports them: how much of the prompt a turn reused.
+   */
+  cachedTokens: z.number().int().nonnegative().optional(),
   /** Provider that answered (after any `provider.fallback`), e.g. "lmx". */
   provider: z.string().optional(),
   /** Model id that answered, as that provider names it. */

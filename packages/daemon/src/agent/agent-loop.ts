@@ -32,7 +32,7 @@ import type { ApprovalBroker } from "./approvals.js";
 import { compactSession } from "./compact.js";
 import { buildConversation, stringifyResult } from "./conversation.js";
 import { knownContextWindow, outputTokenCap } from "./limits.js";
-import { systemMessageForTurn } from "./system-prompt/index.js";
+import { gitSnapshot, systemMessageForTurn } from "./system-prompt/index.js";
 
 /** Tool calls run at once when the model asks for several. */
 export const MAX_CONCURRENT_TOOL_CALLS = 8;
@@ -121,6 +121,8 @@ export async function runAgentTurn(
   const startedAt = performance.now();
   const stats = { usageTokens: 0, countedTokens: 0, usageThinking: 0, countedThinking: 0, streamingMs: 0 };
   let promptTokens: number | undefined;
+  // Of the last request's prompt, the tokens the provider reused from its cache (when it reports them).
+  let cachedTokens: number | undefined;
   let steps = turn.resume?.steps ?? 0;
   let toolCallCount = turn.resume?.toolCalls ?? 0;
   // Model calls and approvals end on a pause as on a cancel; tool calls that run end only on a cancel.
@@ -197,6 +199,7 @@ export async function runAgentTurn(
       maxSteps: turn.maxSteps,
       redact,
       sandbox: turn.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL,
+      git: gitSnapshot(history),
     });
 
     for (;;) {
@@ -241,6 +244,7 @@ export async function runAgentTurn(
             case "usage":
               stats.usageTokens += chunk.completionTokens;
               promptTokens = chunk.promptTokens;
+              cachedTokens = chunk.cachedTokens;
               if (chunk.reasoningTokens !== undefined) stats.usageThinking += chunk.reasoningTokens;
               break;
             case "finish":
@@ -330,6 +334,7 @@ export async function runAgentTurn(
       steps,
       stopReason,
       ...(promptTokens !== undefined ? { promptTokens } : {}),
+      ...(cachedTokens !== undefined ? { cachedTokens } : {}),
       // Who answered, after any fallback: clients name it on the turn.
       provider: resolved.provider.name,
       model: resolved.model,

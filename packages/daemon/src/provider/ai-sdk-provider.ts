@@ -278,11 +278,13 @@ export class AiSdkProvider implements ChatProvider {
               break;
             case "finish": {
               const reasoningTokens = part.usage.outputTokens.reasoning;
+              const cachedTokens = part.usage.inputTokens.cacheRead;
               yield {
                 type: "usage",
                 promptTokens: part.usage.inputTokens.total ?? 0,
                 completionTokens: part.usage.outputTokens.total ?? 0,
                 ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
+                ...(cachedTokens !== undefined ? { cachedTokens } : {}),
               };
               yield { type: "finish", reason: finishReason(part.finishReason) };
               break;

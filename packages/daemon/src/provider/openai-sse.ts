@@ -24,6 +24,7 @@ interface StreamChunk {
     prompt_tokens?: number;
     completion_tokens?: number;
     completion_tokens_details?: { reasoning_tokens?: number };
+    prompt_tokens_details?: { cached_tokens?: number } | null;
   } | null;
   error?: { message?: string };
 }
@@ -88,6 +89,7 @@ export async function* streamOpenAIChat(options: {
     input: undefined as number | undefined,
     output: undefined as number | undefined,
     reasoning: undefined as number | undefined,
+    cached: undefined as number | undefined,
   };
   let finishReason: string | undefined;
   const flushToolCalls = function* (): Generator<SsePart> {
@@ -149,6 +151,8 @@ export async function* streamOpenAIChat(options: {
           usage.input = parsed.usage.prompt_tokens;
           usage.output = parsed.usage.completion_tokens;
           usage.reasoning = parsed.usage.completion_tokens_details?.reasoning_tokens;
+          // LMX (its KV cache), OpenAI and vLLM say how much of the prompt they did not evaluate again.
+          usage.cached = parsed.usage.prompt_tokens_details?.cached_tokens;
         }
       }
     }
@@ -169,7 +173,12 @@ export async function* streamOpenAIChat(options: {
     type: "finish",
     finishReason: { unified: unifiedReason(finishReason), raw: finishReason },
     usage: {
-      inputTokens: { total: usage.input, noCache: undefined, cacheRead: undefined, cacheWrite: undefined },
+      inputTokens: {
+        total: usage.input,
+        noCache: usage.input !== undefined && usage.cached !== undefined ? usage.input - usage.cached : undefined,
+        cacheRead: usage.cached,
+        cacheWrite: undefined,
+      },
       outputTokens: { total: usage.output, text: undefined, reasoning: usage.reasoning },
     },
   };

@@ -29,7 +29,14 @@ export type ProviderChunk =
   | { type: "text"; delta: string }
   | { type: "reasoning"; delta: string }
   | { type: "tool-call"; id: string; name: string; arguments: string }
-  | { type: "usage"; promptTokens: number; completionTokens: number; reasoningTokens?: number }
+  | {
+      type: "usage";
+      promptTokens: number;
+      completionTokens: number;
+      reasoningTokens?: number;
+      /** Prompt tokens served from the provider's cache, when it says. */
+      cachedTokens?: number;
+    }
   | { type: "finish"; reason: string };
 
 /** A model source the daemon can route a turn to. */

@@ -85,7 +85,7 @@ describe("the system prompt", () => {
     expect(text).toContain(`Platform: ${process.platform}`);
     expect(text).toContain("run_command uses /bin/sh");
     expect(text).toMatch(/Today's date: \d{4}-\d{2}-\d{2}\n/);
-    expect(text).toMatch(/Git: branch main \(no commits yet\); \d+ untracked:/);
+    expect(text).toMatch(/Git \(a snapshot[^)]*\): branch main \(no commits yet\); \d+ untracked:/);
     // Instructions: the user's, then the repository root down to the cwd, each under its path.
     const order = ["USER-RULE", "ROOT-RULE", "ROOT-CLAUDE", "SUB-RULE", "SUB-OPTA"].map((marker) =>
       text.indexOf(marker),
@@ -131,20 +131,47 @@ describe("the system prompt", () => {
     expect(text).not.toContain("# Mode: Do");
   });
 
-  it("keeps the prompt identical between turns except git status, which comes last", async () => {
+  it("keeps the prompt identical between turns: git status is the session's snapshot, renewed by a compaction", async () => {
     const id = await session(sub, "do");
     await runTurn(id, { text: "one" }, 1);
     const first = systemOf(model).content!;
+    expect(first).toContain("- Git (a snapshot from this session's start");
+    expect(first).not.toContain("snapshot-file.ts");
+    // A file the agent (or the user) adds does not change the next turn's prompt: the tool definitions
+    // and the whole conversation come after it, and a changed prompt would cost the KV cache all of them.
+    await writeFile(join(repo, "snapshot-file.ts"), "export {};\n");
     await runTurn(id, { text: "two" }, 2);
     expect(systemOf(model).content).toBe(first);
-    // A file the agent (or the user) adds changes only the tail: everything up to git is the same prefix.
-    await writeFile(join(repo, "new-file.ts"), "export {};\n");
+    // GET /system shows the prompt the next turn sends: the same snapshot.
+    const shown = (await (await call(`/v3/sessions/${id}/system`)).json()) as { text: string };
+    expect(shown.text).toBe(first);
+    // A new session sees the file, and so does this one once compacted (its cache is gone anyway).
+    const fresh = await session(sub, "do");
+    await runTurn(fresh, { text: "hi" }, 1);
+    expect(systemOf(model).content).toContain("snapshot-file.ts");
+    model.setReplies([{ chunks: ["- two turns"] }]);
+    expect((await call(`/v3/sessions/${id}/compact`, { method: "POST" })).status).toBe(200);
+    model.setReplies([{ chunks: ["ok"] }]);
     await runTurn(id, { text: "three" }, 3);
     const third = systemOf(model).content!;
-    expect(third).not.toBe(first);
-    const gitAt = first.indexOf("- Git:");
-    expect(gitAt).toBeGreaterThan(first.length - 400);
+    expect(third).toContain("snapshot-file.ts");
+    const gitAt = first.indexOf("- Git");
     expect(third.slice(0, gitAt)).toBe(first.slice(0, gitAt));
+  });
+
+  it("records in turn.done how much of the prompt the provider served from its cache", async () => {
+    const id = await session(sub, "do");
+    model.setReplies([{ chunks: ["ok"], usage: { prompt_tokens: 1200, completion_tokens: 1, cached_tokens: 1100 } }]);
+    const all = await runTurn(id, { text: "hello" }, 1);
+    model.setReplies([{ chunks: ["ok"] }]);
+    expect(all.at(-1)).toMatchObject({ event: "turn.done", promptTokens: 1200, cachedTokens: 1100 });
+    // A provider that says nothing about its cache: no figure, rather than a made-up 0.
+    const other = await session(sub, "do");
+    model.setReplies([{ chunks: ["ok"], usage: { prompt_tokens: 10, completion_tokens: 1 } }]);
+    const plainRun = await runTurn(other, { text: "hello" }, 1);
+    model.setReplies([{ chunks: ["ok"] }]);
+    expect(plainRun.at(-1)).toMatchObject({ event: "turn.done", promptTokens: 10 });
+    expect(plainRun.at(-1)).not.toHaveProperty("cachedTokens");
   });
 
   it("cuts an instruction file at 32 KiB with a note, and outside a repository reads only the cwd", async () => {

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, realpath, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type LmxServer, startLmx, writeTestModel } from "@opta/lmx";
@@ -25,7 +26,9 @@ describe("daemon against a real Opta LMX", () => {
     workspace = await realpath(work.home);
     await writeFile(join(workspace, "README.md"), "# demo\n");
     await writeTestModel(join(models.home, "tiny.gguf"), { size: "tiny", seed: 7 });
-    lmx = await startLmx({ port: 0, modelsDir: models.home, threads: 1, parallel: 2 });
+    // 8192 tokens a sequence: the generated model's byte-level vocabulary spends about a token per
+    // 2–3 bytes, so the system prompt and the tool schemas alone come near its 4096-token window.
+    lmx = await startLmx({ port: 0, modelsDir: models.home, threads: 1, parallel: 2, contextSize: 8192 });
     await mkdir(home.home, { recursive: true });
     await writeFile(join(home.home, "config.yaml"), "max-output-tokens: 24\n");
     daemon = await spawnDaemon(home.home, { OPTA_LMX_HOST: `127.0.0.1:${lmx.port}` });
@@ -37,16 +40,30 @@ describe("daemon against a real Opta LMX", () => {
     for (const cleanup of cleanups) await cleanup();
   });
 
-  async function run(body: Record<string, unknown>, mode: "chat" | "do"): Promise<Event[]> {
-    const session = (await (await call("/v3/sessions", { method: "POST", json: { cwd: workspace, mode } })).json()) as {
-      id: string;
-    };
-    const submitted = await call(`/v3/sessions/${session.id}/turns`, { method: "POST", json: body });
+  async function run(
+    body: Record<string, unknown>,
+    mode: "chat" | "do",
+    options: { cwd?: string; sessionId?: string } = {},
+  ): Promise<Event[]> {
+    const id =
+      options.sessionId ??
+      (
+        (await (
+          await call("/v3/sessions", { method: "POST", json: { cwd: options.cwd ?? workspace, mode } })
+        ).json()) as { id: string }
+      ).id;
+    const ends = async () =>
+      ((await (await call(`/v3/sessions/${id}/events`)).json()) as { events: Event[] }).events.filter((event) =>
+        ["turn.done", "turn.error", "session.cancelled"].includes(event.event),
+      ).length;
+    const before = await ends();
+    const submitted = await call(`/v3/sessions/${id}/turns`, { method: "POST", json: body });
     expect(submitted.status).toBe(202);
     return waitFor(async () => {
-      const all = ((await (await call(`/v3/sessions/${session.id}/events`)).json()) as { events: Event[] }).events;
+      const all = ((await (await call(`/v3/sessions/${id}/events`)).json()) as { events: Event[] }).events;
       const last = all.at(-1)?.event;
-      return last === "turn.done" || last === "turn.error" || last === "session.cancelled" ? all : undefined;
+      const done = last === "turn.done" || last === "turn.error" || last === "session.cancelled";
+      return done && (await ends()) > before ? all : undefined;
     }, 90_000);
   }
 
@@ -72,6 +89,23 @@ describe("daemon against a real Opta LMX", () => {
     expect(tiny).toMatchObject({ loaded: true, memoryBytes: expect.any(Number), contextLength: expect.any(Number) });
     expect(tiny!.memoryBytes).toBeGreaterThan(0);
   }, 120_000);
+
+  it("reuses LMX's KV cache for the next turn's prompt, also after a file in the repository changed", async () => {
+    const repo = join(workspace, "repo");
+    await mkdir(repo, { recursive: true });
+    await writeFile(join(repo, "a.txt"), "a\n");
+    execFileSync("git", ["init", "-q", "-b", "main", repo]);
+    const first = (await run({ text: "Say hello", interactive: false }, "do", { cwd: repo })).at(-1)!;
+    expect(first, JSON.stringify(first)).toMatchObject({ event: "turn.done", cachedTokens: expect.any(Number) });
+    const sessionId = String(first.sessionId);
+    // What the agent's own write_file does to git status; the prompt keeps its git snapshot.
+    await writeFile(join(repo, "b.txt"), "b\n");
+    const second = (await run({ text: "Say hello again", interactive: false }, "do", { sessionId })).at(-1)!;
+    expect(second, JSON.stringify(second)).toMatchObject({ event: "turn.done" });
+    // The whole first turn (system prompt, tools, message, answer) came from the cache; only the
+    // new message was evaluated (bench/agent/prompt-cache measures ~0.99).
+    expect(second.cachedTokens as number).toBeGreaterThanOrEqual(0.9 * (second.promptTokens as number));
+  }, 180_000);
 
   it("runs a tool the model was forced to call (tool_choice required) through the gate", async () => {
     await writeFile(join(daemon.home, "config.yaml"), "max-output-tokens: 160\ntool-choice: required\n");

@@ -110,7 +110,14 @@ describe("provider routing", () => {
       "turn.done",
     ]);
     expect(lmxEvents.find((event) => event.event === "tool.result")).toMatchObject({ ok: true });
-    expect(lmxEvents.at(-1)).toMatchObject({ tokens: 5, thinkingTokens: 2, steps: 2, toolCalls: 1, promptTokens: 10 });
+    expect(lmxEvents.at(-1)).toMatchObject({
+      tokens: 5,
+      thinkingTokens: 2,
+      steps: 2,
+      toolCalls: 1,
+      promptTokens: 10,
+      cachedTokens: 0,
+    });
     expect(same(runs.anthropic!)).toEqual(lmxEvents);
     // OpenAI's Chat Completions API streams no reasoning; everything else is identical.
     const withoutThinking = (events: Array<Record<string, unknown>>) =>

@@ -4,6 +4,7 @@ import {
   type Mode,
   type OptaConfig,
   type SandboxLevel,
+  type SessionEvent,
   type SystemPromptResponse,
   type SystemPromptSummary,
 } from "@opta/protocol";
@@ -30,24 +31,47 @@ export interface SystemPromptOptions {
   now?: Date;
   /** Masks known secrets in the text (an instruction file may hold one). */
   redact?: (text: string) => string;
+  /**
+   * The git summary taken earlier in the session (`gitSnapshot`): used as is, so the prompt stays
+   * the same between turns; without it git runs now.
+   */
+  git?: string;
 }
 
 /** A built system prompt: the text and what it is made of. */
 export interface SystemPrompt extends SystemPromptSummary {
   text: string;
+  /** The git summary in the environment part (undefined outside a repository): the session's snapshot. */
+  git?: string;
+}
+
+/**
+ * The git summary a session's turns reuse: the one its latest `turn.system` recorded, unless the
+ * session was compacted since (a compaction rewrites the conversation, so the cache is lost anyway
+ * and a fresh summary costs nothing). Undefined: take a new one.
+ */
+export function gitSnapshot(events: readonly SessionEvent[]): string | undefined {
+  for (let index = events.length - 1; index >= 0; index--) {
+    const event = events[index]!;
+    if (event.event === "session.compacted") return undefined;
+    if (event.event === "turn.system" && event.git !== undefined) return event.git;
+  }
+  return undefined;
 }
 
 /**
  * Assembles the system prompt for one turn from named parts. The order is for the KV cache (LMX,
  * and prompt caching at the cloud providers, reuse the longest unchanged prefix): what never
  * changes within a session first (tool conventions, instructions), then what rarely does (mode,
- * environment with the date at day granularity), and git status — which the agent's own edits
- * change — last.
+ * environment with the date at day granularity), git status last. Git status is a snapshot
+ * (`options.git`): the tool definitions and the whole conversation follow the system prompt, so a
+ * git line that followed the agent's edits would cost the cache all of them (bench/agent/prompt-cache
+ * measured 0.21 of the prompt reused instead of 0.99).
  */
 export async function buildSystemPrompt(options: SystemPromptOptions): Promise<SystemPrompt> {
   const [instructions, git] = await Promise.all([
     loadInstructions({ cwd: options.cwd, home: options.home }),
-    gitSummary(options.cwd, options.home),
+    options.git ?? gitSummary(options.cwd, options.home),
   ]);
   const redact = options.redact ?? ((text: string) => text);
   const parts: Array<{ name: string; text: string }> = [
@@ -63,6 +87,7 @@ export async function buildSystemPrompt(options: SystemPromptOptions): Promise<S
     sources: instructions.map(({ text: _text, ...source }) => source),
     bytes: Buffer.byteLength(text),
     hash: createHash("sha256").update(text).digest("hex").slice(0, 16),
+    ...(git !== undefined ? { git } : {}),
   };
 }
 
@@ -112,8 +137,10 @@ function environmentPart(options: SystemPromptOptions, git: string | undefined):
     `- Platform: ${process.platform} (${process.arch})`,
     `- Shell: run_command uses /bin/sh${userShell ? `; the user's shell is ${userShell}` : ""}`,
     `- Today's date: ${localDay(options.now ?? new Date())}`,
-    // Last: the agent's own edits change it, and everything before it stays cached.
-    `- Git: ${git ?? "not a git repository (or git is not available)"}`,
+    // Last, and a snapshot: see buildSystemPrompt. The model is told so, and how to get the current state.
+    git === undefined
+      ? "- Git: not a git repository (or git is not available)"
+      : `- Git (a snapshot from this session's start, not updated as files change; run \`git status\` for the current state): ${git}`,
   ].join("\n");
 }
 
@@ -123,7 +150,12 @@ function environmentPart(options: SystemPromptOptions, git: string | undefined):
  * and returns it as the first message of every request the turn makes.
  */
 export async function systemMessageForTurn(
-  store: { append(sessionId: string, event: { event: "turn.system"; turnId: string } & SystemPromptSummary): unknown },
+  store: {
+    append(
+      sessionId: string,
+      event: { event: "turn.system"; turnId: string; git?: string } & SystemPromptSummary,
+    ): unknown;
+  },
   turn: { sessionId: string; turnId: string },
   options: SystemPromptOptions,
 ): Promise<{ role: "system"; content: string }> {
@@ -135,7 +167,7 @@ export async function systemMessageForTurn(
 /**
  * The system prompt a session's next turn sends, rebuilt now (GET /v3/sessions/:id/system): the
  * mode and sandbox of its last turn (else the session's mode and the policy's sandbox), the
- * configured step budget. Up to git status and the date, it is the prompt the last turn used.
+ * configured step budget, the session's git snapshot. Up to the date, it is the prompt the next turn sends.
  */
 export async function systemPromptForSession(
   deps: { store: SessionStore; home: string; config: () => OptaConfig; redact?: (text: string) => string },
@@ -154,6 +186,8 @@ export async function systemPromptForSession(
     maxSteps: deps.config()["max-steps"] ?? CONFIG_DEFAULTS["max-steps"],
     sandbox: last?.sandbox ?? policies.sandbox?.level ?? DEFAULT_SANDBOX_LEVEL,
     ...(deps.redact ? { redact: deps.redact } : {}),
+    git: gitSnapshot(events),
   });
-  return { sessionId, mode, ...prompt };
+  const { git: _git, ...shown } = prompt;
+  return { sessionId, mode, ...shown };
 }
