@@ -41,14 +41,15 @@ describe("a keyed LMX", () => {
       "keyed ",
       "answer",
     ]);
-    expect(gate.keys.length).toBeGreaterThanOrEqual(2); // the preflight GET /models and the chat
+    // The chat at least (the preflight GET /models may have been answered from the health cache).
+    expect(gate.keys.length).toBeGreaterThanOrEqual(1);
     expect(gate.keys.every((key) => key === LMX_KEY)).toBe(true);
   });
 
   it("gets the key from the vault entry 'lmx' ('opta account add lmx'), which wins over the environment", async () => {
     const events = await turn({ vaultKey: LMX_KEY, env: { OPTA_LMX_API_KEY: "lmx-stale-key-from-the-environment" } });
     expect(events.at(-1)).toMatchObject({ event: "turn.done" });
-    expect(gate.keys.length).toBeGreaterThanOrEqual(2);
+    expect(gate.keys.length).toBeGreaterThanOrEqual(1);
     expect(gate.keys.every((key) => key === LMX_KEY)).toBe(true);
   });
 
