@@ -9,6 +9,26 @@ import { dim, notice, print, table } from "../output/terminal.js";
 
 type ServerFlags = { host?: string; apiKey?: string };
 
+/**
+ * Loads `specifier` (@opta/lmx), an optional peer of the CLI: it carries node-llama-cpp and its
+ * native binaries, which a CLI that only talks to the daemon, or to LMX on another machine, does
+ * not need. Missing, it is one clear error saying how to add it.
+ */
+export async function loadOptionalLmx<T = typeof import("@opta/lmx")>(specifier = "@opta/lmx"): Promise<T> {
+  try {
+    return (await import(specifier)) as T;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && String(error).includes(specifier)) {
+      throw new CliError(
+        `Opta LMX is not installed with this CLI (${specifier} is an optional part: it brings node-llama-cpp). ` +
+          `Install it beside opta with 'npm install -g ${specifier}', or point the daemon at a running server with 'opta config set lmx.host HOST:PORT'.`,
+      );
+    }
+    throw error;
+  }
+}
+
 const DEFAULT_LMX = "127.0.0.1:1234";
 
 function integer(name: string, value: string | undefined, min: number, max: number): number | undefined {
@@ -117,7 +137,7 @@ async function start(options: {
   contextSize?: string;
   quiet?: boolean;
 }): Promise<void> {
-  const { startLmx } = await import("@opta/lmx");
+  const { startLmx } = await loadOptionalLmx();
   const modelsDir = options.models ?? (await defaultModelsDir());
   const idleTtlSeconds = integer("idle-ttl", options.idleTtl, 0, 24 * 3600 * 365);
   // Flags are checked (exit code 2) before anything starts.
@@ -177,7 +197,7 @@ async function models(options: ServerFlags & { models?: string; json?: boolean }
   } catch (error) {
     if (options.host) throw error;
     // Not running: list the directory instead.
-    const { listModelFiles } = await import("@opta/lmx");
+    const { listModelFiles } = await loadOptionalLmx();
     const dir = options.models ?? (await defaultModelsDir());
     rows = (await listModelFiles(dir)).map((file) => ({
       id: file.id,
@@ -210,7 +230,7 @@ async function unload(model: string, options: ServerFlags): Promise<void> {
 }
 
 async function pull(source: string, options: { models?: string; force?: boolean }): Promise<void> {
-  const { pullModel } = await import("@opta/lmx");
+  const { pullModel } = await loadOptionalLmx();
   const modelsDir = options.models ?? (await defaultModelsDir());
   const controller = new AbortController();
   const cancel = () => controller.abort(new Error("cancelled"));
@@ -238,7 +258,7 @@ async function testModel(out: string, options: { size?: string; seed?: string })
     throw new UsageError(`--size must be tiny, small or mid, got '${size}'`);
   }
   const seed = integer("seed", options.seed, 0, Number.MAX_SAFE_INTEGER) ?? 1;
-  const { writeTestModel } = await import("@opta/lmx");
+  const { writeTestModel } = await loadOptionalLmx();
   const started = performance.now();
   await writeTestModel(out, { size, seed });
   print(`wrote ${out} (${size}, seed ${seed}) in ${Math.round(performance.now() - started)} ms`);
