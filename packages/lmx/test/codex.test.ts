@@ -20,7 +20,10 @@ import { client, startTestLmx, TINY_EOS, tinyModelsDir } from "./helpers.js";
 const require = createRequire(import.meta.url);
 const CODEX = require.resolve("@openai/codex/bin/codex.js");
 
-/** Tiny-model token ids → bias: `"` closes strings, `,`/`}` end numbers, no `-`/`.`/`e` (integers), and <|im_end|>. */
+/**
+ * Tiny-model token ids → bias: `"` closes strings, `,`/`}` end numbers, no `-`/`.`/`e` (integers,
+ * which Codex parses into its integer fields), no leading `r`, and <|im_end|> to end the answer.
+ */
 function tinyAgentBias(): Record<number, number> {
   const vocabulary = buildByteLevelVocabulary(TEST_MODEL_PRESETS.tiny.vocabSize);
   const bias: Record<number, number> = {};
@@ -29,6 +32,9 @@ function tinyAgentBias(): Record<number, number> {
     if (/[-.eE]/.test(token)) bias[id] = -8;
     else if (token.includes('"')) bias[id] = 3;
     else if (/^[,}]/.test(token)) bias[id] = 3;
+    // exec_command's `sandbox_permissions` enum: `use_default`, not `require_escalated` (which the
+    // approval policy refuses without running anything).
+    else if (/^r/.test(token)) bias[id] = -8;
   });
   bias[TINY_EOS] = 2;
   return bias;
@@ -58,6 +64,50 @@ function runCodex(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<
   });
 }
 
+/** A CODEX_HOME with a config that keeps Codex headless, offline and its prompt short, plus a work dir. */
+async function codexConfig(
+  name: string,
+  topLevel: string[],
+  tables: string[] = [],
+): Promise<{ codexHome: string; work: string }> {
+  const codexHome = join(home, name, "codex-home");
+  const work = join(home, name, "work");
+  await mkdir(codexHome, { recursive: true });
+  await mkdir(work, { recursive: true });
+  // Codex's own system prompt is ~17 KB; a short one keeps the test fast (same request shape).
+  const instructions = join(home, name, "instructions.md");
+  await writeFile(instructions, "You are a coding agent. Use exec_command to run shell commands.\n");
+  await writeFile(
+    join(codexHome, "config.toml"),
+    [
+      `approval_policy = "never"`,
+      `sandbox_mode = "read-only"`,
+      `check_for_update_on_startup = false`,
+      `model_instructions_file = ${JSON.stringify(instructions)}`,
+      `web_search = "disabled"`,
+      ...topLevel,
+      ``,
+      `[analytics]`,
+      `enabled = false`,
+      ``,
+      `[agents]`,
+      `enabled = false`,
+      ``,
+      `[features]`,
+      `goals = false`,
+      `shell_snapshot = false`,
+      `apps = false`,
+      `plugins = false`,
+      `image_generation = false`,
+      `tool_suggest = false`,
+      ``,
+      ...tables,
+      ``,
+    ].join("\n"),
+  );
+  return { codexHome, work };
+}
+
 let server: LmxServer;
 let cleanup: () => Promise<void>;
 let home: string;
@@ -85,45 +135,12 @@ afterAll(async () => {
 
 describe("Codex CLI against LMX", () => {
   it("codex exec completes a turn: a forced exec_command call that Codex runs, then a final answer", async () => {
-    const codexHome = join(home, "codex-home");
-    const work = join(home, "work");
-    await mkdir(codexHome, { recursive: true });
-    await mkdir(work, { recursive: true });
-    // Codex's own system prompt is ~17 KB; a short one keeps the test fast (same request shape).
-    const instructions = join(home, "instructions.md");
-    await writeFile(instructions, "You are a coding agent. Use exec_command to run shell commands.\n");
-    await writeFile(
-      join(codexHome, "config.toml"),
-      [
-        `model = "tiny"`,
-        `model_provider = "lmx"`,
-        `approval_policy = "never"`,
-        `sandbox_mode = "read-only"`,
-        `check_for_update_on_startup = false`,
-        `model_instructions_file = ${JSON.stringify(instructions)}`,
-        `web_search = "disabled"`,
-        ``,
-        `[analytics]`,
-        `enabled = false`,
-        ``,
-        `[agents]`,
-        `enabled = false`,
-        ``,
-        `[features]`,
-        `goals = false`,
-        `shell_snapshot = false`,
-        `apps = false`,
-        `plugins = false`,
-        `image_generation = false`,
-        `tool_suggest = false`,
-        ``,
-        `[model_providers.lmx]`,
-        `name = "Opta LMX"`,
-        `base_url = "${server.url}/v1"`,
-        `wire_api = "responses"`,
-        ``,
-      ].join("\n"),
+    const { codexHome, work } = await codexConfig(
+      "responses",
+      [`model = "tiny"`, `model_provider = "lmx"`],
+      [`[model_providers.lmx]`, `name = "Opta LMX"`, `base_url = "${server.url}/v1"`, `wire_api = "responses"`],
     );
+    log.length = 0;
     const run = await runCodex(
       ["exec", "--strict-config", "--json", "--skip-git-repo-check", "--ephemeral", "list the files here"],
       { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, CODEX_HOME: codexHome },
@@ -132,7 +149,7 @@ describe("Codex CLI against LMX", () => {
     const items = run.events
       .filter((event) => event.type === "item.completed")
       .map((event) => event.item as { type: string; text?: string; command?: string; status?: string });
-    expect(run.code, run.stderr).toBe(0);
+    expect(run.code, `${run.stderr.slice(-1500)}\n${JSON.stringify(run.events.slice(-4))}`).toBe(0);
     // Codex ran the call: a command_execution item (the random command itself fails, as it should).
     expect(items.some((item) => item.type === "command_execution" && typeof item.command === "string")).toBe(true);
     // …and came back for the final answer, in text.
@@ -144,6 +161,43 @@ describe("Codex CLI against LMX", () => {
     expect(done[0]).toBe("tool_calls");
     expect(done.at(-1)).toBe("stop");
     expect(log.filter((line) => line.event === "tools.forced_for_testing")).toHaveLength(1);
+  }, 120_000);
+
+  it("codex exec --oss finds LMX as an Ollama server (version, tags) and completes a turn over /v1/responses", async () => {
+    const { codexHome, work } = await codexConfig("oss", []);
+    log.length = 0;
+    const run = await runCodex(
+      [
+        "exec",
+        "--oss",
+        "--local-provider",
+        "ollama",
+        "-m",
+        "tiny:latest",
+        "--strict-config",
+        "--json",
+        "--skip-git-repo-check",
+        "--ephemeral",
+        "list the files here",
+      ],
+      {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: home,
+        CODEX_HOME: codexHome,
+        CODEX_OSS_BASE_URL: `${server.url}/v1`,
+      },
+      work,
+    );
+    expect(run.code, `${run.stderr.slice(-1500)}\n${JSON.stringify(run.events.slice(-4))}`).toBe(0);
+    expect(run.events.at(-1)?.type).toBe("turn.completed");
+    const paths = log
+      .filter((line) => line.event === "request")
+      .map((line) => `${line.method} ${line.path} ${line.status}`);
+    // Codex checks the Ollama version, finds `tiny:latest` in the tags (no pull), then talks Responses.
+    expect(paths).toContain("GET /api/version 200");
+    expect(paths).toContain("GET /api/tags 200");
+    expect(paths).toContain("POST /v1/responses 200");
+    expect(paths.some((entry) => entry.startsWith("POST /api/pull"))).toBe(false);
   }, 120_000);
 });
 
