@@ -114,6 +114,25 @@ describe("Ollama's API through the ollama npm client", () => {
     expect(text).toBe(whole.message.content);
   });
 
+  it('follows format: a JSON schema, and "json"', async () => {
+    const shaped = await ollama.chat({
+      model: "tiny",
+      messages: [{ role: "user", content: "A number please" }],
+      format: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
+      stream: false,
+      options: { num_predict: 48 },
+    });
+    expect(Number.isInteger(JSON.parse(shaped.message.content).n)).toBe(true);
+    const json = await ollama.generate({
+      model: "tiny",
+      prompt: "JSON please",
+      format: "json",
+      stream: false,
+      options: { num_predict: 64 },
+    });
+    if (json.done_reason === "stop") expect(() => JSON.parse(json.response ?? "")).not.toThrow();
+  });
+
   it("calls a tool (arguments as an object) and takes the result back, by tool_name", async () => {
     const first = await ollama.chat({
       model: "tiny",
