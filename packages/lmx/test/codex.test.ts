@@ -229,6 +229,10 @@ describe("forceToolCall and logit_bias on end-of-generation tokens", () => {
     expect(second.choices[0]!.message.tool_calls).toBeUndefined();
   });
 
+  it("refuses a server-wide logitBias outside ±100 before starting", async () => {
+    await expect(startTestLmx({ modelsDir: home, logitBias: { 5: 500 } })).rejects.toThrow(/within ±100, got 5: 500/);
+  });
+
   it("applies logit_bias to <|im_end|> (node-llama-cpp's TokenBias skips end tokens)", async () => {
     const openai = client(server);
     const ended = await openai.chat.completions.create({

@@ -119,6 +119,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
   const queueLimit = positiveInt("queueLimit", options.queueLimit, 16, 10_000);
   const idleTtlMs = positiveInt("idleTtlMs", options.idleTtlMs, 15 * 60_000, 2 ** 31 - 1);
   if (options.contextSize !== undefined) positiveInt("contextSize", options.contextSize, 0, 1 << 20);
+  const logitBias = options.logitBias ? checkedLogitBias(options.logitBias) : undefined;
   const modelsDir = resolve(options.modelsDir);
   await mkdir(modelsDir, { recursive: true });
   const sink = options.log;
@@ -188,7 +189,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
     version: LMX_VERSION,
     log,
     ...(options.forceToolCall ? { forceToolCall: options.forceToolCall } : {}),
-    ...(options.logitBias ? { logitBias: checkedLogitBias(options.logitBias) } : {}),
+    ...(logitBias ? { logitBias } : {}),
   };
   const server = createLmxServer(app, new RequestGuard(host, options.apiKey, options.corsOrigins));
   try {
