@@ -262,7 +262,8 @@ export class ModelRegistry {
       // Never pick a file already known to be broken as the default.
       return models.find((model) => model.id === firstLoaded?.id) ?? models.find((model) => !model.problem);
     }
-    const wanted = requested.replace(/\.gguf$/i, "");
+    // `:latest` is the tag Ollama clients add to a bare name (LMX lists `tiny` as `tiny:latest`).
+    const wanted = requested.replace(/:latest$/, "").replace(/\.gguf$/i, "");
     return (
       models.find((model) => model.id === wanted) ??
       models.find((model) => model.id.toLowerCase() === wanted.toLowerCase()) ??

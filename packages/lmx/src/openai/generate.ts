@@ -150,7 +150,8 @@ function promptTokensFromSequence(
  * else where the context window ends, with finish `length` in both cases.
  */
 export async function runChat(app: LmxApp, scope: RequestScope, run: ChatRun, sink: ChatSink): Promise<ChatOutcome> {
-  const { history, tools, grammar } = run;
+  const { history, grammar } = run;
+  const tools = forcedForTesting(app, scope, run);
   let contextText = LlamaText([]);
   let promptKey = "";
   const lease = await app.registry.acquire(run.model, scope.signal, (model) => {
@@ -183,7 +184,7 @@ export async function runChat(app: LmxApp, scope: RequestScope, run: ChatRun, si
     const tokenBias = tokenBiasFor(
       model.model.tokenizer,
       model.vocabularySize,
-      run.logitBias,
+      app.logitBias ? { ...app.logitBias, ...run.logitBias } : run.logitBias,
       tools.forced ? callPrefixTokens(lease) : [],
     );
     sink.start?.(model, promptTokens);
@@ -344,6 +345,24 @@ export async function runChat(app: LmxApp, scope: RequestScope, run: ChatRun, si
     chat.dispose({ disposeSequence: false });
     lease.release();
   }
+}
+
+/**
+ * The tool plan after the `forceToolCall` testing aid: `auto` becomes forced when the conversation
+ * ends with a user message (not with a tool result, so the agent loop still ends in a text answer).
+ */
+function forcedForTesting(app: LmxApp, scope: RequestScope, run: ChatRun): ToolPlan {
+  const { tools, history } = run;
+  if (!app.forceToolCall || tools.forced || !tools.functions) return tools;
+  // The history ends in the model turn to complete; a call in it means a tool result came since.
+  const turn = history.at(-1);
+  const answered =
+    turn?.type === "model" && turn.response.some((item) => typeof item !== "string" && item.type === "functionCall");
+  if (answered) return tools;
+  const name = app.forceToolCall;
+  const named = typeof name === "string" && tools.functions[name] ? { [name]: tools.functions[name] } : undefined;
+  app.log({ event: "tools.forced_for_testing", requestId: scope.requestId, ...(named ? { name } : {}) });
+  return { functions: named ?? tools.functions, forced: true };
 }
 
 /**

@@ -59,6 +59,25 @@ export function samplingOptions(request: SamplingRequest): SamplingOptions {
   return options;
 }
 
+/**
+ * What `logit_bias: -100` (OpenAI's "ban") becomes. Not -Infinity: when a grammar (tool call,
+ * json_schema) allows only banned tokens, llama.cpp's sampler then picks a token the grammar
+ * rejects and node-llama-cpp throws from a promise nobody awaits, which killed the whole server.
+ * A finite bias this low never wins against any other allowed token, and leaves the grammar a way out.
+ */
+const BANNED_LOGIT = -1000;
+
+/**
+ * `TokenBias.set` silently skips end-of-generation tokens (EOS, `<|im_end|>`…), so a client's
+ * `logit_bias` on them did nothing, where OpenAI applies it to every token: write the entry into
+ * the map the native sampler reads instead. Should node-llama-cpp change that field, the bias is
+ * skipped as before rather than failing the request.
+ */
+function setEndTokenBias(bias: TokenBias, token: number, logit: number): void {
+  const biases = (bias as unknown as { _biases?: unknown })._biases;
+  if (biases instanceof Map) biases.set(token, logit);
+}
+
 /** Builds the per-step token bias: the client's `logit_bias` plus, while forcing, the next forced token. */
 export function tokenBiasFor(
   tokenizer: Tokenizer,
@@ -83,7 +102,11 @@ export function tokenBiasFor(
   let step = 0;
   return () => {
     const bias = new TokenBias(tokenizer);
-    for (const [token, value] of entries) bias.set(token as never, value <= -100 ? "never" : { logit: value });
+    for (const [token, value] of entries) {
+      const logit = value <= -100 ? BANNED_LOGIT : value;
+      if (tokenizer.isEogToken(token as never)) setEndTokenBias(bias, token, logit);
+      else bias.set(token as never, { logit });
+    }
     const forced = forcedTokens[step++];
     if (forced !== undefined) bias.set(forced as never, { logit: 100 });
     return bias;

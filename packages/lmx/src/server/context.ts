@@ -12,6 +12,10 @@ export type LmxApp = {
   grammars: GrammarCache;
   version: string;
   log: (line: Record<string, unknown>) => void;
+  /** Testing aid ({@link LmxOptions.forceToolCall}): `tool_choice: auto` right after a user message acts as `required`. */
+  forceToolCall?: true | string;
+  /** Testing aid ({@link LmxOptions.logitBias}): a bias under every request's own `logit_bias`. */
+  logitBias?: Record<string, number>;
 };
 
 /** One request as handlers see it. */

@@ -5,6 +5,15 @@ import { anthropicErrorBody, anthropicMessages } from "../openai/anthropic.js";
 import { chatCompletions } from "../openai/chat.js";
 import { completions } from "../openai/completions.js";
 import { embeddings } from "../openai/embeddings.js";
+import {
+  ollamaChat,
+  ollamaErrorBody,
+  ollamaGenerate,
+  ollamaPs,
+  ollamaShow,
+  ollamaTags,
+  ollamaVersion,
+} from "../openai/ollama.js";
 import { responses } from "../openai/responses.js";
 import { type LmxApp, type RequestScope, STREAMED } from "./context.js";
 import { LmxError, toLmxError } from "./errors.js";
@@ -65,6 +74,25 @@ const ROUTES: Route[] = [
   },
   { method: "POST", path: "/v1/completions", endpoint: "completions", handle: completions },
   { method: "POST", path: "/v1/embeddings", endpoint: "embeddings", handle: embeddings },
+  // Ollama's native API, errors in its `{"error": "…"}` shape.
+  { method: "GET", path: "/api/tags", endpoint: "ollama_tags", handle: ollamaTags, errorBody: ollamaErrorBody },
+  { method: "GET", path: "/api/ps", endpoint: "ollama_ps", handle: ollamaPs, errorBody: ollamaErrorBody },
+  {
+    method: "GET",
+    path: "/api/version",
+    endpoint: "ollama_version",
+    handle: ollamaVersion,
+    errorBody: ollamaErrorBody,
+  },
+  { method: "POST", path: "/api/show", endpoint: "ollama_show", handle: ollamaShow, errorBody: ollamaErrorBody },
+  { method: "POST", path: "/api/chat", endpoint: "ollama_chat", handle: ollamaChat, errorBody: ollamaErrorBody },
+  {
+    method: "POST",
+    path: "/api/generate",
+    endpoint: "ollama_generate",
+    handle: ollamaGenerate,
+    errorBody: ollamaErrorBody,
+  },
   { method: "GET", path: "/api/v1/models", endpoint: "api_models", handle: (app) => listModelStatus(app) },
   {
     method: "POST",
@@ -237,6 +265,9 @@ async function handleRequest(
   let endpoint = "unknown";
   let errorBody: ((error: LmxError) => unknown) | undefined;
   const corsHeaders: Record<string, string> = {};
+  // Matched before the guard so that its refusals (Host, Origin, key) come in the route's own error shape.
+  const matched = matchRoute(method, path);
+  if (!(matched instanceof LmxError)) errorBody = matched.route.errorBody;
   try {
     guard.checkHost(request);
     const origin = guard.checkOrigin(request);
@@ -255,11 +286,9 @@ async function handleRequest(
       response.end();
       return;
     }
-    const matched = matchRoute(method, path);
     if (matched instanceof LmxError) throw matched;
     const { route, rest } = matched;
     endpoint = route.endpoint;
-    errorBody = route.errorBody;
     if (!route.open) guard.checkApiKey(request);
     const body = route.method === "POST" ? await readJson(request) : undefined;
     const scope: RequestScope = { signal: controller.signal, receivedAt, response, requestId };

@@ -43,6 +43,22 @@ export type LmxOptions = {
   memoryLimitBytes?: number;
   /** Extra browser origins allowed by CORS (pages on loopback are always allowed). */
   corsOrigins?: string[];
+  /**
+   * Testing aid, not for serving: a request that offers tools with `tool_choice: auto` and whose
+   * conversation ends with a user message is answered as if it had sent `required`. A generated
+   * (random) test model then calls a tool once per user message and answers in text after the
+   * tool's result, so agent clients that never set `tool_choice` (Codex) can be tested end to end.
+   * A function name forces that function when the request offers it (as a named `tool_choice`).
+   * Default off.
+   */
+  forceToolCall?: boolean | string;
+  /**
+   * Testing aid, as llama-server's `--logit-bias`: token id → bias added on every request (a
+   * request's own `logit_bias` wins per token; ≤ −100 bans the token). Token ids are the model's,
+   * so this suits a server with one model, e.g. making a generated test model close its strings
+   * and end its answers soon. Default none.
+   */
+  logitBias?: Record<number, number>;
   /** Structured log sink, one object per event. Default: silent. */
   log?: (line: object) => void;
 };
@@ -74,6 +90,17 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   return value;
 }
 
+function checkedLogitBias(bias: Record<number, number>): Record<string, number> {
+  for (const [token, value] of Object.entries(bias)) {
+    if (!/^\d+$/.test(token) || !Number.isFinite(value) || Math.abs(value) > 100) {
+      throw new Error(
+        `logitBias: token ids must be non-negative integers and biases within ±100, got ${token}: ${value}`,
+      );
+    }
+  }
+  return { ...bias };
+}
+
 /**
  * Starts Opta LMX: an OpenAI-compatible server for the GGUF models in `modelsDir`. Models load on
  * first use and unload after `idleTtlMs`; nothing is loaded at start, so an empty directory is fine.
@@ -92,6 +119,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
   const queueLimit = positiveInt("queueLimit", options.queueLimit, 16, 10_000);
   const idleTtlMs = positiveInt("idleTtlMs", options.idleTtlMs, 15 * 60_000, 2 ** 31 - 1);
   if (options.contextSize !== undefined) positiveInt("contextSize", options.contextSize, 0, 1 << 20);
+  const logitBias = options.logitBias ? checkedLogitBias(options.logitBias) : undefined;
   const modelsDir = resolve(options.modelsDir);
   await mkdir(modelsDir, { recursive: true });
   const sink = options.log;
@@ -153,7 +181,16 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
       ]),
     ];
   });
-  const app: LmxApp = { llama, registry, metrics, grammars: new GrammarCache(llama), version: LMX_VERSION, log };
+  const app: LmxApp = {
+    llama,
+    registry,
+    metrics,
+    grammars: new GrammarCache(llama),
+    version: LMX_VERSION,
+    log,
+    ...(options.forceToolCall ? { forceToolCall: options.forceToolCall } : {}),
+    ...(logitBias ? { logitBias } : {}),
+  };
   const server = createLmxServer(app, new RequestGuard(host, options.apiKey, options.corsOrigins));
   try {
     await new Promise<void>((resolvePromise, reject) => {
