@@ -4,7 +4,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import YAML from "yaml";
 import { type DaemonProcess, spawnDaemon } from "../../../../packages/daemon/test/fixtures/daemon-harness.js";
 import {
@@ -16,6 +16,10 @@ import {
   startScriptedServer,
 } from "../../../../packages/daemon/test/fixtures/scripted-openai-server.js";
 import { type CliResult, runCli } from "../fixtures/run-cli.js";
+
+// Each test runs `opta doctor` (a Node process, and for some a daemon) two or three times: on a
+// busy 2-core machine one run can take 15 s, so the default 30 s would time out work that is fine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const KEY = "sk-ant-api03-doctor-test-key-3f2a";
 
