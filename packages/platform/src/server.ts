@@ -1,0 +1,104 @@
+import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import type { Database } from "./db/database.js";
+import { loadMigrations, migrate } from "./db/migrate.js";
+import { openPglite } from "./db/pglite.js";
+import { openPostgres } from "./db/postgres.js";
+import { PLATFORM_HOST } from "./defaults.js";
+import { PlatformError } from "./errors.js";
+import type { Logger } from "./log.js";
+import { createPlatformApp } from "./server/app.js";
+import { defaultSitesRoot } from "./sites/assets.js";
+import { PLATFORM_VERSION } from "./version.js";
+
+/** Options of `startPlatform`. */
+export interface PlatformOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** The sites' parent domain (validated by the caller: two labels at least). */
+  domain: string;
+  /** postgres:// URL; without one the embedded database is used. */
+  databaseUrl?: string;
+  /** Where the embedded database lives; `null` keeps it in memory (tests). Ignored with databaseUrl. */
+  pgliteDir: string | null;
+  logger: Logger;
+  /** apps/sites/ (default: this checkout's). */
+  sitesRoot?: string;
+  /** Migration files (default: packages/platform/migrations/). */
+  migrationsDir?: string;
+}
+
+/** A running platform server. */
+export interface RunningPlatform {
+  /** The port it listens on. */
+  port: number;
+  database: Database;
+  /** Stops accepting, waits for open requests, closes the database. */
+  close(): Promise<void>;
+}
+
+/** Opens the database, applies migrations, then listens. Any failure closes what was opened. */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const { logger } = options;
+  const started = Date.now();
+  const migrations = await loadMigrations(options.migrationsDir);
+  const database = options.databaseUrl
+    ? await openPostgres(options.databaseUrl, logger)
+    : await openPglite(options.pgliteDir, logger);
+  try {
+    const result = await migrate(database, migrations, logger);
+    logger.info("database", "database ready", {
+      kind: database.kind,
+      migrations: result.total,
+      appliedNow: result.applied,
+    });
+    // Listen first, then build the app: with --port 0 the sites' origins (CSP) need the real port.
+    let app: ReturnType<typeof createPlatformApp> | undefined;
+    const server = createAdaptorServer({
+      fetch: (request: Request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })),
+      hostname: PLATFORM_HOST,
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (error: NodeJS.ErrnoException) => {
+        reject(
+          error.code === "EADDRINUSE"
+            ? new PlatformError(
+                "PLATFORM_PORT_IN_USE",
+                `port ${options.port} on ${PLATFORM_HOST} is in use; stop what holds it or pass --port`,
+              )
+            : error,
+        );
+      });
+      server.listen(options.port, PLATFORM_HOST, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    app = createPlatformApp({
+      address: { scheme: "http", domain: options.domain, port },
+      sitesRoot: options.sitesRoot ?? defaultSitesRoot(),
+      logger,
+      health: () => ({
+        version: PLATFORM_VERSION,
+        pid: process.pid,
+        uptimeS: Math.round((Date.now() - started) / 1000),
+        database: { kind: database.kind, migrations: result.total },
+      }),
+    });
+    logger.info("platform", "listening", {
+      host: PLATFORM_HOST,
+      port,
+      domain: options.domain,
+      version: PLATFORM_VERSION,
+    });
+    return {
+      port,
+      database,
+      close: async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
