@@ -43,7 +43,8 @@ export function siteForHost(hostHeader: string | undefined, domain: string): Sit
   if (host.startsWith("[")) return undefined;
   const colon = host.lastIndexOf(":");
   if (colon !== -1) {
-    if (!/^\d{1,5}$/.test(host.slice(colon + 1))) return undefined;
+    const port = host.slice(colon + 1);
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65_535) return undefined;
     host = host.slice(0, colon);
   }
   // A fully qualified name may end in a dot (opta.localhost.).
