@@ -39,6 +39,7 @@ async function main(): Promise<number> {
       port: args.port,
       domain: args.domain,
       pgliteDir: pgliteDir(dataDir),
+      dataDir,
       logger,
       ...(databaseUrl ? { databaseUrl } : {}),
     });

@@ -1,5 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
+import type { Hono } from "hono";
+import { createAuth, loadAuthSecret, migrateAuth } from "./auth/auth.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
 import { openPglite } from "./db/pglite.js";
@@ -8,7 +10,9 @@ import { PLATFORM_HOST } from "./defaults.js";
 import { PlatformError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { createPlatformApp } from "./server/app.js";
+import { siteOrigin, siteOrigins } from "./server/security-headers.js";
 import { defaultSitesRoot } from "./sites/assets.js";
+import { siteHost } from "./sites/registry.js";
 import { PLATFORM_VERSION } from "./version.js";
 
 /** Options of `startPlatform`. */
@@ -21,6 +25,8 @@ export interface PlatformOptions {
   databaseUrl?: string;
   /** Where the embedded database lives; `null` keeps it in memory (tests). Ignored with databaseUrl. */
   pgliteDir: string | null;
+  /** The data dir, where the generated auth secret is kept; `null` keeps it in memory (tests). */
+  dataDir?: string | null;
   logger: Logger;
   /** apps/sites/ (default: this checkout's). */
   sitesRoot?: string;
@@ -37,7 +43,10 @@ export interface RunningPlatform {
   close(): Promise<void>;
 }
 
-/** Opens the database, applies migrations, then listens. Any failure closes what was opened. */
+/**
+ * Opens the database, applies the platform's migrations, listens, then sets up accounts (better-auth
+ * and its tables) and the sites. Any failure closes what was opened.
+ */
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { logger } = options;
   const started = Date.now();
@@ -52,48 +61,47 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       migrations: result.total,
       appliedNow: result.applied,
     });
-    // Listen first, then build the app: with --port 0 the sites' origins (CSP) need the real port.
-    let app: ReturnType<typeof createPlatformApp> | undefined;
-    const server = createAdaptorServer({
-      fetch: (request: Request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })),
-      hostname: PLATFORM_HOST,
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (error: NodeJS.ErrnoException) => {
-        reject(
-          error.code === "EADDRINUSE"
-            ? new PlatformError(
-                "PLATFORM_PORT_IN_USE",
-                `port ${options.port} on ${PLATFORM_HOST} is in use; stop what holds it or pass --port`,
-              )
-            : error,
-        );
+    // Listen first, then build the app: with --port 0 the sites' origins (CSP, trusted origins) need the real port.
+    const listener = await listen(options.port);
+    try {
+      const address = { scheme: "http" as const, domain: options.domain, port: listener.port };
+      const auth = createAuth({
+        database,
+        domain: options.domain,
+        accountsOrigin: siteOrigin(address, siteHost("accounts", options.domain)),
+        trustedOrigins: siteOrigins(address),
+        secret: await loadAuthSecret(options.dataDir ?? null),
       });
-      server.listen(options.port, PLATFORM_HOST, () => resolve());
-    });
-    const port = (server.address() as AddressInfo).port;
-    app = createPlatformApp({
-      address: { scheme: "http", domain: options.domain, port },
-      sitesRoot: options.sitesRoot ?? defaultSitesRoot(),
-      logger,
-      health: () => ({
-        version: PLATFORM_VERSION,
-        pid: process.pid,
-        uptimeS: Math.round((Date.now() - started) / 1000),
-        database: { kind: database.kind, migrations: result.total },
-      }),
-    });
+      await migrateAuth(auth, logger);
+      listener.serve(
+        createPlatformApp({
+          address,
+          sitesRoot: options.sitesRoot ?? defaultSitesRoot(),
+          logger,
+          health: () => ({
+            version: PLATFORM_VERSION,
+            pid: process.pid,
+            uptimeS: Math.round((Date.now() - started) / 1000),
+            database: { kind: database.kind, migrations: result.total },
+          }),
+          routes: { accounts: (app) => app.on(["GET", "POST"], "/api/auth/*", (c) => auth.handler(c.req.raw)) },
+        }),
+      );
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
     logger.info("platform", "listening", {
       host: PLATFORM_HOST,
-      port,
+      port: listener.port,
       domain: options.domain,
       version: PLATFORM_VERSION,
     });
     return {
-      port,
+      port: listener.port,
       database,
       close: async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await listener.close();
         await database.close();
       },
     };
@@ -101,4 +109,33 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await database.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** Binds the port on loopback; requests get 503 until `serve` hands over the app. */
+async function listen(port: number) {
+  let app: Hono | undefined;
+  const server = createAdaptorServer({
+    fetch: (request: Request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })),
+    hostname: PLATFORM_HOST,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PlatformError(
+              "PLATFORM_PORT_IN_USE",
+              `port ${port} on ${PLATFORM_HOST} is in use; stop what holds it or pass --port`,
+            )
+          : error,
+      );
+    });
+    server.listen(port, PLATFORM_HOST, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    serve: (ready: Hono) => {
+      app = ready;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

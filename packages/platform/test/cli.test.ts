@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -67,6 +67,7 @@ afterAll(async () => {
 describe("opta platform", () => {
   let port: number;
   let pid: number;
+  let sessionCookie: string;
 
   it(
     "start runs the server in the background, shows the first-start progress, and serves every site",
@@ -96,6 +97,14 @@ describe("opta platform", () => {
       expect(lines.some((line) => line.message === "migration applied" && line.migration === "0001_audit_log")).toBe(
         true,
       );
+      // An account made now must survive a restart (database and auth secret both in the data dir).
+      const signUp = await send(port, `accounts.opta.localhost:${port}`, "/api/auth/sign-up/email", "POST", {
+        headers: { origin: `http://accounts.opta.localhost:${port}` },
+        json: { email: "grace@example.com", password: "a long enough password", name: "Grace" },
+      });
+      expect(signUp.status, signUp.body).toBe(200);
+      sessionCookie = [signUp.headers["set-cookie"] ?? []].flat()[0]!.split(";")[0]!;
+      expect((await stat(join(home, "platform", "data", "auth-secret"))).mode & 0o777).toBe(0o600);
     },
     FIRST_START_TIMEOUT,
   );
@@ -143,6 +152,11 @@ describe("opta platform", () => {
       expect(result.stdout).not.toMatch(/initialising/);
       const log = await readFile(join(home, "platform", "platform.log"), "utf8");
       expect(log.match(/"migration applied"/g)).toHaveLength(1);
+      expect(log.match(/"auth tables migrated"/g)).toHaveLength(1);
+      const session = await send(port, `accounts.opta.localhost:${port}`, "/api/auth/get-session", "GET", {
+        headers: { cookie: sessionCookie },
+      });
+      expect(JSON.parse(session.body)?.user?.email).toBe("grace@example.com");
       expect((await opta(["platform", "stop"])).code).toBe(0);
     },
     FIRST_START_TIMEOUT,

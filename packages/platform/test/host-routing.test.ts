@@ -137,6 +137,23 @@ describe("Host routing", () => {
     const answer = await send(port, `status.${DOMAIN}`, "/", "POST");
     expect(answer.status).toBe(405);
   });
+
+  it("refuses a state-changing request from another origin on every site, before any route", async () => {
+    for (const site of SITE_NAMES) {
+      for (const method of ["POST", "PUT", "PATCH", "DELETE"]) {
+        for (const origin of ["http://evil.example", "null", `http://evil.${DOMAIN}:${port}`]) {
+          const answer = await send(port, siteHost(site, DOMAIN), "/api/anything", method, { headers: { origin } });
+          expect(answer.status, `${method} ${site} from ${origin}`).toBe(403);
+          expect(JSON.parse(answer.body).error.code).toBe("origin_refused");
+        }
+      }
+      // This domain's own sites may: the route answers (here: no such route).
+      const own = await send(port, siteHost(site, DOMAIN), "/api/anything", "POST", {
+        headers: { origin: `http://admin.${DOMAIN}:${port}` },
+      });
+      expect(own.status).toBe(404);
+    }
+  });
 });
 
 describe("Content-Security-Policy", () => {

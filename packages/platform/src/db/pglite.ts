@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { PGlite } from "@electric-sql/pglite";
+import { PGliteDialect } from "kysely-pglite-dialect";
 import { PlatformError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Database, Queryable } from "./database.js";
@@ -91,6 +92,7 @@ function wrap(db: PGlite): Database {
   });
   return {
     kind: "pglite",
+    native: { kind: "pglite", dialect: () => new PGliteDialect(db) },
     ...queryable(db),
     transaction: (work) => db.transaction((tx) => work(queryable(tx))),
     close: () => db.close(),

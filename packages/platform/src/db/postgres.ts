@@ -54,6 +54,7 @@ export async function openPostgres(databaseUrl: string, logger: Logger): Promise
   });
   return {
     kind: "postgres",
+    native: { kind: "postgres", pool },
     ...wrap(pool),
     transaction: async <T>(work: (tx: Queryable) => Promise<T>) => {
       const client = await pool.connect();

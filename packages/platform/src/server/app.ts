@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { Logger } from "../log.js";
 import { siteAssetDir } from "../sites/assets.js";
 import { SITES, type SiteName, siteForHost, siteHost } from "../sites/registry.js";
-import { type PublicAddress, securityHeaders, siteOrigin } from "./security-headers.js";
+import { originAllowed, type PublicAddress, securityHeaders, siteOrigin, siteOrigins } from "./security-headers.js";
 import { findStaticFile } from "./static-files.js";
 
 /** What `GET /api/health` on the home host reports. */
@@ -44,6 +44,7 @@ function errorBody(code: string, message: string) {
 export function createPlatformApp(options: PlatformAppOptions): Hono {
   const { address, logger } = options;
   const accountsOrigin = siteOrigin(address, siteHost("accounts", address.domain));
+  const trusted = siteOrigins(address);
   const sites = new Map<SiteName, Hono>();
   for (const site of SITES) sites.set(site.name, createSiteApp(site.name, options, accountsOrigin));
 
@@ -66,6 +67,19 @@ export function createPlatformApp(options: PlatformAppOptions): Hono {
       return c.json(
         errorBody("unknown_host", `no Opta site answers on this host; the sites are *.${address.domain}`),
         404,
+        {
+          "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+          "X-Content-Type-Options": "nosniff",
+        },
+      );
+    }
+    if (!originAllowed(c.req.method, c.req.header("origin"), trusted)) {
+      return c.json(
+        errorBody(
+          "origin_refused",
+          `a ${c.req.method} from another origin is refused; only this domain's sites may make it`,
+        ),
+        403,
         {
           "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
           "X-Content-Type-Options": "nosniff",

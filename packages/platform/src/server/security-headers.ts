@@ -1,4 +1,4 @@
-import type { SiteName } from "../sites/registry.js";
+import { SITES, type SiteName, siteHost } from "../sites/registry.js";
 
 /** Where the sites are reached from a browser: scheme, domain and port of their origins. */
 export interface PublicAddress {
@@ -12,6 +12,23 @@ export interface PublicAddress {
 export function siteOrigin(address: PublicAddress, host: string): string {
   const defaultPort = address.scheme === "https" ? 443 : 80;
   return `${address.scheme}://${host}${address.port === defaultPort ? "" : `:${address.port}`}`;
+}
+
+/** Every site's origin: the only origins allowed to make state-changing requests. */
+export function siteOrigins(address: PublicAddress): string[] {
+  return SITES.map((site) => siteOrigin(address, siteHost(site.name, address.domain)));
+}
+
+/**
+ * Whether a state-changing request may go on. A browser sends Origin with every POST, PUT, PATCH
+ * and DELETE, so one from a page of another origin (or an opaque "null" one) is refused here for
+ * every site, before any route runs; a request without Origin comes from a program, not from a
+ * page a user was lured to, and passes on to the route's own checks (bearer token, cookies).
+ */
+export function originAllowed(method: string, origin: string | undefined, trusted: readonly string[]): boolean {
+  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return true;
+  if (origin === undefined) return true;
+  return trusted.includes(origin.toLowerCase());
 }
 
 /**
