@@ -1,7 +1,8 @@
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Hono } from "hono";
-import { createAuth, loadAuthSecret, migrateAuth } from "./auth/auth.js";
+import { createAuth, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
+import { offSiteRedirect } from "./auth/redirects.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
 import { openPglite } from "./db/pglite.js";
@@ -84,7 +85,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             uptimeS: Math.round((Date.now() - started) / 1000),
             database: { kind: database.kind, migrations: result.total },
           }),
-          routes: { accounts: (app) => app.on(["GET", "POST"], "/api/auth/*", (c) => auth.handler(c.req.raw)) },
+          routes: { accounts: (app) => mountAuth(app, auth, siteOrigins(address)) },
         }),
       );
     } catch (error) {
@@ -111,11 +112,27 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   }
 }
 
+/** better-auth's handler on accounts, behind the platform's own open-redirect check. */
+function mountAuth(app: Hono, auth: PlatformAuth, trusted: readonly string[]): void {
+  app.on(["GET", "POST"], "/api/auth/*", async (c) => {
+    const target = await offSiteRedirect(c.req.raw, trusted);
+    if (target !== undefined) {
+      return c.json(
+        { error: { code: "redirect_refused", message: "a redirect may only go to a page of this domain's sites" } },
+        403,
+      );
+    }
+    return auth.handler(c.req.raw);
+  });
+}
+
 /** Binds the port on loopback; requests get 503 until `serve` hands over the app. */
 async function listen(port: number) {
   let app: Hono | undefined;
   const server = createAdaptorServer({
-    fetch: (request: Request) => (app ? app.fetch(request) : new Response("starting", { status: 503 })),
+    // env carries node's request (its socket address is the client's address).
+    fetch: (request: Request, env: unknown) =>
+      app ? app.fetch(request, env) : new Response("starting", { status: 503 }),
     hostname: PLATFORM_HOST,
   });
   await new Promise<void>((resolve, reject) => {

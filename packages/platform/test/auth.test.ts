@@ -3,6 +3,8 @@
  * session cookie on the parent domain, only this domain's sites as origins, its tables migrated.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
+import { CLIENT_ADDRESS_HEADER } from "../src/server/app.js";
 import { type RunningPlatform, startPlatform } from "../src/server.js";
 import { memoryLogger, send } from "./fixtures/http.js";
 
@@ -65,33 +67,118 @@ describe("accounts (better-auth)", () => {
     expect(JSON.parse(session.body).user.email).toBe(user.email);
   });
 
-  it("signs in from any site of this domain, and refuses another origin", async () => {
+  it("platform-csrf: signs in from any site of this domain, and refuses another origin", async ({ task }) => {
+    const from = "127.0.0.2";
     const fromAdmin = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
       headers: { origin: `http://admin.${DOMAIN}:${port}` },
       json: { email: user.email, password: user.password },
+      from,
     });
     expect(fromAdmin.status, fromAdmin.body).toBe(200);
-    expect(cookieOf(fromAdmin.headers["set-cookie"])).not.toBe("");
     const cookie = cookieOf(fromAdmin.headers["set-cookie"]);
+    expect(cookie).not.toBe("");
+    const cases: SecurityCase[] = [];
     const origins = ["http://evil.example", `http://evil.${DOMAIN}:${port}`, `http://${DOMAIN}.evil.example`, "null"];
     for (const origin of origins) {
       for (const headers of [{ origin }, { origin, cookie }] as Record<string, string>[]) {
         const refused = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
           headers,
           json: { email: user.email, password: user.password },
+          from,
         });
-        expect(refused.status, origin).toBe(403);
-        expect(cookieOf(refused.headers["set-cookie"]), origin).toBe("");
+        cases.push({
+          attack: `sign-in from ${origin}${headers.cookie ? " with the session cookie" : ""}`,
+          refused: refused.status === 403 && cookieOf(refused.headers["set-cookie"]) === "",
+          detail: `${refused.status}`,
+        });
       }
       const signOut = await send(port, accounts, "/api/auth/sign-out", "POST", {
         headers: { origin, cookie },
         json: {},
+        from,
       });
-      expect(signOut.status, origin).toBe(403);
+      cases.push({ attack: `sign-out from ${origin}`, refused: signOut.status === 403, detail: `${signOut.status}` });
     }
+    expect(reportFamily(task, "platform-csrf", cases).through).toEqual([]);
     // The session those refused requests carried is still signed in.
-    const session = await send(port, accounts, "/api/auth/get-session", "GET", { headers: { cookie } });
+    const session = await send(port, accounts, "/api/auth/get-session", "GET", { headers: { cookie }, from });
     expect(JSON.parse(session.body).user.email).toBe(user.email);
+  });
+
+  it("platform-open-redirect: a callback URL off this domain's sites is refused", async ({ task }) => {
+    const targets = [
+      "http://evil.example/",
+      "//evil.example/",
+      "https://evil.example/x",
+      `http://${DOMAIN}.evil.example/`,
+      `http://evil.${DOMAIN}:${port}/`,
+      "javascript:alert(1)",
+      "/\\evil.example/",
+      "\\\\evil.example",
+    ];
+    const cases: SecurityCase[] = [];
+    for (const [index, callbackURL] of targets.entries()) {
+      const answer = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
+        headers: { origin: accountsOrigin },
+        json: { email: user.email, password: user.password, callbackURL },
+        // One client address each: these count against sign-in's rate limit (3 per 10 s per client).
+        from: `127.0.0.${20 + index}`,
+      });
+      const location = String(answer.headers.location ?? "");
+      const url = answer.status === 200 ? String((JSON.parse(answer.body) as { url?: string }).url ?? "") : "";
+      const redirected = /evil|javascript/.test(location) || /evil|javascript/.test(url);
+      cases.push({
+        attack: `sign-in callbackURL=${callbackURL}`,
+        refused: answer.status === 403 && !redirected,
+        detail: `${answer.status} ${location}${url}`,
+      });
+    }
+    expect(reportFamily(task, "platform-open-redirect", cases).through).toEqual([]);
+    // A site of this domain is a fine place to come back to.
+    const own = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
+      headers: { origin: accountsOrigin },
+      json: { email: user.email, password: user.password, callbackURL: `http://admin.${DOMAIN}:${port}/users` },
+      from: "127.0.0.30",
+    });
+    expect(own.status, own.body).toBe(200);
+  });
+
+  it("platform-brute-force: sign-in attempts beyond the limit are refused, for that client only", async ({ task }) => {
+    const attacker = "127.0.0.40";
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 6; attempt += 1) {
+      const answer = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
+        headers: {
+          origin: accountsOrigin,
+          "x-forwarded-for": `10.0.0.${attempt}`,
+          [CLIENT_ADDRESS_HEADER]: `10.1.0.${attempt}`,
+        },
+        json: { email: user.email, password: `guess number ${attempt}` },
+        from: attacker,
+      });
+      statuses.push(answer.status);
+    }
+    // The right password, too, is refused while the limit holds: guessing on is pointless.
+    const right = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
+      headers: { origin: accountsOrigin },
+      json: { email: user.email, password: user.password },
+      from: attacker,
+    });
+    statuses.push(right.status);
+    const cases: SecurityCase[] = statuses.slice(3).map((status, index) => ({
+      attack: `sign-in attempt ${index + 4} within the window (forged X-Forwarded-For and client-address headers)`,
+      refused: status === 429,
+      detail: `${status}`,
+    }));
+    expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(reportFamily(task, "platform-brute-force", cases).through).toEqual([]);
+    // Another client is not locked out by it.
+    const other = await send(port, accounts, "/api/auth/sign-in/email", "POST", {
+      headers: { origin: accountsOrigin },
+      json: { email: user.email, password: user.password },
+      from: "127.0.0.41",
+    });
+    expect(other.status, other.body).toBe(200);
   });
 
   it("answers only on the accounts host", async () => {

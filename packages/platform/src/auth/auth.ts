@@ -11,6 +11,7 @@ import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import type { Database } from "../db/database.js";
 import type { Logger } from "../log.js";
+import { CLIENT_ADDRESS_HEADER } from "../server/app.js";
 
 /** Options of `createAuth`. */
 export interface AuthOptions {
@@ -47,6 +48,8 @@ export function createAuth(options: AuthOptions) {
     // In the database, so several server processes behind one load balancer count together.
     rateLimit: { enabled: true, storage: "database" },
     advanced: {
+      // The TCP peer's address, set by the platform's front door (server/app.ts), never a client's header.
+      ipAddress: { ipAddressHeaders: [CLIENT_ADDRESS_HEADER] },
       crossSubDomainCookies: { enabled: true, domain: options.domain },
       // Secure and __Secure- cookies: browsers accept them over plain http on *.localhost, so the
       // production settings are the ones tests see.

@@ -1,3 +1,4 @@
+import type { HttpBindings } from "@hono/node-server";
 import { Hono } from "hono";
 import type { Logger } from "../log.js";
 import { siteAssetDir } from "../sites/assets.js";
@@ -86,13 +87,27 @@ export function createPlatformApp(options: PlatformAppOptions): Hono {
         },
       );
     }
-    return siteApp.fetch(c.req.raw);
+    return siteApp.fetch(withClientAddress(c.req.raw, c.env), c.env);
   });
   app.onError((error, c) => {
     logger.error("http", "unhandled error", { path: c.req.path, error: error.message, stack: error.stack });
     return c.json(errorBody("internal", "the platform server failed on this request; see its log"), 500);
   });
   return app;
+}
+
+/**
+ * The header that carries the client's address to the sites (better-auth keys its rate limits on
+ * it). Set here from the TCP peer, replacing whatever the client sent, so no one picks their own
+ * rate-limit bucket by sending the header (or X-Forwarded-For, which is not read).
+ */
+export const CLIENT_ADDRESS_HEADER = "x-opta-client-address";
+
+function withClientAddress(request: Request, env: unknown): Request {
+  const address = (env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress ?? "unknown";
+  const headers = new Headers(request.headers);
+  headers.set(CLIENT_ADDRESS_HEADER, address);
+  return new Request(request, { headers });
 }
 
 /** One site: its security headers on every answer, its API routes, then its static files. */
