@@ -10,7 +10,7 @@ import { mkdir } from "node:fs/promises";
 import { resolveOptaHome } from "@opta/local";
 import { parseArgs } from "./args.js";
 import { pgliteDir, platformPaths } from "./control/paths.js";
-import { isProcessAlive } from "./control/process.js";
+import { isProcessAlive, looksLikePlatform } from "./control/process.js";
 import { clearPlatformState, readPlatformState, writePlatformState } from "./control/state.js";
 import { PlatformError } from "./errors.js";
 import { createLogger } from "./log.js";
@@ -26,7 +26,8 @@ async function main(): Promise<number> {
     const paths = platformPaths(home);
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     const existing = await readPlatformState(home);
-    if (existing && existing.pid !== process.pid && isProcessAlive(existing.pid)) {
+    // A pid from a crashed server's state may since belong to another program: that is no server.
+    if (existing && existing.pid !== process.pid && isProcessAlive(existing.pid) && looksLikePlatform(existing.pid)) {
       throw new PlatformError(
         "PLATFORM_ALREADY_RUNNING",
         `a platform server already runs for ${home} (pid ${existing.pid}, port ${existing.port}); stop it with 'opta platform stop'`,

@@ -162,6 +162,38 @@ describe("opta platform", () => {
     FIRST_START_TIMEOUT,
   );
 
+  it(
+    "start --foreground stays attached with JSON log lines, and Ctrl+C stops it cleanly",
+    async () => {
+      port = await closedPort();
+      const child = spawn(process.execPath, [OPTA, "platform", "start", "--foreground", "--port", String(port)], {
+        env: { ...process.env, OPTA_HOME: home, NO_COLOR: "1", DATABASE_URL: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk) => {
+          stdout += chunk;
+          if (stdout.includes('"message":"listening"')) resolve();
+        });
+        child.on("close", () => reject(new Error(`exited before listening: ${stdout}`)));
+      });
+      const lines = stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { scope: string; message: string });
+      expect(lines.at(-1)).toMatchObject({ scope: "platform", message: "listening" });
+      expect((await send(port, `help.opta.localhost:${port}`)).body).toContain('content="help"');
+      // Ctrl+C in a terminal reaches the CLI's process group: the CLI forwards it to the server.
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+      expect(stdout).toContain('"message":"stopped"');
+      expect(existsSync(join(home, "platform", "state.json"))).toBe(false);
+    },
+    FIRST_START_TIMEOUT,
+  );
+
   it("an unreachable DATABASE_URL is one error line with its code, and no server is left", async () => {
     const result = await opta(["platform", "start", "--port", String(await closedPort())], {
       DATABASE_URL: `postgres://opta:pw-not-shown@127.0.0.1:${await closedPort()}/opta`,
