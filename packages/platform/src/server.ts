@@ -72,6 +72,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         accountsOrigin: siteOrigin(address, siteHost("accounts", options.domain)),
         trustedOrigins: siteOrigins(address),
         secret: await loadAuthSecret(options.dataDir ?? null),
+        logger,
       });
       await migrateAuth(auth, logger);
       listener.serve(

@@ -181,6 +181,15 @@ describe("accounts (better-auth)", () => {
     expect(other.status, other.body).toBe(200);
   });
 
+  it("writes better-auth's own messages as the platform's JSON lines, with no password in any line", () => {
+    // The brute-force test above made three wrong guesses that reached better-auth.
+    const auth = log.lines.filter((line) => line.scope === "auth");
+    expect(auth.filter((line) => line.level === "warn" && line.message === "Invalid password")).toHaveLength(3);
+    const all = log.raw.join("");
+    expect(all).not.toContain(user.password);
+    expect(all).not.toContain("guess number");
+  });
+
   it("answers only on the accounts host", async () => {
     const elsewhere = await send(port, `admin.${DOMAIN}:${port}`, "/api/auth/get-session");
     expect(elsewhere.status).toBe(404);

@@ -24,6 +24,8 @@ export interface AuthOptions {
   trustedOrigins: string[];
   /** Signs cookies and tokens; every server copy on one database must share it. */
   secret: string;
+  /** better-auth's own messages go here, as the platform's JSON lines (scope `auth`). */
+  logger: Logger;
 }
 
 /** The better-auth instance of the platform. */
@@ -45,6 +47,12 @@ export function createAuth(options: AuthOptions) {
     emailAndPassword: { enabled: true, minPasswordLength: 10 },
     trustedOrigins: options.trustedOrigins,
     telemetry: { enabled: false },
+    logger: {
+      level: "info",
+      // Only the message and the names of what came with it: its extra arguments may hold request data.
+      log: (level, message, ...args) =>
+        options.logger.log(level, "auth", message, args.length > 0 ? { details: args.map(describe) } : {}),
+    },
     // In the database, so several server processes behind one load balancer count together.
     rateLimit: { enabled: true, storage: "database" },
     advanced: {
@@ -56,6 +64,10 @@ export function createAuth(options: AuthOptions) {
       useSecureCookies: true,
     },
   });
+}
+
+function describe(value: unknown): string {
+  return value instanceof Error ? `${value.name}: ${value.message}` : typeof value;
 }
 
 /** Creates or updates better-auth's tables (user, session, account, verification, rateLimit). */
