@@ -1,7 +1,7 @@
 /**
  * `opta platform start|status|stop`: run the Opta platform server (the eight optalocal sites and
  * their APIs on one process) on this machine. The server is its own process, started from
- * @opta/platform's entry; this module talks to it only through its state file and health route.
+ * @opta/platform's entry (an optional peer of the CLI); this module talks to it only through its state file and health route.
  */
 import { spawn } from "node:child_process";
 import type { LogLine, PlatformError } from "@opta/platform/control";
@@ -11,7 +11,29 @@ import { dim, duration, green, print } from "../output/terminal.js";
 
 type StartFlags = { port?: string; domain?: string; data?: string; foreground?: boolean };
 
-const control = () => import("@opta/platform/control");
+/**
+ * Loads `specifier` (@opta/platform/control). The platform server is an optional peer of the CLI:
+ * it brings PGlite, better-auth and the pg driver, which a CLI that only talks to the daemon does
+ * not need. Missing, it is one clear error saying how to add it.
+ */
+export async function loadOptionalPlatform<T = typeof import("@opta/platform/control")>(
+  specifier = "@opta/platform/control",
+): Promise<T> {
+  try {
+    return (await import(specifier)) as T;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const name = specifier.replace(/\/control$/, "");
+    if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && String(error).includes(name)) {
+      throw new CliError(
+        `the Opta platform server is not installed with this CLI (${name} is an optional part); install it beside opta with 'npm install -g ${name}'`,
+      );
+    }
+    throw error;
+  }
+}
+
+const control = () => loadOptionalPlatform();
 
 /** A PlatformError keeps its code in the one line the user sees. */
 function asCliError(error: unknown): unknown {
