@@ -48,6 +48,7 @@ const daemon = () => import("./commands/daemon.js");
 const sessions = () => import("./commands/sessions.js");
 const sessionsRewind = () => import("./commands/sessions-rewind.js");
 const config = () => import("./commands/config.js");
+const platform = () => import("./commands/platform.js");
 
 function readVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -289,6 +290,27 @@ export function buildProgram(): Command {
     .option("--base-url <url>", "API base URL (required for openai-compatible)")
     .option("--models <ids>", "comma-separated model ids it serves (else listed from the provider)")
     .action(lazyModule("./commands/config-provider.js", "addProvider"));
+
+  const platformCommand = program
+    .command("platform")
+    .description("run the Opta platform server: the optalocal sites and their APIs on this machine");
+  platformCommand
+    .command("start")
+    .description("start the platform server in the background (or attached with --foreground)")
+    .option("--port <port>", "port on 127.0.0.1 (default 3000; 0 picks a free one)")
+    .option("--domain <domain>", "the sites' parent domain (default opta.localhost)")
+    .option("--data <dir>", "data dir for the embedded database (default: platform/data in the Opta home)")
+    .option("--foreground", "stay attached: JSON log lines on stdout, Ctrl+C stops")
+    .action(lazy(platform, (m) => m.start));
+  platformCommand
+    .command("status")
+    .description("pid, address, database and sites of the running platform server")
+    .option("--json", "print JSON")
+    .action(lazy(platform, (m) => m.status));
+  platformCommand
+    .command("stop")
+    .description("stop the platform server")
+    .action(lazy(platform, (m) => m.stop));
 
   const accountCommand = program.command("account").description("API keys in the OS keychain (or the file vault)");
   accountCommand

@@ -1,0 +1,159 @@
+import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import type { Hono } from "hono";
+import { createAuth, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
+import { offSiteRedirect } from "./auth/redirects.js";
+import type { Database } from "./db/database.js";
+import { loadMigrations, migrate } from "./db/migrate.js";
+import { openPglite } from "./db/pglite.js";
+import { openPostgres } from "./db/postgres.js";
+import { PLATFORM_HOST } from "./defaults.js";
+import { PlatformError } from "./errors.js";
+import type { Logger } from "./log.js";
+import { createPlatformApp } from "./server/app.js";
+import { siteOrigin, siteOrigins } from "./server/security-headers.js";
+import { defaultSitesRoot } from "./sites/assets.js";
+import { siteHost } from "./sites/registry.js";
+import { PLATFORM_VERSION } from "./version.js";
+
+/** Options of `startPlatform`. */
+export interface PlatformOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  /** The sites' parent domain (validated by the caller: two labels at least). */
+  domain: string;
+  /** postgres:// URL; without one the embedded database is used. */
+  databaseUrl?: string;
+  /** Where the embedded database lives; `null` keeps it in memory (tests). Ignored with databaseUrl. */
+  pgliteDir: string | null;
+  /** The data dir, where the generated auth secret is kept; `null` keeps it in memory (tests). */
+  dataDir?: string | null;
+  logger: Logger;
+  /** apps/sites/ (default: this checkout's). */
+  sitesRoot?: string;
+  /** Migration files (default: packages/platform/migrations/). */
+  migrationsDir?: string;
+}
+
+/** A running platform server. */
+export interface RunningPlatform {
+  /** The port it listens on. */
+  port: number;
+  database: Database;
+  /** Stops accepting, waits for open requests, closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the database, applies the platform's migrations, listens, then sets up accounts (better-auth
+ * and its tables) and the sites. Any failure closes what was opened.
+ */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const { logger } = options;
+  const started = Date.now();
+  const migrations = await loadMigrations(options.migrationsDir);
+  const database = options.databaseUrl
+    ? await openPostgres(options.databaseUrl, logger)
+    : await openPglite(options.pgliteDir, logger);
+  try {
+    const result = await migrate(database, migrations, logger);
+    logger.info("database", "database ready", {
+      kind: database.kind,
+      migrations: result.total,
+      appliedNow: result.applied,
+    });
+    // Listen first, then build the app: with --port 0 the sites' origins (CSP, trusted origins) need the real port.
+    const listener = await listen(options.port);
+    try {
+      const address = { scheme: "http" as const, domain: options.domain, port: listener.port };
+      const auth = createAuth({
+        database,
+        domain: options.domain,
+        accountsOrigin: siteOrigin(address, siteHost("accounts", options.domain)),
+        trustedOrigins: siteOrigins(address),
+        secret: await loadAuthSecret(options.dataDir ?? null),
+        logger,
+      });
+      await migrateAuth(auth, logger);
+      listener.serve(
+        createPlatformApp({
+          address,
+          sitesRoot: options.sitesRoot ?? defaultSitesRoot(),
+          logger,
+          health: () => ({
+            version: PLATFORM_VERSION,
+            pid: process.pid,
+            uptimeS: Math.round((Date.now() - started) / 1000),
+            database: { kind: database.kind, migrations: result.total },
+          }),
+          routes: { accounts: (app) => mountAuth(app, auth, siteOrigins(address)) },
+        }),
+      );
+    } catch (error) {
+      await listener.close();
+      throw error;
+    }
+    logger.info("platform", "listening", {
+      host: PLATFORM_HOST,
+      port: listener.port,
+      domain: options.domain,
+      version: PLATFORM_VERSION,
+    });
+    return {
+      port: listener.port,
+      database,
+      close: async () => {
+        await listener.close();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** better-auth's handler on accounts, behind the platform's own open-redirect check. */
+function mountAuth(app: Hono, auth: PlatformAuth, trusted: readonly string[]): void {
+  app.on(["GET", "POST"], "/api/auth/*", async (c) => {
+    const target = await offSiteRedirect(c.req.raw, trusted);
+    if (target !== undefined) {
+      return c.json(
+        { error: { code: "redirect_refused", message: "a redirect may only go to a page of this domain's sites" } },
+        403,
+      );
+    }
+    return auth.handler(c.req.raw);
+  });
+}
+
+/** Binds the port on loopback; requests get 503 until `serve` hands over the app. */
+async function listen(port: number) {
+  let app: Hono | undefined;
+  const server = createAdaptorServer({
+    // env carries node's request (its socket address is the client's address).
+    fetch: (request: Request, env: unknown) =>
+      app ? app.fetch(request, env) : new Response("starting", { status: 503 }),
+    hostname: PLATFORM_HOST,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === "EADDRINUSE"
+          ? new PlatformError(
+              "PLATFORM_PORT_IN_USE",
+              `port ${port} on ${PLATFORM_HOST} is in use; stop what holds it or pass --port`,
+            )
+          : error,
+      );
+    });
+    server.listen(port, PLATFORM_HOST, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    serve: (ready: Hono) => {
+      app = ready;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
