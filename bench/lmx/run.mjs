@@ -156,7 +156,8 @@ try {
   log(`writing the ${size} test model…`);
   await mkdir(join(dir, "models"));
   const modelPath = join(dir, "models", `${size}.gguf`);
-  await writeTestModel(modelPath, { size, seed: 1 });
+  // (Not needed when only the llama-server comparison runs, on a given file.)
+  if (!(values["llama-server-only"] && values.gguf)) await writeTestModel(modelPath, { size, seed: 1 });
 
   if (values["llama-server"]) {
     const comparisonModels = join(dir, "comparison-models");
@@ -164,16 +165,12 @@ try {
     const comparedPath = values.gguf ? resolve(values.gguf) : modelPath;
     const comparedName = values.gguf ? basename(comparedPath).replace(/\.gguf$/i, "") : size;
     await symlink(comparedPath, join(comparisonModels, `${comparedName}.gguf`));
-    // The end-of-generation token, banned so that every run generates --tokens tokens (the
-    // generated model's; a real model answers until it is done, which is the same on both sides).
-    let eos;
-    if (!values.gguf) {
-      const probe = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
-      const probeModel = await probe.loadModel({ modelPath, gpuLayers: 0, vocabOnly: true });
-      eos = probeModel.tokens.eos;
-      await probeModel.dispose();
-      await probe.dispose();
-    }
+    // The end-of-generation token, banned on both sides so that every run generates --tokens tokens.
+    const probe = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    const probeModel = await probe.loadModel({ modelPath: comparedPath, gpuLayers: 0, vocabOnly: true });
+    const eos = probeModel.tokens.eos ?? undefined;
+    await probeModel.dispose();
+    await probe.dispose();
     const contextSize = 4096;
     log(
       `comparing LMX with ${values["llama-server"]} on ${comparedName}, ${threads} threads, 1 sequence × ${contextSize}…`,
