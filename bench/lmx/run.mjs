@@ -7,6 +7,7 @@
 //
 //   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 8] [--ttft-rounds 24]
 //                          [--parallel 4] [--json]
+//                          [--llama-server PATH [--llama-server-only] [--gguf PATH] [--llama-rounds 8]]
 //
 // The in-process baseline runs on the same context LMX runs (its parallel sequences × its context
 // size), so the ratio is what the server adds: HTTP, SSE, JSON, the process boundary. A second
@@ -17,18 +18,26 @@
 // The model is generated (writeTestModel, seed 1) into a temporary directory and deleted after.
 // LMX runs as its own process (`opta lmx start`, the way users run it), so the benchmark's HTTP
 // clients parse their SSE chunks on another JavaScript thread than the one driving LMX's decode.
+//
+// With --llama-server PATH (a llama-server built from the llama.cpp source node-llama-cpp bundles:
+// scripts/build-llama-server.sh), it first compares LMX with llama.cpp's own server: both as their
+// own processes on the same GGUF (the generated model, or --gguf PATH, e.g. a real quantized one),
+// the same threads, one sequence, a 4096-token context, alternating paired rounds; CPU time per
+// generated token (each server process's /proc/PID/stat), decode tok/s and TTFT, and their ratios
+// (see versus-llama-server.mjs). --llama-server-only stops after that comparison.
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { Agent, request as httpRequest } from "node:http";
 import { loadavg, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaChat, LlamaLogLevel, TokenBias } from "node-llama-cpp";
 import { defaultThreads, writeTestModel } from "../../packages/lmx/dist/index.js";
+import { compareWithLlamaServer, startLlamaServer, startLmxServer } from "./versus-llama-server.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -41,6 +50,11 @@ const { values } = parseArgs({
     // LMX's parallel sequences per model (its default is 4; 1 shows what the 4-sequence context costs).
     parallel: { type: "string", default: "4" },
     json: { type: "boolean", default: false },
+    "llama-server": { type: "string" },
+    "llama-server-only": { type: "boolean", default: false },
+    // A GGUF for the llama-server comparison instead of the generated model.
+    gguf: { type: "string" },
+    "llama-rounds": { type: "string", default: "8" },
   },
 });
 const size = values.size;
@@ -142,7 +156,94 @@ try {
   log(`writing the ${size} test model…`);
   await mkdir(join(dir, "models"));
   const modelPath = join(dir, "models", `${size}.gguf`);
-  await writeTestModel(modelPath, { size, seed: 1 });
+  // (Not needed when only the llama-server comparison runs, on a given file.)
+  if (!(values["llama-server-only"] && values.gguf)) await writeTestModel(modelPath, { size, seed: 1 });
+
+  if (values["llama-server"]) {
+    const comparisonModels = join(dir, "comparison-models");
+    await mkdir(comparisonModels);
+    const comparedPath = values.gguf ? resolve(values.gguf) : modelPath;
+    const comparedName = values.gguf ? basename(comparedPath).replace(/\.gguf$/i, "") : size;
+    await symlink(comparedPath, join(comparisonModels, `${comparedName}.gguf`));
+    // The end-of-generation token, banned on both sides so that every run generates --tokens tokens.
+    const probe = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+    const probeModel = await probe.loadModel({ modelPath: comparedPath, gpuLayers: 0, vocabOnly: true });
+    const eos = probeModel.tokens.eos ?? undefined;
+    await probeModel.dispose();
+    await probe.dispose();
+    const contextSize = 4096;
+    log(
+      `comparing LMX with ${values["llama-server"]} on ${comparedName}, ${threads} threads, 1 sequence × ${contextSize}…`,
+    );
+    const servers = {
+      llamaServer: await startLlamaServer(values["llama-server"], comparedPath, { threads, contextSize }),
+      lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), { threads, contextSize }),
+    };
+    let comparison;
+    try {
+      comparison = await compareWithLlamaServer({
+        servers,
+        modelName: comparedName,
+        rounds: Number(values["llama-rounds"]),
+        maxTokens,
+        sampling,
+        eos,
+        prompt: (round, variant) => roundPrompt(variant, round),
+        log,
+      });
+    } finally {
+      await servers.lmx.close();
+      await servers.llamaServer.close();
+    }
+    const c = comparison;
+    const r = (value, digits = 1) => Number(value.toFixed(digits));
+    const summary = {
+      model: comparedName,
+      threads,
+      contextSize,
+      rounds: c.rounds,
+      maxTokens,
+      lmx: {
+        cpuMsPerToken: r(c.lmx.cpuMsPerToken, 2),
+        mainThreadCpuMsPerToken: r(c.lmx.mainThreadCpuMsPerToken, 2),
+        tokensPerSecond: r(c.lmx.tokensPerSecond),
+        ttftMs: r(c.lmx.ttftMs),
+        generatedTokens: c.lmx.generatedTokens,
+        promptTokens: c.lmx.promptTokens,
+      },
+      llamaServer: {
+        cpuMsPerToken: r(c.llamaServer.cpuMsPerToken, 2),
+        tokensPerSecond: r(c.llamaServer.tokensPerSecond),
+        ttftMs: r(c.llamaServer.ttftMs),
+        generatedTokens: c.llamaServer.generatedTokens,
+        promptTokens: c.llamaServer.promptTokens,
+      },
+      cpuPerTokenRatio: r(c.cpuPerTokenRatio, 3),
+      cpuPerTokenRatioPaired: r(c.cpuPerTokenRatioPaired, 3),
+      tokensPerSecondRatioPaired: r(c.tokensPerSecondRatioPaired, 3),
+      ttftAddedPairedMs: r(c.ttftAddedPairedMs),
+      loadAverage: r(loadavg()[0], 2),
+    };
+    if (values.json) console.log(JSON.stringify({ llamaServer: summary }, null, 2));
+    else {
+      console.log(
+        `LMX vs llama-server: ${summary.model}, threads ${threads}, 1 sequence × ${contextSize}, ${c.rounds} paired rounds of ${maxTokens} tokens`,
+      );
+      console.log(
+        `CPU ms/token  LMX ${summary.lmx.cpuMsPerToken} (JavaScript main thread ${summary.lmx.mainThreadCpuMsPerToken})  llama-server ${summary.llamaServer.cpuMsPerToken}  ratio ${summary.cpuPerTokenRatio}× (paired median ${summary.cpuPerTokenRatioPaired}×)   target ≤ 1.05×`,
+      );
+      console.log(
+        `decode tok/s  LMX ${summary.lmx.tokensPerSecond}  llama-server ${summary.llamaServer.tokensPerSecond}  ratio (paired) ${summary.tokensPerSecondRatioPaired}×   target ≥ 0.95×`,
+      );
+      console.log(
+        `TTFT ms       LMX ${summary.lmx.ttftMs}  llama-server ${summary.llamaServer.ttftMs}  added (paired) ${summary.ttftAddedPairedMs} ms; prompt tokens ${summary.lmx.promptTokens} / ${summary.llamaServer.promptTokens}; load average ${summary.loadAverage}`,
+      );
+    }
+    if (values["llama-server-only"]) {
+      await rm(dir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  }
 
   // ---- in-process baselines: LlamaChat the way an app embeds node-llama-cpp. Two contexts: the
   // one LMX itself runs (its parallel sequences × its context size, its dispatch rule — so the ratio

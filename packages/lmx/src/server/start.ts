@@ -217,7 +217,26 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
       ...(options.advertiseInterface ? { interface: options.advertiseInterface } : {}),
     });
   }
-  log({ event: "lmx.started", url: `http://${urlHost}:${bound}`, modelsDir, threads, parallel, queueLimit, idleTtlMs });
+  log({
+    event: "lmx.started",
+    url: `http://${urlHost}:${bound}`,
+    modelsDir,
+    threads,
+    parallel,
+    queueLimit,
+    idleTtlMs,
+    // Which llama.cpp binary decodes: node-llama-cpp's prebuilt one, or a native build of its bundled
+    // source (`npx node-llama-cpp source download --gpu false`), which it prefers when present. They
+    // cost differently per token with several threads (docs/lmx.md#threads).
+    llamaBuild: llama.buildType,
+  });
+  if (llama.buildType === "prebuilt" && threads > 1) {
+    log({
+      event: "lmx.threads_prebuilt",
+      threads,
+      hint: "the prebuilt llama.cpp binary has no OpenMP: its threads busy-wait for each other, so with more than one thread a token costs more CPU time, the more so on a busy machine; a native build (npx node-llama-cpp source download --gpu false; needs cmake and a C++ compiler) avoids it, see docs/lmx.md#threads",
+    });
+  }
 
   let closing: Promise<void> | undefined;
   return {
