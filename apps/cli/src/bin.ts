@@ -312,7 +312,9 @@ export function buildProgram(): Command {
     .description("stop the platform server")
     .action(lazy(platform, (m) => m.stop));
 
-  const accountCommand = program.command("account").description("API keys in the OS keychain (or the file vault)");
+  const accountCommand = program
+    .command("account")
+    .description("API keys in the OS keychain (or the file vault); platform login");
   accountCommand
     .command("add")
     .description("store a provider's API key (typed hidden, or piped on stdin)")
@@ -333,6 +335,26 @@ export function buildProgram(): Command {
     .description("replace a provider's key without interrupting running turns")
     .argument("<provider>")
     .action(lazyModule("./commands/account.js", "rotate"));
+  accountCommand
+    .command("login")
+    .description("sign in to the Opta platform through the browser (a code to approve; works over SSH)")
+    .option(
+      "--platform <url>",
+      "the platform's address (default $OPTA_PLATFORM_URL, the last login's, or http://opta.localhost:3000)",
+    )
+    .option("--no-browser", "only print the URL and code")
+    .action(lazyModule("./commands/platform-login.js", "login"));
+  accountCommand
+    .command("whoami")
+    .description("the user the stored platform token (or OPTA_PLATFORM_TOKEN) signs in as")
+    .option("--platform <url>", "the platform's address")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/platform-login.js", "whoami"));
+  accountCommand
+    .command("logout")
+    .description("end the platform session on the server and remove its token here")
+    .option("--platform <url>", "the platform's address")
+    .action(lazyModule("./commands/platform-login.js", "logout"));
 
   const mcpCommand = program.command("mcp").description("MCP servers whose tools the model can use");
   mcpCommand

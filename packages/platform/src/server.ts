@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Hono } from "hono";
-import { createAuth, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
+import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
 import { offSiteRedirect } from "./auth/redirects.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
@@ -12,7 +12,8 @@ import { PlatformError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { createPlatformApp } from "./server/app.js";
 import { siteOrigin, siteOrigins } from "./server/security-headers.js";
-import { defaultSitesRoot } from "./sites/assets.js";
+import { findStaticFile } from "./server/static-files.js";
+import { defaultSitesRoot, siteAssetDir } from "./sites/assets.js";
 import { siteHost } from "./sites/registry.js";
 import { PLATFORM_VERSION } from "./version.js";
 
@@ -33,6 +34,8 @@ export interface PlatformOptions {
   sitesRoot?: string;
   /** Migration files (default: packages/platform/migrations/). */
   migrationsDir?: string;
+  /** Device-code lifetime and polling interval of `opta account login` (default 10 min, 5 s). */
+  device?: DeviceFlowOptions;
 }
 
 /** A running platform server. */
@@ -73,6 +76,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         trustedOrigins: siteOrigins(address),
         secret: await loadAuthSecret(options.dataDir ?? null),
         logger,
+        device: options.device,
       });
       await migrateAuth(auth, logger);
       listener.serve(
@@ -86,7 +90,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             uptimeS: Math.round((Date.now() - started) / 1000),
             database: { kind: database.kind, migrations: result.total },
           }),
-          routes: { accounts: (app) => mountAuth(app, auth, siteOrigins(address)) },
+          routes: {
+            accounts: (app) => {
+              mountAuth(app, auth, siteOrigins(address));
+              mountDevicePage(app, siteAssetDir(options.sitesRoot ?? defaultSitesRoot(), "accounts"));
+            },
+          },
         }),
       );
     } catch (error) {
@@ -124,6 +133,18 @@ function mountAuth(app: Hono, auth: PlatformAuth, trusted: readonly string[]): v
       );
     }
     return auth.handler(c.req.raw);
+  });
+}
+
+/**
+ * `accounts.<domain>/device?user_code=…`, the page `opta account login` points at (better-auth's
+ * verification URI): the site's `device.html`, which approves through /api/auth/device/*.
+ */
+function mountDevicePage(app: Hono, root: string): void {
+  app.get("/device", async (c) => {
+    const file = await findStaticFile(root, "/device.html");
+    if (!file) return c.text("Not found", 404);
+    return c.body(new Uint8Array(file.body), 200, { "Content-Type": file.contentType, "Cache-Control": "no-store" });
   });
 }
 

@@ -18,6 +18,7 @@ const EXPECTED = new Set([
   "VaultError",
   "UsageError",
   "CliError",
+  "PlatformLoginError",
 ]);
 const SYSTEM_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "EEXIST", "ENOSPC", "EROFS"]);
 

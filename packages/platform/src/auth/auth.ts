@@ -9,6 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
+import { bearer, deviceAuthorization } from "better-auth/plugins";
 import type { Database } from "../db/database.js";
 import type { Logger } from "../log.js";
 import { CLIENT_ADDRESS_HEADER } from "../server/app.js";
@@ -26,7 +27,24 @@ export interface AuthOptions {
   secret: string;
   /** better-auth's own messages go here, as the platform's JSON lines (scope `auth`). */
   logger: Logger;
+  /** The CLI login's device codes (RFC 8628); defaults suit people, tests shorten them. */
+  device?: DeviceFlowOptions;
 }
+
+/** How long a device code lives and how often a client may poll, as better-auth's time strings ("30s", "10m"). */
+export interface DeviceFlowOptions {
+  expiresIn?: Duration;
+  interval?: Duration;
+}
+
+/** A time string better-auth reads: "30s", "10m", "1h". */
+export type Duration = `${number}${"s" | "m" | "h"}`;
+
+/**
+ * The only clients that may ask for a device code: a code is bound to its client id, and the token
+ * endpoint refuses any other id, so a code leaked to another program cannot be redeemed by it.
+ */
+export const DEVICE_CLIENTS: Readonly<Record<string, string>> = { "opta-cli": "the Opta CLI" };
 
 /** The better-auth instance of the platform. */
 export type PlatformAuth = ReturnType<typeof createAuth>;
@@ -47,6 +65,18 @@ export function createAuth(options: AuthOptions) {
     emailAndPassword: { enabled: true, minPasswordLength: 10 },
     trustedOrigins: options.trustedOrigins,
     telemetry: { enabled: false },
+    plugins: [
+      // `opta account login`: RFC 8628 on /api/auth/device/*; the page that approves is accounts' /device.
+      deviceAuthorization({
+        expiresIn: options.device?.expiresIn ?? "10m",
+        interval: options.device?.interval ?? "5s",
+        verificationUri: `${options.accountsOrigin}/device`,
+        validateClient: (clientId) => Object.hasOwn(DEVICE_CLIENTS, clientId),
+      }),
+      // The CLI sends the session token the device flow handed it as `Authorization: Bearer` (the raw
+      // token, as /device/token returns it; the plugin signs it as the cookie would be).
+      bearer({ requireSignature: false }),
+    ],
     logger: {
       level: "info",
       // Only the message and the names of what came with it: its extra arguments may hold request data.
