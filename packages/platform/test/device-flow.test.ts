@@ -33,9 +33,18 @@ async function signUp(email: string, from: string): Promise<string> {
   return cookieOf(answer.headers["set-cookie"]);
 }
 
+interface DeviceCodeAnswer {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  interval: number;
+  error?: string;
+}
+
 async function deviceCode(clientId = "opta-cli") {
   const answer = await send(port, accounts, "/api/auth/device/code", "POST", { json: { client_id: clientId } });
-  return { status: answer.status, body: JSON.parse(answer.body) as Record<string, string & number> };
+  return { status: answer.status, body: JSON.parse(answer.body) as DeviceCodeAnswer };
 }
 
 async function poll(device_code: string, client_id = "opta-cli") {
@@ -92,7 +101,7 @@ describe("device flow (opta account login)", () => {
     expect(page.status).toBe(200);
     expect(page.body).toContain('<script src="/device.js"');
     expect(page.headers["content-security-policy"]).toContain("script-src 'self'");
-    expect((await send(port, accounts, "/device.js")).body).toContain("decide(\"approve\", userCode)");
+    expect((await send(port, accounts, "/device.js")).body).toContain('decide("approve", userCode)');
 
     const approved = await decide(cookie, body.user_code, "approve");
     expect(approved.status, approved.body).toBe(200);

@@ -59,7 +59,9 @@ export function accountsOrigin(platformUrl: string): string {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:")
     throw new UsageError(`the platform URL must be http:// or https:// (got ${url.protocol})`);
-  const host = url.hostname.startsWith("accounts.") ? url.host : `accounts.${url.host}`;
+  // An address (127.0.0.1) names no site; the platform answers it with unknown_host.
+  const literal = /^[\d.]+$|^\[/.test(url.hostname);
+  const host = url.hostname.startsWith("accounts.") || literal ? url.host : `accounts.${url.host}`;
   return `${url.protocol}//${host}`;
 }
 
@@ -134,7 +136,7 @@ function call(
 export async function login(options: { platform?: string; browser?: boolean } = {}): Promise<number> {
   const previous = await readLogin();
   const origin = accountsOrigin(
-    options.platform ?? process.env.OPTA_PLATFORM_URL ?? previous?.url ?? DEFAULT_PLATFORM_URL,
+    options.platform ?? (process.env.OPTA_PLATFORM_URL || undefined) ?? previous?.url ?? DEFAULT_PLATFORM_URL,
   );
   const started = await call(origin, "/api/auth/device/code", { json: { client_id: CLI_CLIENT_ID } });
   const grant = started.body as {
@@ -253,7 +255,9 @@ export async function logout(options: { platform?: string } = {}): Promise<numbe
 
 async function credentials(platform?: string): Promise<{ origin: string; token: string; source: string }> {
   const previous = await readLogin();
-  const origin = accountsOrigin(platform ?? process.env.OPTA_PLATFORM_URL ?? previous?.url ?? DEFAULT_PLATFORM_URL);
+  const origin = accountsOrigin(
+    platform ?? (process.env.OPTA_PLATFORM_URL || undefined) ?? previous?.url ?? DEFAULT_PLATFORM_URL,
+  );
   // CI: a token from the environment, never written anywhere.
   if (process.env.OPTA_PLATFORM_TOKEN)
     return { origin, token: process.env.OPTA_PLATFORM_TOKEN, source: "OPTA_PLATFORM_TOKEN" };
