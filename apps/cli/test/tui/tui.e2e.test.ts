@@ -224,8 +224,13 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
 
   it("keeps streaming across a daemon restart: every token once, in order, and the next turn works", async () => {
     const words = Array.from({ length: 24 }, (_, i) => `w${String(i).padStart(2, "0")}`);
+    // The answer is held after w11 until the restart is done, so the restart is surely mid-stream.
+    let release = () => {};
+    const resume = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     model.setReplies([
-      { chunks: words.map((word) => `${word} `), delayMs: 80 },
+      { chunks: words.map((word) => `${word} `), delayMs: 20, holdAfterChunks: 12, resume },
       { chunks: ["Second", " answer", " after", " the restart."], delayMs: 10 },
     ]);
     startTui([]);
@@ -240,6 +245,7 @@ describe.skipIf(!hasTmux)("opta tui in a terminal", () => {
     expect(response.status).toBe(200);
     expect(screen()).not.toContain(words.at(-1)); // it was mid-stream
     expect(await daemon.readToken()).not.toBe(oldToken);
+    release();
 
     const answered = await waitForScreen(
       (text) => text.includes(words.at(-1)!) && /tok\/s/.test(text),
