@@ -72,6 +72,7 @@ export class SessionStore {
   private flushScheduled = false;
   private indexDirty = false;
   private indexTimer: NodeJS.Timeout | undefined;
+  private indexSave: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastTsMillis = 0;
   private closed = false;
@@ -462,14 +463,30 @@ export class SessionStore {
     this.indexTimer.unref();
   }
 
-  private async saveIndex(): Promise<void> {
+  /**
+   * Saves run one after another: two at once (the timer's and close()'s) would share the temp file,
+   * and the second rename would find it gone.
+   */
+  private saveIndex(): Promise<void> {
+    const run = this.indexSave.then(() => this.writeIndex());
+    this.indexSave = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeIndex(): Promise<void> {
     if (!this.indexDirty) return;
     this.indexDirty = false;
     const path = join(this.dir, "index.json");
     const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify({ version: INDEX_VERSION, sessions: [...this.records.values()] }), {
-      mode: 0o600,
-    });
-    await rename(temp, path);
+    try {
+      await writeFile(temp, JSON.stringify({ version: INDEX_VERSION, sessions: [...this.records.values()] }), {
+        mode: 0o600,
+      });
+      await rename(temp, path);
+    } catch (error) {
+      // Not saved: the next save tries again (the session files stay the truth; init rebuilds from them).
+      this.indexDirty = true;
+      throw error;
+    }
   }
 }
