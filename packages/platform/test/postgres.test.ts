@@ -1,6 +1,7 @@
 /**
- * The same server on a real PostgreSQL: set OPTA_TEST_DATABASE_URL to a database the tests may
- * wipe (its public schema is dropped first), e.g. the one .ci/run starts. Skipped without it.
+ * The same server on a real PostgreSQL: set OPTA_TEST_DATABASE_URL to a server whose role may
+ * create databases (the one .ci/run starts); this file works in a database of its own. Skipped
+ * without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../src/db/database.js";
@@ -8,20 +9,22 @@ import { loadMigrations, migrate } from "../src/db/migrate.js";
 import { openPostgres } from "../src/db/postgres.js";
 import { type RunningPlatform, startPlatform } from "../src/server.js";
 import { memoryLogger, send } from "./fixtures/http.js";
+import { type FreshDatabase, freshDatabase, testPostgresUrl } from "./fixtures/postgres.js";
 
-const url = process.env.OPTA_TEST_DATABASE_URL;
-
-describe.runIf(url)("on PostgreSQL (OPTA_TEST_DATABASE_URL)", () => {
-  const databaseUrl = url ?? "";
+describe.runIf(testPostgresUrl)("on PostgreSQL (OPTA_TEST_DATABASE_URL)", () => {
+  let databaseUrl = "";
+  let fresh: FreshDatabase;
   let admin: Database;
 
   beforeAll(async () => {
+    fresh = await freshDatabase(testPostgresUrl ?? "");
+    databaseUrl = fresh.url;
     admin = await openPostgres(databaseUrl, memoryLogger().logger);
-    await admin.exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
   });
 
   afterAll(async () => {
     await admin?.close();
+    await fresh?.drop();
   });
 
   it("two servers migrating at once apply each file once", async () => {
