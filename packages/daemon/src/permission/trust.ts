@@ -2,6 +2,7 @@ import { realpath, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { readTrustedDirectories, writableByOthers } from "@opta/local";
+import { findRepository, isRepositoryRoot } from "../repository/find.js";
 
 /** A project file (`.opta/policy.yaml`, `.opta/mcp.yaml`) found for a session's cwd. */
 export interface ProjectFileSearch {
@@ -72,23 +73,8 @@ async function whyIgnored(directory: string, file: string, cwd: string, home: st
  * dotfiles repository does not make every folder in it a project) and the file-system root.
  */
 async function insideRepository(directory: string): Promise<boolean> {
-  const userHome = homedir();
-  let current = dirname(directory);
-  while (current !== userHome) {
-    if (await isRepositoryRoot(current)) return true;
-    const parent = dirname(current);
-    if (parent === current) return false;
-    current = parent;
-  }
-  return false;
-}
-
-async function isRepositoryRoot(directory: string): Promise<boolean> {
-  // `.git` is a directory in a clone and a file in a worktree or submodule.
-  return stat(join(directory, ".git")).then(
-    () => true,
-    () => false,
-  );
+  if (dirname(directory) === directory) return false;
+  return (await findRepository(dirname(directory), { ceiling: homedir() })) !== undefined;
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFile, realpath } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
+import { findRepository } from "../../repository/find.js";
 import { detectSandbox, planSandbox, wrapCommand } from "../../sandbox/index.js";
 import { commandEnvironment } from "../../tool/run-command.js";
 
@@ -31,7 +32,7 @@ const GIT_STATUS = "git --no-pager -c core.fsmonitor=false status --porcelain=v1
 export async function gitSummary(cwd: string, home: string): Promise<string | undefined> {
   const support = await detectSandbox();
   if (!support.available) return branchFromHead(cwd);
-  const repository = await findRepository(cwd);
+  const repository = await repositoryOf(cwd);
   if (!repository) return undefined;
   // Read-only binds of the repository (a worktree's git directory may lie elsewhere, e.g. under the
   // /tmp that the sandbox replaces with its own).
@@ -76,24 +77,14 @@ function describeBranch(header: string): string {
   return `${name} (${state ? `${state} of ` : "up to date with "}${upstream})`;
 }
 
-/** The repository holding `cwd`: its root and its git directory (elsewhere for a worktree). */
-async function findRepository(cwd: string): Promise<{ root: string; gitDir: string } | undefined> {
-  for (let directory = await realpath(cwd).catch(() => cwd); ; directory = dirname(directory)) {
-    // `.git` is a directory, or in a worktree a file naming the git directory.
-    const pointer = await readFile(join(directory, ".git"), "utf8").catch((error: NodeJS.ErrnoException) =>
-      error.code === "EISDIR" ? "" : undefined,
-    );
-    if (pointer !== undefined) {
-      const named = pointer.startsWith("gitdir: ") ? pointer.slice(8).trim() : undefined;
-      return { root: directory, gitDir: named ? resolve(directory, named) : join(directory, ".git") };
-    }
-    if (dirname(directory) === directory) return undefined;
-  }
+/** The repository holding `cwd`, found from its real path (a symlinked cwd finds the real repository). */
+async function repositoryOf(cwd: string) {
+  return findRepository(await realpath(cwd).catch(() => cwd));
 }
 
 /** The branch of the repository holding `cwd`, from its HEAD file alone (no git process). */
 export async function branchFromHead(cwd: string): Promise<string | undefined> {
-  const repository = await findRepository(cwd);
+  const repository = await repositoryOf(cwd);
   if (!repository) return undefined;
   const head = await readFile(join(repository.gitDir, "HEAD"), "utf8").catch(() => "");
   const ref = /^ref: refs\/heads\/(.+)$/m.exec(head.trim());

@@ -1,8 +1,9 @@
 import { open, stat } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
 import { writableByOthers } from "@opta/local";
 import type { SystemPromptSource } from "@opta/protocol";
+import { findRepository } from "../../repository/find.js";
 
 /** Bytes of one instruction file that go into the prompt; the rest is cut with a note. */
 export const INSTRUCTION_FILE_CAP = 32 * 1024;
@@ -66,20 +67,16 @@ export async function loadInstructions(options: { cwd: string; home: string }): 
   return files;
 }
 
-/** The repository root (the nearest directory above holding `.git`), then each directory down to `cwd`. */
+/**
+ * The repository root (the nearest directory at or above `cwd` holding `.git`, below the user's
+ * home), then each directory down to `cwd`; only `cwd` outside a repository.
+ */
 async function directoriesFromRoot(cwd: string): Promise<string[]> {
-  const userHome = homedir();
-  let directory = cwd;
-  for (;;) {
-    if (await exists(join(directory, ".git"))) break;
-    const parent = dirname(directory);
-    // No repository up to the home directory or the file-system root: the cwd alone.
-    if (parent === directory || directory === userHome) return [cwd];
-    directory = parent;
-  }
-  const below = relative(directory, cwd);
-  const directories = [directory];
-  let current = directory;
+  const repository = await findRepository(cwd, { ceiling: homedir() });
+  if (!repository) return [cwd];
+  const below = relative(repository.root, cwd);
+  const directories = [repository.root];
+  let current = repository.root;
   for (const segment of below === "" ? [] : below.split(sep)) {
     current = join(current, segment);
     directories.push(current);
@@ -91,13 +88,6 @@ async function fileSize(path: string): Promise<number | undefined> {
   return stat(path).then(
     (info) => (info.isFile() ? info.size : undefined),
     () => undefined,
-  );
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
   );
 }
 
