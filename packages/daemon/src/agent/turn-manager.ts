@@ -9,6 +9,7 @@ import {
   type SubmitTurnRequest,
   TurnErrorCode,
 } from "@opta/protocol";
+import { TurnHooks } from "../hook/index.js";
 import { ApiError } from "../server/api-error.js";
 import { type AgentDeps, type AgentTurn, runAgentTurn } from "./agent-loop.js";
 import { PauseRequested } from "./pause.js";
@@ -194,6 +195,7 @@ export class TurnManager {
       if (!paused) return { stopped: false };
       this.deps.store.append(sessionId, { event: "session.cancelled", turnId: paused });
       this.deps.logger.info("session", `Paused turn cancelled · session=${sessionId}`, { turnId: paused });
+      await this.endPausedTurn(sessionId, paused);
       return { stopped: true, turnId: paused };
     }
     running.controller.abort(new Error("cancelled by user"));
@@ -230,6 +232,42 @@ export class TurnManager {
       this.active.delete(sessionId),
     );
     this.active.set(sessionId, { turnId: settings.turnId, controller, pauseController, finished });
+  }
+
+  /**
+   * A stopped paused turn has ended: its turn_end hooks run now (a pause deferred them), with the
+   * steps it took before the pause and the sandbox it started with.
+   */
+  private async endPausedTurn(sessionId: string, turnId: string): Promise<void> {
+    const record = this.deps.store.get(sessionId);
+    if (!record) return;
+    const events = await this.deps.store.readEvents(sessionId);
+    const start = events.findLast(
+      (event): event is SessionEventOf<"turn.start"> => event.event === "turn.start" && event.turnId === turnId,
+    );
+    const paused = events.findLast(
+      (event): event is SessionEventOf<"turn.paused"> => event.event === "turn.paused" && event.turnId === turnId,
+    );
+    try {
+      const hooks = await TurnHooks.load({
+        home: this.deps.home,
+        sessionId,
+        turnId,
+        cwd: record.cwd,
+        ...(start?.sandbox ? { sandbox: start.sandbox } : {}),
+        append: (event) => this.deps.store.append(sessionId, event),
+        redact: this.deps.redact ?? ((text: string) => text),
+        logger: this.deps.logger,
+      });
+      if (hooks.has("turn_end")) {
+        await hooks.turnEnd(
+          { outcome: "cancelled", steps: paused?.steps ?? 0, toolCalls: paused?.toolCalls ?? 0 },
+          undefined,
+        );
+      }
+    } catch (error) {
+      this.deps.logger.warn("session", `turn_end hooks: ${(error as Error).message}`, { sessionId, turnId });
+    }
   }
 
   /** Steps taken and left, from the turn's last `turn.paused`. */

@@ -150,7 +150,11 @@ describe("pause and resume", () => {
     expect((await post(`/v3/sessions/${id}/pause`)).body).toMatchObject({ paused: true, turnId, steps: 0 });
     const stopped = await post(`/v3/sessions/${id}/stop`);
     expect(stopped.body).toEqual({ stopped: true, turnId });
-    expect((await events(id)).at(-1)).toMatchObject({ event: "session.cancelled", turnId });
+    // Stopped, the paused turn has ended: its turn_end hook runs now, after the cancellation.
+    expect((await events(id)).slice(-2)).toMatchObject([
+      { event: "session.cancelled", turnId },
+      { event: "hook.ran", hook: "turn_end", turnId, exitCode: 0 },
+    ]);
     expect(await info(id)).toMatchObject({ status: "cancelled" });
     expect((await post(`/v3/sessions/${id}/resume`, {})).body.error).toMatchObject({ code: "NO_PAUSED_TURN" });
     const next = await post(`/v3/sessions/${id}/turns`, { text: "again" });
