@@ -84,3 +84,56 @@ export function commandFailed(result: unknown): boolean {
   const { exitCode, signal } = result as { exitCode?: unknown; signal?: unknown };
   return (typeof exitCode === "number" && exitCode !== 0) || (typeof signal === "string" && signal !== "");
 }
+
+/** How a hook run reads on one line, and whether a user must see it. */
+export interface HookSummary {
+  text: string;
+  tone: "ok" | "warn" | "error";
+  /**
+   * A denial, a failure, a kill or a turn_end run: worth a line. A pre_tool/post_tool hook that
+   * passed is not (one per call would bury the turn); `opta sessions show` lists every run.
+   */
+  notable: boolean;
+}
+
+/** `hook pre_tool ./check.sh denied run_command: use npm run build`, `hook turn_end notify ✓ 40ms`. */
+export function hookSummary(event: {
+  hook: string;
+  command: string;
+  tool?: string;
+  exitCode: number | null;
+  signal?: string;
+  timedOut?: boolean;
+  error?: string;
+  decision?: "allow" | "deny";
+  reason?: string;
+  elapsedMs: number;
+  stderr: string;
+  sandbox: string;
+}): HookSummary {
+  const head = `hook ${event.hook} ${truncate(firstLine(event.command), 40)}`;
+  const unsandboxed = event.sandbox === "unavailable" ? " (unsandboxed)" : "";
+  if (event.decision === "deny") {
+    const reason = firstLine(event.reason ?? "");
+    return {
+      text: `${head} denied ${event.tool ?? "the call"}${reason ? `: ${reason}` : ""}`,
+      tone: "warn",
+      notable: true,
+    };
+  }
+  const failure = event.timedOut
+    ? `timed out after ${elapsed(event.elapsedMs)}, killed`
+    : event.error
+      ? `could not run: ${firstLine(event.error)}`
+      : event.exitCode === null
+        ? `killed${event.signal ? ` by ${event.signal}` : ""}`
+        : event.exitCode !== 0
+          ? `exit ${event.exitCode}${firstLine(event.stderr) ? `: ${truncate(firstLine(event.stderr), 80)}` : ""}`
+          : undefined;
+  if (failure) return { text: `${head} ${failure}${unsandboxed}`, tone: "error", notable: true };
+  return {
+    text: `${head} ✓ ${elapsed(event.elapsedMs)}${unsandboxed}`,
+    tone: "ok",
+    notable: event.hook === "turn_end",
+  };
+}

@@ -5,7 +5,8 @@
  */
 import type { SessionEvent, SessionEventOf } from "@opta/protocol";
 import { dim, green, red, yellow } from "../output/terminal.js";
-import { commandFailed, isNonInteractiveDenial, outcomeText, policyLines, toolLabel } from "./format.js";
+import { terminalSafe } from "../tui/text.js";
+import { commandFailed, hookSummary, isNonInteractiveDenial, outcomeText, policyLines, toolLabel } from "./format.js";
 
 /** How a timeline renders. */
 export interface TimelineOptions {
@@ -105,6 +106,16 @@ export class Timeline {
       case "provider.fallback":
         this.line(dim(`↪ ${event.from} failed (${event.reason}); continuing with ${event.to}`, process.stderr));
         return;
+      case "hook.ran": {
+        const hook = hookSummary(event);
+        if (!hook.notable) return;
+        const paint = hook.tone === "error" ? red : hook.tone === "warn" ? yellow : dim;
+        this.line(`${dim("⚓", process.stderr)} ${paint(hook.text, process.stderr)}`);
+        return;
+      }
+      case "hook.skipped":
+        this.line(yellow(`⚓ hooks in ${event.file} not used: ${event.reason}`, process.stderr));
+        return;
       default:
         return;
     }
@@ -189,8 +200,14 @@ export class Timeline {
     if (this.partial && (this.partial !== stream || this.openCall !== undefined)) this.endLine();
   }
 
+  /**
+   * What the model, tools and hooks sent never drives the terminal: stderr (this view's lines) is
+   * always made safe, stdout (the answer) when it is a terminal; piped to a file, the answer stays
+   * exactly as the model wrote it.
+   */
   private write(stream: NodeJS.WriteStream, text: string): void {
-    if (this.held) this.held.push({ stream, text });
-    else stream.write(text);
+    const safe = stream === process.stderr || stream.isTTY ? terminalSafe(text) : text;
+    if (this.held) this.held.push({ stream, text: safe });
+    else stream.write(safe);
   }
 }

@@ -19,7 +19,7 @@ import {
   wrap,
   wrapPreformatted,
 } from "./text.js";
-import type { Entry, FallbackPart, NoticeEntry, ThinkingPart, ToolPart, TurnEntry } from "./timeline.js";
+import type { Entry, FallbackPart, HookPart, NoticeEntry, ThinkingPart, ToolPart, TurnEntry } from "./timeline.js";
 
 /** What the user toggled: thinking and tool details shown or collapsed. */
 export interface DisplayOptions {
@@ -162,6 +162,15 @@ function fallbackLines(part: FallbackPart, width: number): Line[] {
   );
 }
 
+function hookLines(part: HookPart, width: number): Line[] {
+  const color = part.tone === "error" ? "red" : part.tone === "warn" ? "yellow" : undefined;
+  return prefixLines(
+    wrap([{ text: sanitizeInline(part.text), style: color ? { color } : MUTED }], width - 2),
+    [{ text: "  " }],
+    [{ text: "⚓ ", style: MUTED }],
+  );
+}
+
 /** Stats line of a finished turn: `428 tok · 134.0 tok/s · 3.2s · 2 tools · thinking 312`. */
 export function turnStats(turn: TurnEntry): string {
   const done = turn.done;
@@ -221,6 +230,8 @@ export function turnLines(
       lines.push(...prefixLines(thinkingLines(part, inner, options.thinkingExpanded, running && last), INDENT));
     } else if (part.kind === "fallback") {
       lines.push(...prefixLines(fallbackLines(part, inner), INDENT));
+    } else if (part.kind === "hook") {
+      lines.push(...prefixLines(hookLines(part, inner), INDENT));
     } else {
       lines.push(...prefixLines(toolLines(part, inner, running, options.toolsExpanded), INDENT));
     }

@@ -77,6 +77,24 @@ export function sanitize(text: string): string {
   return text.replace(ESCAPE_SEQUENCE, "").replace(/\r\n?/g, "\n").replace(CONTROL, "");
 }
 
+/** What `terminalSafe` keeps: SGR styling and the "\r ESC[K" that rewrites a running tool's line. */
+const KEPT = /^(?:\u001b\[[0-9;]*m|\r\u001b\[K)$/;
+const TERMINAL_UNSAFE = new RegExp(
+  `${ESCAPE_SEQUENCE.source}|\\r\\u001b\\[K|[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]`,
+  "g",
+);
+
+/**
+ * For text already styled (the line views of `opta do` and `opta chat`): removes every escape
+ * sequence and control character but SGR styles and the line rewrite, so what the model or a tool
+ * printed can neither move the cursor, set the title nor write the clipboard (OSC 52). Safe on
+ * streamed pieces: a sequence split across two writes loses its ESC and prints as plain text.
+ */
+export function terminalSafe(text: string): string {
+  if (!UNSAFE.test(text)) return text;
+  return text.replace(TERMINAL_UNSAFE, (match) => (KEPT.test(match) ? match : ""));
+}
+
 /** A JSON-like value with every string in it (keys too) sanitized, for display. */
 export function sanitizeValue(value: unknown, depth = 0): unknown {
   if (typeof value === "string") return sanitize(value);

@@ -14,6 +14,7 @@ import type {
   SessionEvent,
   TurnDoneEvent,
 } from "@opta/protocol";
+import { hookSummary } from "../agent-view/format.js";
 
 /** Assistant text between tool calls. */
 export interface TextPart {
@@ -49,7 +50,14 @@ export interface FallbackPart {
   reason: string;
 }
 
-export type Part = TextPart | ThinkingPart | ToolPart | FallbackPart;
+/** A user's hook that ran (a denial, a failure, turn_end) or a hooks file not used, as one line. */
+export interface HookPart {
+  kind: "hook";
+  text: string;
+  tone: "ok" | "warn" | "error";
+}
+
+export type Part = TextPart | ThinkingPart | ToolPart | FallbackPart | HookPart;
 
 /** One turn: the user's text and everything the assistant did for it. */
 export interface TurnEntry {
@@ -284,6 +292,21 @@ export class Timeline {
               ]),
         ];
         this.notice(`⟲ rewound to ${event.toTurnId} (${event.scope}): ${parts.join("; ")}`, "muted");
+        break;
+      }
+      case "hook.ran": {
+        const turn = this.#turn(event.turnId);
+        const hook = hookSummary(event);
+        if (!turn || !hook.notable) break;
+        turn.parts.push({ kind: "hook", text: hook.text, tone: hook.tone });
+        turn.revision++;
+        break;
+      }
+      case "hook.skipped": {
+        const turn = this.#turn(event.turnId);
+        if (!turn) break;
+        turn.parts.push({ kind: "hook", text: `hooks in ${event.file} not used: ${event.reason}`, tone: "warn" });
+        turn.revision++;
         break;
       }
       case "provider.fallback": {

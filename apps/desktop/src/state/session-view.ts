@@ -1,4 +1,6 @@
 import type {
+  HookRanEvent,
+  HookSkippedEvent,
   Mode,
   PermissionDecision,
   PermissionLevel,
@@ -27,11 +29,16 @@ export interface ToolView {
   permission?: { requestId: string; risk: Risk; decision?: PermissionDecision; by?: string };
 }
 
+/** One run of a user's hook (`hook.ran`): what it was, how it ended, what it printed (masked). */
+export type HookRun = Omit<HookRanEvent, "event" | "seq" | "ts" | "turnId" | "sessionId">;
+
 /** A piece of the assistant's answer, in the order it streamed. */
 export type TurnPart =
   | { kind: "text"; text: string }
   | { kind: "thinking"; text: string }
-  | { kind: "tool"; callId: string };
+  | { kind: "tool"; callId: string }
+  | { kind: "hook"; run: HookRun }
+  | { kind: "hook-skipped"; skipped: Pick<HookSkippedEvent, "scope" | "file" | "reason"> };
 
 /** Final statistics of a turn (`turn.done`). */
 export interface TurnStats {
@@ -362,6 +369,23 @@ export function applyEvents(view: SessionView, events: readonly SessionEvent[]):
         const d = draft();
         d.activeTurnId = event.turnId;
         if (d.pausedTurnId === event.turnId) d.pausedTurnId = undefined;
+        break;
+      }
+      case "hook.ran": {
+        // In the order it happened: pre_tool and post_tool runs right after their call's card, turn_end last.
+        const turn = findTurn(event.turnId);
+        if (!turn) break;
+        const { event: _event, seq: _seq, ts: _ts, turnId: _turnId, sessionId: _sessionId, ...run } = event;
+        turn.parts.push({ kind: "hook", run });
+        break;
+      }
+      case "hook.skipped": {
+        const turn = findTurn(event.turnId);
+        if (!turn) break;
+        turn.parts.push({
+          kind: "hook-skipped",
+          skipped: { scope: event.scope, file: event.file, reason: event.reason },
+        });
         break;
       }
       case "provider.fallback": {

@@ -2,6 +2,7 @@ import { createContext, memo, useContext, useState } from "react";
 import { count, milliseconds, seconds } from "../format.js";
 import { Markdown } from "../markdown/markdown.js";
 import { liveTokensPerSecond, type ToolView, type TurnView } from "../state/session-view.js";
+import { HookRow, HookSkippedRow } from "./hook-row.js";
 import { headerArgument, ToolBody } from "./tool-cards.js";
 
 /**
@@ -249,6 +250,14 @@ export const TurnRow = memo(function TurnRow({ turn }: { turn: TurnView }) {
                 live={running && index === lastPart}
               />
             );
+          }
+          if (part.kind === "hook") {
+            // biome-ignore lint/suspicious/noArrayIndexKey: parts are append-only
+            return <HookRow key={`h${index}`} run={part.run} />;
+          }
+          if (part.kind === "hook-skipped") {
+            // biome-ignore lint/suspicious/noArrayIndexKey: parts are append-only
+            return <HookSkippedRow key={`s${index}`} skipped={part.skipped} />;
           }
           const tool = turn.tools[part.callId];
           return tool ? <ToolCard key={part.callId} tool={tool} /> : null;
