@@ -17,6 +17,23 @@ import { mountAppPages } from "../server/pages.js";
 export const ACCOUNTS_PAGES = ["/", "/sign-in", "/sign-up", "/sign-out", "/device", "/security", "/danger"];
 
 /**
+ * The accounts site's state-changing routes, as the app uses them (better-auth's and the
+ * platform's own); the CSRF test replays each from other origins.
+ */
+export const ACCOUNTS_STATE_CHANGING = [
+  "/api/auth/sign-up/email",
+  "/api/auth/sign-in/email",
+  "/api/auth/sign-out",
+  "/api/auth/revoke-sessions",
+  "/api/auth/update-user",
+  "/api/auth/change-password",
+  "/api/auth/delete-user",
+  "/api/auth/device/approve",
+  "/api/auth/device/deny",
+  "/api/account/sessions/:id/revoke",
+] as const;
+
+/**
  * The auth routes other sites call with the user's cookie (`credentials: "include"`): reading the
  * session and signing out. Nothing else of the auth API is open to another origin.
  */
