@@ -50,8 +50,10 @@ export function reason(answer: Answer<unknown>): string {
   const body = (answer.body ?? {}) as Record<string, unknown>;
   const error = body.error as Record<string, unknown> | string | undefined;
   if (answer.status === 0) return "the platform server did not answer; is it running?";
-  if (error && typeof error === "object" && typeof error.message === "string") return `${error.message} (${String(error.code)})`;
-  if (typeof body.message === "string") return typeof body.code === "string" ? `${body.message} (${body.code})` : body.message;
+  if (error && typeof error === "object" && typeof error.message === "string")
+    return `${error.message} (${String(error.code)})`;
+  if (typeof body.message === "string")
+    return typeof body.code === "string" ? `${body.message} (${body.code})` : body.message;
   if (typeof body.error_description === "string") return body.error_description;
   if (typeof error === "string") return error;
   return `HTTP ${answer.status}`;
@@ -80,7 +82,9 @@ export function safeRedirect(value: string | null, fallback = "/"): string {
   try {
     const url = new URL(value);
     const trusted = SITES.map(siteOrigin);
-    return (url.protocol === "http:" || url.protocol === "https:") && trusted.includes(url.origin) ? url.href : fallback;
+    return (url.protocol === "http:" || url.protocol === "https:") && trusted.includes(url.origin)
+      ? url.href
+      : fallback;
   } catch {
     return fallback;
   }

@@ -130,7 +130,9 @@ function Sessions() {
   };
   return (
     <Section title="Sessions and devices">
-      <p className="muted">Each browser and each `opta account login` is a session. Revoke one and it is signed out at once.</p>
+      <p className="muted">
+        Each browser and each `opta account login` is a session. Revoke one and it is signed out at once.
+      </p>
       {sessions === null ? (
         <p className="muted">Loading…</p>
       ) : (
@@ -147,7 +149,9 @@ function Sessions() {
             {sessions.map((session) => (
               <tr key={session.id} data-kind={session.kind}>
                 <td>
-                  {session.kind === "cli" ? `Opta CLI on ${session.hostname ?? "an unnamed host"}` : browserName(session.userAgent)}
+                  {session.kind === "cli"
+                    ? `Opta CLI on ${session.hostname ?? "an unnamed host"}`
+                    : browserName(session.userAgent)}
                   {session.current ? <span className="pill"> this browser</span> : null}
                 </td>
                 <td>{session.ip ?? "unknown"}</td>
@@ -209,7 +213,8 @@ function DeleteAccount() {
     <Section title="Delete account" danger>
       <form onSubmit={submit}>
         <p className="muted">
-          This deletes your account, every session and device, and your synced vault on this platform. It cannot be undone.
+          This deletes your account, every session and device, and your synced vault on this platform. It cannot be
+          undone.
         </p>
         <Field
           label="Password, to confirm"

@@ -36,7 +36,15 @@ export function SignInPage(props: { onSignedIn: () => Promise<void> }) {
   return (
     <Frame title="Sign in" site="accounts">
       <form className="narrow" onSubmit={submit}>
-        <Field label="Email" name="email" type="email" value={email} onChange={setEmail} autoComplete="email" required />
+        <Field
+          label="Email"
+          name="email"
+          type="email"
+          value={email}
+          onChange={setEmail}
+          autoComplete="email"
+          required
+        />
         <Field
           label="Password"
           name="password"
@@ -76,7 +84,15 @@ export function SignUpPage(props: { onSignedIn: () => Promise<void> }) {
     <Frame title="Create your Opta account" site="accounts">
       <form className="narrow" onSubmit={submit}>
         <Field label="Name" name="name" value={name} onChange={setName} autoComplete="name" required />
-        <Field label="Email" name="email" type="email" value={email} onChange={setEmail} autoComplete="email" required />
+        <Field
+          label="Email"
+          name="email"
+          type="email"
+          value={email}
+          onChange={setEmail}
+          autoComplete="email"
+          required
+        />
         <Field
           label="Password (10 characters or more)"
           name="password"

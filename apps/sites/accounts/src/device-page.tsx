@@ -44,8 +44,11 @@ export function DevicePage(props: { user: User }) {
               : "No such code; check what your terminal shows.",
         });
       }
-      if (code.body.status !== "pending") return setView({ kind: "failed", text: `This code was already ${code.body.status}.` });
-      const asking = await call<Partial<Request>>(`/api/account/device-request?user_code=${encodeURIComponent(userCode)}`);
+      if (code.body.status !== "pending")
+        return setView({ kind: "failed", text: `This code was already ${code.body.status}.` });
+      const asking = await call<Partial<Request>>(
+        `/api/account/device-request?user_code=${encodeURIComponent(userCode)}`,
+      );
       if (stale) return;
       setView({
         kind: "review",
@@ -66,7 +69,10 @@ export function DevicePage(props: { user: User }) {
     if (!answer.ok) return setView({ kind: "failed", text: `That did not work: ${reason(answer)}` });
     setView({
       kind: "done",
-      text: action === "approve" ? "Approved. You can close this page; the terminal is signed in." : "Denied. The terminal gets no access.",
+      text:
+        action === "approve"
+          ? "Approved. You can close this page; the terminal is signed in."
+          : "Denied. The terminal gets no access.",
     });
   };
   const enter = (event: FormEvent) => {
@@ -78,7 +84,13 @@ export function DevicePage(props: { user: User }) {
     <Frame title="Approve a sign-in" site="accounts">
       {view.kind === "enter" ? (
         <form className="narrow" onSubmit={enter}>
-          <Field label="Code shown by `opta account login`" name="user_code" value={entered} onChange={setEntered} required />
+          <Field
+            label="Code shown by `opta account login`"
+            name="user_code"
+            value={entered}
+            onChange={setEntered}
+            required
+          />
           <button type="submit">Continue</button>
         </form>
       ) : null}
@@ -94,12 +106,12 @@ export function DevicePage(props: { user: User }) {
             ) : (
               "on a host that did not give its name"
             )}
-            {view.request.ip ? <span className="muted"> (from {view.request.ip})</span> : null} asks to sign in to your account{" "}
-            <strong id="user">{props.user.email}</strong>.
+            {view.request.ip ? <span className="muted"> (from {view.request.ip})</span> : null} asks to sign in to your
+            account <strong id="user">{props.user.email}</strong>.
           </p>
           <p>
-            Code: <code className="code">{userCode}</code>. Approve only if it is the code your terminal shows and you started
-            that login.
+            Code: <code className="code">{userCode}</code>. Approve only if it is the code your terminal shows and you
+            started that login.
           </p>
           <div className="row">
             <button className="primary" type="button" onClick={() => void decide("approve")}>

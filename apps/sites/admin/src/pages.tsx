@@ -50,7 +50,10 @@ export function OverviewPage() {
     ["banned", String(figures.banned)],
     ["active devices", String(figures.activeDevices)],
     ["of them CLI logins", String(figures.activeCliDevices)],
-    ["vaults synced this week", figures.vaultsSyncedThisWeek === null ? "no vault sync" : String(figures.vaultsSyncedThisWeek)],
+    [
+      "vaults synced this week",
+      figures.vaultsSyncedThisWeek === null ? "no vault sync" : String(figures.vaultsSyncedThisWeek),
+    ],
   ];
   return (
     <div className="figures">
@@ -89,7 +92,9 @@ function UserRow(props: { user: AdminUser; self: User; onDone: (text: string, er
             aria-label={`role of ${user.email}`}
             value={user.role.includes("admin") ? "admin" : "user"}
             disabled={isSelf}
-            onChange={(event) => void act("role", { role: event.target.value }, `${user.email} is now ${event.target.value}.`)}
+            onChange={(event) =>
+              void act("role", { role: event.target.value }, `${user.email} is now ${event.target.value}.`)
+            }
           >
             <option value="user">user</option>
             <option value="admin">admin</option>
@@ -111,7 +116,9 @@ function UserRow(props: { user: AdminUser; self: User; onDone: (text: string, er
                 className="small danger"
                 type="button"
                 disabled={isSelf}
-                onClick={() => void act("ban", { reason: banReason }, `${user.email} is banned and signed out everywhere.`)}
+                onClick={() =>
+                  void act("ban", { reason: banReason }, `${user.email} is banned and signed out everywhere.`)
+                }
               >
                 Ban
               </button>
@@ -158,7 +165,12 @@ export function UsersPage(props: { self: User }) {
   return (
     <Section title="Users">
       <form className="row" onSubmit={submit}>
-        <input aria-label="search users" placeholder="email or name" value={search} onChange={(event) => setSearch(event.target.value)} />
+        <input
+          aria-label="search users"
+          placeholder="email or name"
+          value={search}
+          onChange={(event) => setSearch(event.target.value)}
+        />
         <button type="submit">Search</button>
       </form>
       <Status {...status} />
