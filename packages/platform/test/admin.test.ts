@@ -1,6 +1,6 @@
 /**
  * The admin API (`admin.<domain>/api/admin/*`) and the accounts app's own routes, through the real
- * server on an in-memory PGlite: the role check on every admin route (admin-authz), bans that end
+ * server on the test PostgreSQL (OPTA_TEST_DATABASE_URL, as CI has) or else an in-memory PGlite: the role check on every admin route (admin-authz), bans that end
  * a user's cookies and CLI tokens at once (banned-token), the audit log, the figures, the grant
  * route the CLI uses, the user's own sessions and devices, the device approval page's "who asks",
  * delete account with its vault, and the single-sign-on CORS of the accounts API.
@@ -14,6 +14,7 @@ import { CONTROL_GRANT_PATH } from "../src/admin/control.js";
 import { ADMIN_ROUTES } from "../src/admin/routes.js";
 import { type RunningPlatform, startPlatform } from "../src/server.js";
 import { memoryLogger, send } from "./fixtures/http.js";
+import { type FreshDatabase, freshDatabase, testPostgresUrl } from "./fixtures/postgres.js";
 
 const DOMAIN = "opta.localhost";
 const FRESH_DB_TIMEOUT = 240_000;
@@ -29,6 +30,8 @@ let admin: string;
 let accountsOrigin: string;
 let adminOrigin: string;
 let nextAddress = 30;
+/** The real PostgreSQL when the tests have one (CI), else the embedded database in memory. */
+let postgres: FreshDatabase | undefined;
 
 /** Another loopback address per sign-up or sign-in: each counts against its own rate limit. */
 const fresh = () => `127.0.0.${nextAddress++}`;
@@ -120,10 +123,12 @@ async function sessionEmail(credential: Credential): Promise<string | undefined>
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "opta-admin-test-"));
+  postgres = testPostgresUrl ? await freshDatabase(testPostgresUrl) : undefined;
   platform = await startPlatform({
     port: 0,
     domain: DOMAIN,
     pgliteDir: null,
+    ...(postgres ? { databaseUrl: postgres.url } : {}),
     dataDir,
     logger: log.logger,
     device: { interval: "0s" },
@@ -137,6 +142,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.close();
+  await postgres?.drop();
   await rm(dataDir, { recursive: true, force: true });
 });
 

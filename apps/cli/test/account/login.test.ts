@@ -95,12 +95,16 @@ describe("opta account login", () => {
     run.child.stdin.end();
     const userCode = await userCodeOf(run);
     expect(run.output.stdout).toContain(`${origin}/device?user_code=${userCode}`);
-    await decide(userCode, "approve");
-    // The approval page names the machine asking (the name it sent) and the address it came from.
+    // The approval page names the machine asking (the name it sent) and the address it came from:
+    // asked after the page's look-up claims the code, before approval (a redeemed code is gone).
+    await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
+      headers: { cookie },
+    });
     const asking = await send(platform.port, accounts, `/api/account/device-request?user_code=${userCode}`, "GET", {
       headers: { cookie },
     });
     expect(JSON.parse(asking.body)).toMatchObject({ clientId: "opta-cli", hostname: hostname(), ip: "127.0.0.1" });
+    await decide(userCode, "approve");
     const result = await run.done;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("Signed in to");
