@@ -4,7 +4,9 @@
  * admin site's redirect) → the admin site refuses a non-admin → `opta platform admin grant` →
  * the admin site lists the user → the CLI's device login approved on the accounts page, which
  * names the host asking → that device revoked from the account page → sign out on admin signs
- * out on accounts; the session cookie is seen on every site's host; no CSP violation anywhere.
+ * out on accounts; the session cookie is seen on every site's host; a redirect off the domain is
+ * not followed; change password, sign out everywhere (CLI tokens too), delete account; no CSP
+ * violation anywhere.
  *
  * Skips (saying why) when /usr/bin/chromium is absent; CI installs it.
  */
@@ -30,6 +32,7 @@ const SITES_ROOT = fileURLToPath(new URL("../../../apps/sites/", import.meta.url
 const DOMAIN = "opta.localhost";
 const EMAIL = "lovelace@example.com";
 const PASSWORD = "analytical engine 1843";
+const NEW_PASSWORD = "difference engine 1822";
 const run = promisify(execFile);
 
 describe.skipIf(!hasChromium)("accounts and admin sites in Chromium", () => {
@@ -203,20 +206,65 @@ describe.skipIf(!hasChromium)("accounts and admin sites in Chromium", () => {
     await admin.close();
   });
 
-  it("signs in again without following a redirect off this domain's sites, then deletes the account", async () => {
+  it("signs in again without following a redirect off this domain's sites", async () => {
     await page.goto(`${origin("accounts")}/sign-in?redirect=${encodeURIComponent("http://evil.example/")}`);
     await page.getByLabel("Email").fill(EMAIL);
     await page.getByLabel("Password").fill(PASSWORD);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: "Your account" }).waitFor();
     expect(new URL(page.url()).origin).toBe(origin("accounts"));
-    await page.getByLabel("Password, to confirm").fill(PASSWORD);
+  });
+
+  it("changes the password, then signs out everywhere: the browser and every CLI token", async () => {
+    await page.getByLabel("Current password").fill(PASSWORD);
+    await page.getByLabel(/^New password/).fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.getByText("Password changed; your other sessions are signed out.").waitFor();
+    // A CLI signed in after that, approved with this browser's session.
+    const cookie = (await context.cookies(origin("accounts"))).find(
+      (entry) => entry.name === "__Secure-better-auth.session_token",
+    )!;
+    const accounts = `accounts.${DOMAIN}:${port}`;
+    const code = JSON.parse(
+      (await send(port, accounts, "/api/auth/device/code", "POST", { json: { client_id: "opta-cli" } })).body,
+    ) as { device_code: string; user_code: string };
+    const headers = { cookie: `${cookie.name}=${cookie.value}`, origin: origin("accounts") };
+    await send(port, accounts, `/api/auth/device?user_code=${code.user_code}`, "GET", { headers });
+    await send(port, accounts, "/api/auth/device/approve", "POST", { headers, json: { userCode: code.user_code } });
+    const token = JSON.parse(
+      (
+        await send(port, accounts, "/api/auth/device/token", "POST", {
+          json: {
+            grant_type: "urn:ietf:params:oauth:grant-type:device_code",
+            device_code: code.device_code,
+            client_id: "opta-cli",
+          },
+        })
+      ).body,
+    ).access_token as string;
+    const tokenWorks = async () =>
+      (
+        await send(port, accounts, "/api/auth/get-session", "GET", { headers: { authorization: `Bearer ${token}` } })
+      ).body.includes(EMAIL);
+    expect(await tokenWorks()).toBe(true);
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.waitForURL(`${origin("accounts")}/sign-in`);
+    expect(await sessionSeenBy(page)).toBeNull();
+    expect(await tokenWorks()).toBe(false);
+  });
+
+  it("deletes the account, the password asked again", async () => {
+    await page.getByLabel("Email").fill(EMAIL);
+    await page.getByLabel("Password").fill(NEW_PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: "Your account" }).waitFor();
+    await page.getByLabel("Password, to confirm").fill(NEW_PASSWORD);
     await page.getByRole("button", { name: "Delete my account" }).click();
     await page.waitForURL(`${origin("accounts")}/sign-up`);
     expect(await sessionSeenBy(page)).toBeNull();
     const signIn = await send(port, `accounts.${DOMAIN}:${port}`, "/api/auth/sign-in/email", "POST", {
       headers: { origin: origin("accounts") },
-      json: { email: EMAIL, password: PASSWORD },
+      json: { email: EMAIL, password: NEW_PASSWORD },
       from: "127.0.0.60",
     });
     expect(signIn.status).toBe(401);
