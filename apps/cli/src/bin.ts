@@ -311,6 +311,14 @@ export function buildProgram(): Command {
     .command("stop")
     .description("stop the platform server")
     .action(lazy(platform, (m) => m.stop));
+  platformCommand
+    .command("admin")
+    .description("platform administrators")
+    .command("grant")
+    .description("give an account the admin role (run on the server's machine; through the server when it runs)")
+    .argument("<email>", "the account's email address")
+    .option("--data <dir>", "the data dir, when no server runs (default: platform/data in the Opta home)")
+    .action(lazy(platform, (m) => m.adminGrant));
 
   const accountCommand = program
     .command("account")

@@ -27,7 +27,13 @@ export type PlatformErrorCode =
   /** The server process did not come up (see its log). */
   | "PLATFORM_START_FAILED"
   /** The server process did not exit after SIGTERM. */
-  | "PLATFORM_STOP_FAILED";
+  | "PLATFORM_STOP_FAILED"
+  /** `admin grant`: no account has that email. */
+  | "PLATFORM_NO_SUCH_USER"
+  /** `admin grant`: the server's process runs but does not answer (its database is locked to it). */
+  | "PLATFORM_SERVER_UNREACHABLE"
+  /** `admin grant`: the database predates a feature; one start of the server updates it. */
+  | "PLATFORM_DB_OUTDATED";
 
 /** A failure the platform explains in one line; `code` is what scripts and tests switch on. */
 export class PlatformError extends Error {

@@ -1,8 +1,10 @@
 import type { AddressInfo } from "node:net";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Hono } from "hono";
-import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
-import { offSiteRedirect } from "./auth/redirects.js";
+import { mountAccounts } from "./accounts/routes.js";
+import { createControlSecret, mountControl } from "./admin/control.js";
+import { mountAdminApi } from "./admin/routes.js";
+import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth } from "./auth/auth.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
 import { openPglite } from "./db/pglite.js";
@@ -11,8 +13,8 @@ import { PLATFORM_HOST } from "./defaults.js";
 import { PlatformError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { createPlatformApp } from "./server/app.js";
+import { mountAppPages } from "./server/pages.js";
 import { siteOrigin, siteOrigins } from "./server/security-headers.js";
-import { findStaticFile } from "./server/static-files.js";
 import { defaultSitesRoot, siteAssetDir } from "./sites/assets.js";
 import { siteHost } from "./sites/registry.js";
 import { PLATFORM_VERSION } from "./version.js";
@@ -79,10 +81,13 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         device: options.device,
       });
       await migrateAuth(auth, logger);
+      const controlSecret = await createControlSecret(options.dataDir ?? null);
+      const sitesRoot = options.sitesRoot ?? defaultSitesRoot();
+      const trusted = siteOrigins(address);
       listener.serve(
         createPlatformApp({
           address,
-          sitesRoot: options.sitesRoot ?? defaultSitesRoot(),
+          sitesRoot,
           logger,
           health: () => ({
             version: PLATFORM_VERSION,
@@ -91,9 +96,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             database: { kind: database.kind, migrations: result.total },
           }),
           routes: {
-            accounts: (app) => {
-              mountAuth(app, auth, siteOrigins(address));
-              mountDevicePage(app, siteAssetDir(options.sitesRoot ?? defaultSitesRoot(), "accounts"));
+            home: (app) => mountControl(app, database, controlSecret),
+            accounts: (app) =>
+              mountAccounts(app, { auth, database, trusted, assetDir: siteAssetDir(sitesRoot, "accounts"), logger }),
+            admin: (app) => {
+              mountAdminApi(app, auth, database);
+              mountAppPages(app, siteAssetDir(sitesRoot, "admin"), ADMIN_PAGES);
             },
           },
         }),
@@ -122,31 +130,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   }
 }
 
-/** better-auth's handler on accounts, behind the platform's own open-redirect check. */
-function mountAuth(app: Hono, auth: PlatformAuth, trusted: readonly string[]): void {
-  app.on(["GET", "POST"], "/api/auth/*", async (c) => {
-    const target = await offSiteRedirect(c.req.raw, trusted);
-    if (target !== undefined) {
-      return c.json(
-        { error: { code: "redirect_refused", message: "a redirect may only go to a page of this domain's sites" } },
-        403,
-      );
-    }
-    return auth.handler(c.req.raw);
-  });
-}
-
-/**
- * `accounts.<domain>/device?user_code=…`, the page `opta account login` points at (better-auth's
- * verification URI): the site's `device.html`, which approves through /api/auth/device/*.
- */
-function mountDevicePage(app: Hono, root: string): void {
-  app.get("/device", async (c) => {
-    const file = await findStaticFile(root, "/device.html");
-    if (!file) return c.text("Not found", 404);
-    return c.body(new Uint8Array(file.body), 200, { "Content-Type": file.contentType, "Cache-Control": "no-store" });
-  });
-}
+/** The admin app's pages (one index.html; the app picks the view from the path). */
+const ADMIN_PAGES = ["/", "/users", "/audit"];
 
 /** Binds the port on loopback; requests get 503 until `serve` hands over the app. */
 async function listen(port: number) {

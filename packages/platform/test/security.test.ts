@@ -5,6 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
+import { ACCOUNTS_STATE_CHANGING } from "../src/accounts/routes.js";
+import { CONTROL_GRANT_PATH } from "../src/admin/control.js";
+import { ADMIN_ROUTES } from "../src/admin/routes.js";
 import { createPlatformApp } from "../src/server/app.js";
 import { defaultSitesRoot } from "../src/sites/assets.js";
 import { SITE_NAMES, siteHost } from "../src/sites/registry.js";
@@ -98,6 +101,27 @@ describe("security", () => {
             detail: `${answer.status}`,
           });
         }
+      }
+    }
+    // Each state-changing route of the accounts and admin sites (and the operator's grant route) by name.
+    const routes: [string, string][] = [
+      ...ADMIN_ROUTES.filter((route) => route.startsWith("POST ")).map(
+        (route) => ["admin", route.slice(5).replace(":id", "u1")] as [string, string],
+      ),
+      ...ACCOUNTS_STATE_CHANGING.map((path) => ["accounts", path.replace(":id", "s1")] as [string, string]),
+      ["home", CONTROL_GRANT_PATH],
+    ];
+    for (const [site, path] of routes) {
+      for (const origin of origins) {
+        const answer = await send(port, siteHost(site as (typeof SITE_NAMES)[number], DOMAIN), path, "POST", {
+          headers: { origin },
+          json: {},
+        });
+        cases.push({
+          attack: `POST ${site}${path} from ${origin}`,
+          refused: answer.status === 403,
+          detail: `${answer.status}`,
+        });
       }
     }
     expect(reportFamily(task, "platform-csrf", cases).through).toEqual([]);

@@ -5,10 +5,12 @@
  * and never to stdout, config or logs; `platform-login.json` beside it holds only the URL and the user.
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { LookupFunction } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { openVault, type Vault } from "@opta/local";
 import { optaHome } from "../connection.js";
@@ -65,6 +67,35 @@ export function accountsOrigin(platformUrl: string): string {
   return `${url.protocol}//${host}`;
 }
 
+/**
+ * This machine's name as the platform's approval page shows it ("… asks from build-box"), and as
+ * the accounts site lists the device. Only a DNS-like name is sent; the server keeps nothing else.
+ */
+export function machineName(): string | undefined {
+  const name = hostname().trim();
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(name) ? name : undefined;
+}
+
+let cliVersion: string | undefined;
+
+/**
+ * The CLI's User-Agent on every platform call. The device token's session is created by the token
+ * poll, so this is what the accounts site's device list reads to name the CLI and its host.
+ */
+function userAgent(): string {
+  if (cliVersion === undefined) {
+    try {
+      cliVersion = (
+        JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+      ).version;
+    } catch {
+      cliVersion = "0";
+    }
+  }
+  const name = machineName();
+  return `opta-cli/${cliVersion}${name ? ` (host ${name})` : ""}`;
+}
+
 interface HttpAnswer {
   status: number;
   body: Record<string, unknown>;
@@ -81,7 +112,7 @@ function call(
 ): Promise<HttpAnswer> {
   const url = new URL(path, origin);
   const body = options.json === undefined ? undefined : JSON.stringify(options.json);
-  const headers: Record<string, string> = { accept: "application/json" };
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": userAgent() };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -138,7 +169,10 @@ export async function login(options: { platform?: string; browser?: boolean } = 
   const origin = accountsOrigin(
     options.platform ?? (process.env.OPTA_PLATFORM_URL || undefined) ?? previous?.url ?? DEFAULT_PLATFORM_URL,
   );
-  const started = await call(origin, "/api/auth/device/code", { json: { client_id: CLI_CLIENT_ID } });
+  const name = machineName();
+  const started = await call(origin, "/api/auth/device/code", {
+    json: { client_id: CLI_CLIENT_ID, ...(name ? { hostname: name } : {}) },
+  });
   const grant = started.body as {
     device_code?: string;
     user_code?: string;

@@ -170,3 +170,29 @@ export async function stop(): Promise<number> {
     throw asCliError(error);
   }
 }
+
+/**
+ * `opta platform admin grant EMAIL [--data DIR]`: gives the account with that email the admin
+ * role. Run on the server's machine: through the running server (its control route and the
+ * secret in its data dir), else on the database itself. There is no default admin or password.
+ */
+export async function adminGrant(email: string, flags: { data?: string }): Promise<number> {
+  if (!email.includes("@")) throw new UsageError(`give the account's email address; got '${email}'`);
+  const { grantAdminRole } = await control();
+  try {
+    const databaseUrl = process.env.DATABASE_URL || undefined;
+    const result = await grantAdminRole({
+      home: optaHome(),
+      email,
+      ...(flags.data !== undefined ? { data: flags.data } : {}),
+      ...(databaseUrl ? { databaseUrl } : {}),
+    });
+    print(
+      `${green("admin")}: ${result.email} is now an admin (${result.via === "server" ? `through the server on ${result.where}` : `in the database ${result.where}`})`,
+    );
+    print(dim("  They sign in on the admin site; the grant is in its audit log."));
+    return 0;
+  } catch (error) {
+    throw asCliError(error);
+  }
+}

@@ -4,7 +4,7 @@
  * lands in the vault and nowhere the user or a log would see it.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type RunningPlatform, startPlatform } from "@opta/platform";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,11 +95,25 @@ describe("opta account login", () => {
     run.child.stdin.end();
     const userCode = await userCodeOf(run);
     expect(run.output.stdout).toContain(`${origin}/device?user_code=${userCode}`);
+    // The approval page names the machine asking (the name it sent) and the address it came from:
+    // asked after the page's look-up claims the code, before approval (a redeemed code is gone).
+    await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
+      headers: { cookie },
+    });
+    const asking = await send(platform.port, accounts, `/api/account/device-request?user_code=${userCode}`, "GET", {
+      headers: { cookie },
+    });
+    expect(JSON.parse(asking.body)).toMatchObject({ clientId: "opta-cli", hostname: hostname(), ip: "127.0.0.1" });
     await decide(userCode, "approve");
     const result = await run.done;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("Signed in to");
     expect(result.stdout).toContain("hopper@example.com");
+    // The accounts site lists the token as this machine's CLI.
+    const sessions = await send(platform.port, accounts, "/api/account/sessions", "GET", { headers: { cookie } });
+    expect(JSON.parse(sessions.body).sessions).toContainEqual(
+      expect.objectContaining({ kind: "cli", hostname: hostname() }),
+    );
 
     const vault = JSON.parse(await readFile(join(home, "vault.json"), "utf8")) as { keys: Record<string, string> };
     const token = vault.keys.platform!;

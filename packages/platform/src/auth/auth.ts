@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
-import { bearer, deviceAuthorization } from "better-auth/plugins";
+import { admin, bearer, deviceAuthorization } from "better-auth/plugins";
 import type { Database } from "../db/database.js";
 import type { Logger } from "../log.js";
 import { CLIENT_ADDRESS_HEADER } from "../server/app.js";
@@ -63,6 +63,9 @@ export function createAuth(options: AuthOptions) {
     secret: options.secret,
     database: authDatabase(options.database),
     emailAndPassword: { enabled: true, minPasswordLength: 10 },
+    // Delete account on accounts' profile page; the password is asked again. Rows of other tables
+    // that reference "user"(id) ON DELETE CASCADE (the vault) go with it.
+    user: { deleteUser: { enabled: true } },
     trustedOrigins: options.trustedOrigins,
     telemetry: { enabled: false },
     plugins: [
@@ -76,6 +79,11 @@ export function createAuth(options: AuthOptions) {
       // The CLI sends the session token the device flow handed it as `Authorization: Bearer` (the raw
       // token, as /device/token returns it; the plugin signs it as the cookie would be).
       bearer({ requireSignature: false }),
+      // Roles and bans. A ban deletes every session of the user, browser cookies and CLI device
+      // tokens alike (both are rows of "session"), and refuses new ones. Its own routes under
+      // /api/auth/admin/* are closed (server.ts): admins act through admin.<domain>/api/admin/*,
+      // which writes the audit log.
+      admin({ bannedUserMessage: "This account is banned; ask the platform's administrator." }),
     ],
     logger: {
       level: "info",

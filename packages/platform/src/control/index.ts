@@ -235,3 +235,5 @@ export async function stopPlatformProcess(
     `the platform server (pid ${state.pid}) did not stop within ${timeoutMs / 1000} s`,
   );
 }
+
+export { type GrantOptions, type GrantResult, grantAdminRole } from "./admin-grant.js";
