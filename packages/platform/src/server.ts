@@ -15,6 +15,7 @@ import { siteOrigin, siteOrigins } from "./server/security-headers.js";
 import { findStaticFile } from "./server/static-files.js";
 import { defaultSitesRoot, siteAssetDir } from "./sites/assets.js";
 import { siteHost } from "./sites/registry.js";
+import { mountVault, type SessionUser } from "./vault/routes.js";
 import { PLATFORM_VERSION } from "./version.js";
 
 /** Options of `startPlatform`. */
@@ -48,8 +49,8 @@ export interface RunningPlatform {
 }
 
 /**
- * Opens the database, applies the platform's migrations, listens, then sets up accounts (better-auth
- * and its tables) and the sites. Any failure closes what was opened.
+ * Opens the database, creates better-auth's tables, applies the platform's migrations, listens, then
+ * sets up accounts (better-auth) and the sites. Any failure closes what was opened.
  */
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { logger } = options;
@@ -59,6 +60,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ? await openPostgres(options.databaseUrl, logger)
     : await openPglite(options.pgliteDir, logger);
   try {
+    // better-auth's tables first: the platform's migrations refer to "user" (the vault's foreign key).
+    await migrateAuth(database, options.domain, logger);
     const result = await migrate(database, migrations, logger);
     logger.info("database", "database ready", {
       kind: database.kind,
@@ -78,7 +81,6 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         logger,
         device: options.device,
       });
-      await migrateAuth(auth, logger);
       listener.serve(
         createPlatformApp({
           address,
@@ -94,6 +96,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
             accounts: (app) => {
               mountAuth(app, auth, siteOrigins(address));
               mountDevicePage(app, siteAssetDir(options.sitesRoot ?? defaultSitesRoot(), "accounts"));
+              mountVault(app, { database, sessionUser: sessionUserOf(auth) });
             },
           },
         }),
@@ -120,6 +123,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await database.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The signed-in user of a request, from its session cookie or bearer token (better-auth's check). */
+function sessionUserOf(auth: PlatformAuth): SessionUser {
+  return async (headers) => {
+    const session = await auth.api.getSession({ headers });
+    return session ? { id: session.user.id } : null;
+  };
 }
 
 /** better-auth's handler on accounts, behind the platform's own open-redirect check. */
