@@ -76,6 +76,14 @@ describe("vault sync envelope", () => {
     expect(DEFAULT_VAULT_KDF).toMatchObject({ algorithm: "scrypt", N: 131072, r: 8 });
   });
 
+  it("refuses KDF parameters that would cost a device gigabytes or minutes", async () => {
+    const key = await createVaultKey("p", "u", CHEAP);
+    const sealed = { ...sealVault(entries, key, { userId: "u", version: 1 }), device: "d", replaces: null };
+    expect(VaultPutRequest.safeParse({ ...sealed, kdf: { ...key.kdf, N: 2 ** 20, r: 32 } }).success).toBe(false);
+    expect(VaultPutRequest.safeParse({ ...sealed, kdf: { ...key.kdf, N: 2 ** 20, r: 8, p: 16 } }).success).toBe(false);
+    expect(VaultPutRequest.safeParse({ ...sealed, kdf: { ...key.kdf, ...DEFAULT_VAULT_KDF } }).success).toBe(true);
+  });
+
   it("diffs by name only", () => {
     expect(diffEntries({ a: "1", b: "2", c: "3" }, { b: "2", c: "x", d: "4" })).toEqual({
       added: ["d"],

@@ -31,7 +31,13 @@ export const VaultKdf = z
     /** Random salt, 16 bytes or more. */
     salt: Base64(256),
   })
-  .strict();
+  .strict()
+  // A client derives with whatever a fetched vault says: cap memory (128·N·r ≤ 1 GiB) and work
+  // (N·r·p ≤ 2^24), so a hostile server cannot make it allocate gigabytes or spin for minutes.
+  .refine((kdf) => 128 * kdf.N * kdf.r <= 2 ** 30 && kdf.N * kdf.r * kdf.p <= 2 ** 24, {
+    message: "scrypt cost over the limit (128·N·r ≤ 1 GiB, N·r·p ≤ 2^24)",
+    path: ["N"],
+  });
 export type VaultKdf = z.infer<typeof VaultKdf>;
 
 /** The encrypted vault as pushed: AES-256-GCM ciphertext (tag appended) and the wrapped data key. */

@@ -170,6 +170,14 @@ describe.each(backends)("opta account sync on $name", ({ postgres }) => {
       expect(status.code, status.stderr).toBe(0);
       expect(status.stdout).toContain("last synced version 1");
       expect(status.stdout).toContain("Entries: 2 the same");
+      const json = await opta(desktop.home, ["account", "sync", "status", "--json"], device("desktop"));
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        email: "hopper@example.com",
+        remote: { version: 1, device: "laptop" },
+        local: { version: 1, device: "desktop", entries: ["anthropic", "openai"] },
+        unlocked: true,
+        diff: { same: ["anthropic", "openai"], added: [], changed: [], missing: [] },
+      });
 
       // Both devices change something and push at once: one wins, the other is told and overwrites nothing.
       await opta(laptop.home, ["account", "add", "groq"], device("laptop"), `${KEYS.groq}\n`);
