@@ -364,6 +364,28 @@ export function buildProgram(): Command {
     .option("--platform <url>", "the platform's address")
     .action(lazyModule("./commands/platform-login.js", "logout"));
 
+  const syncCommand = accountCommand
+    .command("sync")
+    .description("sync the vault's keys across devices through the platform, end-to-end encrypted");
+  syncCommand
+    .command("push")
+    .description("encrypt this device's entries and send them (names the version it replaces)")
+    .option("--platform <url>", "the platform's address")
+    .option("--keep-local", "on a conflict, replace the synced vault with this device's entries")
+    .option("--take-remote", "on a conflict, merge the synced vault into this device instead")
+    .action(lazyModule("./commands/platform-sync.js", "push"));
+  syncCommand
+    .command("pull")
+    .description("merge the synced vault into this device's vault and say what changed (masked)")
+    .option("--platform <url>", "the platform's address")
+    .action(lazyModule("./commands/platform-sync.js", "pull"));
+  syncCommand
+    .command("status")
+    .description("the synced version, this device's, and which entries differ")
+    .option("--platform <url>", "the platform's address")
+    .option("--json", "print JSON")
+    .action(lazyModule("./commands/platform-sync.js", "status"));
+
   const mcpCommand = program.command("mcp").description("MCP servers whose tools the model can use");
   mcpCommand
     .command("list")

@@ -39,3 +39,4 @@ export {
   type Vault,
   VaultError,
 } from "./vault/index.js";
+export * from "./vault-sync/index.js";

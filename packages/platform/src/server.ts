@@ -4,7 +4,7 @@ import type { Hono } from "hono";
 import { mountAccounts } from "./accounts/routes.js";
 import { createControlSecret, mountControl } from "./admin/control.js";
 import { mountAdminApi } from "./admin/routes.js";
-import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth } from "./auth/auth.js";
+import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
 import { openPglite } from "./db/pglite.js";
@@ -17,6 +17,7 @@ import { mountAppPages } from "./server/pages.js";
 import { siteOrigin, siteOrigins } from "./server/security-headers.js";
 import { defaultSitesRoot, siteAssetDir } from "./sites/assets.js";
 import { siteHost } from "./sites/registry.js";
+import { mountVault, type SessionUser } from "./vault/routes.js";
 import { PLATFORM_VERSION } from "./version.js";
 
 /** Options of `startPlatform`. */
@@ -50,8 +51,8 @@ export interface RunningPlatform {
 }
 
 /**
- * Opens the database, applies the platform's migrations, listens, then sets up accounts (better-auth
- * and its tables) and the sites. Any failure closes what was opened.
+ * Opens the database, creates better-auth's tables, applies the platform's migrations, listens, then
+ * sets up accounts (better-auth) and the sites. Any failure closes what was opened.
  */
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { logger } = options;
@@ -61,6 +62,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     ? await openPostgres(options.databaseUrl, logger)
     : await openPglite(options.pgliteDir, logger);
   try {
+    // better-auth's tables first: the platform's migrations refer to "user" (the vault's foreign key).
+    await migrateAuth(database, options.domain, logger);
     const result = await migrate(database, migrations, logger);
     logger.info("database", "database ready", {
       kind: database.kind,
@@ -80,7 +83,6 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         logger,
         device: options.device,
       });
-      await migrateAuth(auth, logger);
       const controlSecret = await createControlSecret(options.dataDir ?? null);
       const sitesRoot = options.sitesRoot ?? defaultSitesRoot();
       const trusted = siteOrigins(address);
@@ -97,8 +99,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
           }),
           routes: {
             home: (app) => mountControl(app, database, controlSecret),
-            accounts: (app) =>
-              mountAccounts(app, { auth, database, trusted, assetDir: siteAssetDir(sitesRoot, "accounts"), logger }),
+            accounts: (app) => {
+              mountAccounts(app, { auth, database, trusted, assetDir: siteAssetDir(sitesRoot, "accounts"), logger });
+              mountVault(app, { database, sessionUser: sessionUserOf(auth) });
+            },
             admin: (app) => {
               mountAdminApi(app, auth, database);
               mountAppPages(app, siteAssetDir(sitesRoot, "admin"), ADMIN_PAGES);
@@ -132,6 +136,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 
 /** The admin app's pages (one index.html; the app picks the view from the path). */
 const ADMIN_PAGES = ["/", "/users", "/audit"];
+
+/** The signed-in user of a request, from its session cookie or bearer token (better-auth's check). */
+function sessionUserOf(auth: PlatformAuth): SessionUser {
+  return async (headers) => {
+    const session = await auth.api.getSession({ headers });
+    return session ? { id: session.user.id } : null;
+  };
+}
 
 /** Binds the port on loopback; requests get 503 until `serve` hands over the app. */
 async function listen(port: number) {

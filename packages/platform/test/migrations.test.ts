@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateAuth } from "../src/auth/auth.js";
 import type { Database } from "../src/db/database.js";
 import { defaultMigrationsDir, loadMigrations, migrate } from "../src/db/migrate.js";
 import { openPglite } from "../src/db/pglite.js";
@@ -21,6 +22,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "opta-platform-migrations-"));
   dataDir = join(root, "pglite");
   db = await openPglite(dataDir, firstOpen.logger);
+  // As the server does: better-auth's tables first, the platform's files refer to "user".
+  await migrateAuth(db, "opta.localhost", memoryLogger().logger);
 }, FRESH_DB_TIMEOUT);
 
 afterAll(async () => {

@@ -4,6 +4,7 @@
  * without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrateAuth } from "../src/auth/auth.js";
 import type { Database } from "../src/db/database.js";
 import { loadMigrations, migrate } from "../src/db/migrate.js";
 import { openPostgres } from "../src/db/postgres.js";
@@ -20,6 +21,8 @@ describe.runIf(testPostgresUrl)("on PostgreSQL (OPTA_TEST_DATABASE_URL)", () => 
     fresh = await freshDatabase(testPostgresUrl ?? "");
     databaseUrl = fresh.url;
     admin = await openPostgres(databaseUrl, memoryLogger().logger);
+    // As the server does: better-auth's tables first, the platform's files refer to "user".
+    await migrateAuth(admin, "opta.localhost", memoryLogger().logger);
   });
 
   afterAll(async () => {

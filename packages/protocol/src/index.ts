@@ -12,3 +12,4 @@ export * from "./rest.js";
 /** Protocol version spoken by the daemon's HTTP API. */
 export const API_VERSION = "v3";
 export * from "./config.js";
+export * from "./vault-sync.js";

@@ -109,7 +109,8 @@ async function readPiped(): Promise<string> {
   return text.split(/\r?\n/).find((line) => line.trim()) ?? "";
 }
 
-function readHidden(prompt: string): Promise<string> {
+/** Reads a line typed on the terminal without echoing it (Ctrl+C cancels). */
+export function readHidden(prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
     process.stderr.write(prompt);

@@ -96,7 +96,8 @@ function userAgent(): string {
   return `opta-cli/${cliVersion}${name ? ` (host ${name})` : ""}`;
 }
 
-interface HttpAnswer {
+/** A JSON answer of the platform. */
+export interface HttpAnswer {
   status: number;
   body: Record<string, unknown>;
 }
@@ -105,10 +106,10 @@ interface HttpAnswer {
  * One JSON request. node:http rather than fetch because `*.localhost` names loopback (RFC 6761) but
  * Node's resolver may not know it; here such names go to 127.0.0.1, the platform's default address.
  */
-function call(
+export function call(
   origin: string,
   path: string,
-  options: { method?: "GET" | "POST"; json?: unknown; token?: string } = {},
+  options: { method?: "GET" | "POST" | "PUT"; json?: unknown; token?: string } = {},
 ): Promise<HttpAnswer> {
   const url = new URL(path, origin);
   const body = options.json === undefined ? undefined : JSON.stringify(options.json);
@@ -242,6 +243,9 @@ async function finish(origin: string, token: string): Promise<void> {
   const user = (session.body?.user ?? {}) as { email?: string; name?: string };
   await writeLogin({ url: origin, email: user.email, name: user.name, since: new Date().toISOString() });
   print(`Signed in to ${origin} as ${user.email ?? "(unknown user)"}; the token is in ${vault.location}`);
+  // The seeds' vault.pull: a new device offers to bring the account's synced keys here.
+  const { offerPull } = await import("./platform-sync.js");
+  await offerPull(origin, token);
 }
 
 /** `opta account whoami [--json]`: the signed-in user, asked of the platform with the stored token. */
@@ -287,7 +291,8 @@ export async function logout(options: { platform?: string } = {}): Promise<numbe
   return 0;
 }
 
-async function credentials(platform?: string): Promise<{ origin: string; token: string; source: string }> {
+/** The platform's accounts origin and the token to send: OPTA_PLATFORM_TOKEN, else the stored one. */
+export async function credentials(platform?: string): Promise<{ origin: string; token: string; source: string }> {
   const previous = await readLogin();
   const origin = accountsOrigin(
     platform ?? (process.env.OPTA_PLATFORM_URL || undefined) ?? previous?.url ?? DEFAULT_PLATFORM_URL,
@@ -301,7 +306,8 @@ async function credentials(platform?: string): Promise<{ origin: string; token: 
   return { origin, token, source: "stored" };
 }
 
-function describeError(body: Record<string, unknown>): string {
+/** The error code and message of a platform answer, for a one-line message. */
+export function describeError(body: Record<string, unknown>): string {
   const code =
     typeof body.error === "string" ? body.error : typeof body.code === "string" ? body.code : "no error code";
   const detail =

@@ -19,6 +19,8 @@ const EXPECTED = new Set([
   "UsageError",
   "CliError",
   "PlatformLoginError",
+  "PlatformSyncError",
+  "VaultSyncError",
 ]);
 const SYSTEM_CODES = new Set(["ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "EEXIST", "ENOSPC", "EROFS"]);
 

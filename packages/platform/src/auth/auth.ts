@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { betterAuth } from "better-auth";
+import { type BetterAuthOptions, betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { admin, bearer, deviceAuthorization } from "better-auth/plugins";
 import type { Database } from "../db/database.js";
@@ -57,7 +57,12 @@ function authDatabase(database: Database) {
 
 /** Builds better-auth for this platform. Nothing is sent anywhere (telemetry off). */
 export function createAuth(options: AuthOptions) {
-  return betterAuth({
+  return betterAuth(authOptions(options));
+}
+
+/** better-auth's configuration: what the handler runs and what its table migrations read. */
+function authOptions(options: AuthOptions) {
+  return {
     appName: "Opta",
     baseURL: options.accountsOrigin,
     secret: options.secret,
@@ -101,16 +106,28 @@ export function createAuth(options: AuthOptions) {
       // production settings are the ones tests see.
       useSecureCookies: true,
     },
-  });
+  } satisfies BetterAuthOptions;
 }
 
 function describe(value: unknown): string {
   return value instanceof Error ? `${value.name}: ${value.message}` : typeof value;
 }
 
-/** Creates or updates better-auth's tables (user, session, account, verification, rateLimit). */
-export async function migrateAuth(auth: PlatformAuth, logger: Logger): Promise<string[]> {
-  const { toBeCreated, toBeAdded, runMigrations } = await getMigrations(auth.options);
+/**
+ * Creates or updates better-auth's tables (user, session, account, verification, rateLimit,
+ * deviceCode). Runs before the platform's own migrations, which refer to "user" (vault's foreign
+ * key); the tables depend only on the plugins, not on origins or the port, so this needs no listener.
+ */
+export async function migrateAuth(database: Database, domain: string, logger: Logger): Promise<string[]> {
+  const schemaOnly = authOptions({
+    database,
+    domain,
+    accountsOrigin: `http://accounts.${domain}`,
+    trustedOrigins: [],
+    secret: "schema-only-never-signs-anything-0000",
+    logger,
+  });
+  const { toBeCreated, toBeAdded, runMigrations } = await getMigrations(schemaOnly);
   const changes = [
     ...toBeCreated.map((table) => `create ${table.table}`),
     ...toBeAdded.map((table) => `alter ${table.table}`),
