@@ -19,10 +19,6 @@ const MIGRATIONS = (await loadMigrations()).length;
 const OPTA = fileURLToPath(new URL("../../../apps/cli/bin/opta.js", import.meta.url));
 // The first start creates the embedded database (initdb in WebAssembly): 15-20 s, more on a busy machine.
 const FIRST_START_TIMEOUT = 300_000;
-/** How many migration files the platform has (each helper's feature adds its own). */
-const MIGRATIONS = readdirSync(fileURLToPath(new URL("../migrations/", import.meta.url))).filter((name) =>
-  name.endsWith(".sql"),
-).length;
 
 interface Result {
   code: number | null;
