@@ -1,6 +1,6 @@
 import type { StatusSummary } from "./summary.js";
 
-const escape = (text: string) =>
+const escapeXml = (text: string) =>
   text.replace(/[<>&"']/g, (char) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[char]!);
 
 /** `GET status.<domain>/feed.atom`: one entry per incident, its timeline as the content. */
@@ -13,22 +13,22 @@ export function incidentFeed(summary: StatusSummary, origin: string): string {
       .join("\n");
     return [
       "  <entry>",
-      `    <id>${escape(`${origin}/#${incident.id}`)}</id>`,
-      `    <title>${escape(`[${incident.status}] ${incident.title}`)}</title>`,
-      `    <link href="${escape(`${origin}/#${incident.id}`)}"/>`,
+      `    <id>${escapeXml(`${origin}/#${incident.id}`)}</id>`,
+      `    <title>${escapeXml(`[${incident.status}] ${incident.title}`)}</title>`,
+      `    <link href="${escapeXml(`${origin}/#${incident.id}`)}"/>`,
       `    <published>${incident.createdAt}</published>`,
       `    <updated>${incident.updatedAt}</updated>`,
-      `    <content type="text">${escape(timeline)}</content>`,
+      `    <content type="text">${escapeXml(timeline)}</content>`,
       "  </entry>",
     ].join("\n");
   });
   return [
     '<?xml version="1.0" encoding="utf-8"?>',
     '<feed xmlns="http://www.w3.org/2005/Atom">',
-    `  <id>${escape(`${origin}/feed.atom`)}</id>`,
+    `  <id>${escapeXml(`${origin}/feed.atom`)}</id>`,
     "  <title>Opta status: incidents</title>",
-    `  <link rel="self" href="${escape(`${origin}/feed.atom`)}"/>`,
-    `  <link href="${escape(`${origin}/`)}"/>`,
+    `  <link rel="self" href="${escapeXml(`${origin}/feed.atom`)}"/>`,
+    `  <link href="${escapeXml(`${origin}/`)}"/>`,
     `  <updated>${updated}</updated>`,
     "  <author><name>Opta status</name></author>",
     ...entries,
