@@ -54,7 +54,7 @@ export function builtinComponents(domain: string, port: number): BuiltinComponen
       id: `site-${site.name}`,
       kind: "site" as const,
       name: `${site.name === "home" ? domain : siteHost(site.name, domain)} (site)`,
-      checkUrl: url("/"),
+      checkUrl: url("/index.html"),
       checkHost: host(site.name),
       position: 10 + index,
     })),
