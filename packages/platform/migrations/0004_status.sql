@@ -5,7 +5,7 @@
 -- A checked component: a built-in one (the platform, accounts, each site) or an LMX host that an
 -- admin (owner_id NULL: public, on the status page) or a user (owner_id: private, on their lmx
 -- site only) registered. owner_id has no foreign key: better-auth's tables are created after the
--- platform's migrations; the lmx site deletes a user's hosts with the user.
+-- platform's migrations; the hourly clean-up of the checks removes a deleted user's hosts.
 CREATE TABLE status_component (
   id                   text PRIMARY KEY,
   kind                 text NOT NULL CHECK (kind IN ('platform', 'accounts', 'site', 'lmx')),

@@ -168,6 +168,11 @@ export class StatusMonitor {
     await database.query("DELETE FROM status_rollup WHERE period = 'day' AND bucket < $1::timestamptz", [
       iso(now - DAY_ROLLUP_DAYS * DAY_MS),
     ]);
+    // A deleted account's LMX hosts go with it, however the account was deleted (its checks,
+    // roll-ups and incidents cascade).
+    await database.query(
+      `DELETE FROM status_component c WHERE c.owner_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "user" u WHERE u.id = c.owner_id)`,
+    );
   }
 }
 
