@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
 import { componentStatus, windowBuckets, worstStatus } from "../src/status/rules.js";
+import { statusSettingsFromEnv } from "../src/status/settings.js";
 import type { StatusSummary } from "../src/status/summary.js";
 import { send } from "./fixtures/http.js";
 import { makeAdmin, START_TIMEOUT, type StatusPlatform, signUp, startStatusPlatform } from "./fixtures/status.js";
@@ -342,5 +343,20 @@ describe("incidents posted by admins", () => {
         !after.components.some((c) => c.name === "CSRF host"),
     });
     expect(reportFamily(task, "status-csrf", cases).through).toEqual([]);
+  });
+});
+
+describe("status settings from the environment", () => {
+  it("take whole numbers in bounds and name the variable that is not", () => {
+    expect(statusSettingsFromEnv({ OPTA_STATUS_RETENTION_DAYS: "30", OPTA_STATUS_FAILURES: "5" })).toEqual({
+      settings: { retentionDays: 30, failuresToOpen: 5 },
+    });
+    expect(statusSettingsFromEnv({ OPTA_STATUS_RETENTION_DAYS: "0" })).toEqual({
+      error: "OPTA_STATUS_RETENTION_DAYS must be a whole number from 1 to 400, not '0'",
+    });
+    expect(statusSettingsFromEnv({ OPTA_STATUS_INTERVAL_S: "1.5" })).toHaveProperty("error");
+    expect(statusSettingsFromEnv({ OPTA_STATUS_INTERVAL_S: "10", OPTA_STATUS_TIMEOUT_MS: "20000" })).toHaveProperty(
+      "error",
+    );
   });
 });
