@@ -20,13 +20,18 @@ let server: StatusPlatform;
 let admin: string;
 let user: string;
 /** How the test target answers next. */
-const target = { status: 200, delayMs: 0, hang: false };
+const target: { status: number; delayMs: number; hang: boolean; before?: () => Promise<void> } = {
+  status: 200,
+  delayMs: 0,
+  hang: false,
+};
 let targetServer: Server;
 let targetUrl: string;
 
 beforeAll(async () => {
-  targetServer = createServer((_request, response) => {
+  targetServer = createServer(async (_request, response) => {
     if (target.hang) return;
+    await target.before?.();
     setTimeout(() => response.writeHead(target.status).end("ok"), target.delayMs);
   });
   await new Promise<void>((resolve) => targetServer.listen(0, "127.0.0.1", () => resolve()));
@@ -108,7 +113,7 @@ describe("status checks", () => {
   });
 
   it("call a slow answer degraded, a missing one a failure, and report the timeout", async () => {
-    const id = await register("Slow host", { timeoutMs: 1_000 });
+    const id = await register("Slow host", { timeoutMs: 5_000 });
     target.delayMs = 400;
     await round();
     expect(await find(id)).toMatchObject({ status: "degraded", lastCheck: { ok: true } });
@@ -129,6 +134,23 @@ describe("status checks", () => {
       expect((await adminCall("DELETE", `/api/admin/components/${component}`)).status).toBe(204);
     // Its incident (two failures opened one) goes with it.
     expect((await summary()).incidents.filter((incident) => incident.componentId === hanging)).toEqual([]);
+  });
+
+  it("record nothing for a host removed while its check ran, and go on with the others", async () => {
+    const id = await register("Vanishing host");
+    target.before = async () => {
+      await adminCall("DELETE", `/api/admin/components/${id}`);
+    };
+    try {
+      await round();
+    } finally {
+      target.before = undefined;
+    }
+    expect((await summary()).components.some((component) => component.id === id)).toBe(false);
+    expect(
+      (await server.platform.database.query("SELECT 1 FROM status_check WHERE component_id = $1", [id])).rows,
+    ).toEqual([]);
+    expect((await find("platform")).lastCheck?.at).toBe(new Date(server.clock.now()).toISOString());
   });
 
   it("open no incident and count no downtime during a maintenance window", async () => {

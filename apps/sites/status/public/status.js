@@ -22,6 +22,8 @@ const STORE_KEY = "opta-status-summary";
 const REFRESH_MS = 30_000;
 let windowName = "90d";
 let current;
+/** Whether `current` is the browser's copy because the server could not be reached. */
+let offline = false;
 
 const $ = (id) => document.getElementById(id);
 
@@ -102,6 +104,7 @@ function renderIncident(incident, names) {
 
 function render(summary, fromBrowser) {
   current = summary;
+  offline = fromBrowser;
   const overall = $("overall");
   overall.dataset.status = summary.status;
   overall.textContent = OVERALL[summary.status];
@@ -153,7 +156,7 @@ for (const button of document.querySelectorAll("[data-window]")) {
     for (const other of document.querySelectorAll("button[data-window]")) {
       other.setAttribute("aria-pressed", String(other === button));
     }
-    if (current) render(current, false);
+    if (current) render(current, offline);
   });
 }
 

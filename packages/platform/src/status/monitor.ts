@@ -121,11 +121,6 @@ export class StatusMonitor {
     const { settings, logger } = this.options;
     await this.options.database.transaction(async (tx) => {
       const maintenance = await inMaintenance(tx, component.id, at);
-      await tx.query(
-        `INSERT INTO status_check (component_id, at, ok, http_status, latency_ms, error, in_maintenance)
-         VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7)`,
-        [component.id, iso(at), result.ok, result.httpStatus, result.latencyMs, result.error, maintenance],
-      );
       const { rows } = await tx.query<{ consecutive_failures: number }>(
         `UPDATE status_component SET last_checked_at = $2::timestamptz, last_ok = $3, last_http_status = $4,
            last_latency_ms = $5, last_error = $6,
@@ -135,6 +130,11 @@ export class StatusMonitor {
       );
       // Deleted while its check ran: nothing more to record.
       if (rows.length === 0) return;
+      await tx.query(
+        `INSERT INTO status_check (component_id, at, ok, http_status, latency_ms, error, in_maintenance)
+         VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7)`,
+        [component.id, iso(at), result.ok, result.httpStatus, result.latencyMs, result.error, maintenance],
+      );
       const failures = Number(rows[0]!.consecutive_failures);
       if (!maintenance) {
         for (const period of ["hour", "day"] as const) {
