@@ -20,7 +20,14 @@ let server: StatusPlatform;
 let admin: string;
 let user: string;
 /** How the test target answers next. */
-const target: { status: number; delayMs: number; hang: boolean; before?: () => Promise<void> } = {
+const target: {
+  status: number;
+  delayMs: number;
+  hang: boolean;
+  before?: () => Promise<void>;
+  /** Answer `status` with this Location. */
+  location?: string;
+} = {
   status: 200,
   delayMs: 0,
   hang: false,
@@ -32,7 +39,8 @@ beforeAll(async () => {
   targetServer = createServer(async (_request, response) => {
     if (target.hang) return;
     await target.before?.();
-    setTimeout(() => response.writeHead(target.status).end("ok"), target.delayMs);
+    const headers = target.location ? { location: target.location } : {};
+    setTimeout(() => response.writeHead(target.status, headers).end("ok"), target.delayMs);
   });
   await new Promise<void>((resolve) => targetServer.listen(0, "127.0.0.1", () => resolve()));
   targetUrl = `http://127.0.0.1:${(targetServer.address() as AddressInfo).port}`;
@@ -151,6 +159,42 @@ describe("status checks", () => {
       (await server.platform.database.query("SELECT 1 FROM status_check WHERE component_id = $1", [id])).rows,
     ).toEqual([]);
     expect((await find("platform")).lastCheck?.at).toBe(new Date(server.clock.now()).toISOString());
+  });
+
+  it("status-check-redirect: a registered host cannot send the checker anywhere else", async ({ task }) => {
+    const hits: string[] = [];
+    const victim = createServer((request, response) => {
+      hits.push(request.url ?? "");
+      response.writeHead(200).end("internal");
+    });
+    await new Promise<void>((resolve) => victim.listen(0, "127.0.0.1", () => resolve()));
+    const victimUrl = `http://127.0.0.1:${(victim.address() as AddressInfo).port}/internal`;
+    const cases: SecurityCase[] = [];
+    try {
+      // Without the rule (a client that follows redirects, as fetch does) the bounce reaches it.
+      target.status = 302;
+      target.location = victimUrl;
+      await fetch(targetUrl);
+      expect(hits).toEqual(["/internal"]);
+      hits.length = 0;
+      const id = await register("Bouncing host");
+      for (const status of [301, 302, 303, 307, 308]) {
+        target.status = status;
+        await round();
+        const component = await find(id);
+        cases.push({
+          attack: `HTTP ${status} to ${victimUrl}`,
+          refused: hits.length === 0 && component.lastCheck?.error === `HTTP ${status}, expected 200`,
+          detail: `victim hit ${hits.length} times; ${component.lastCheck?.error}`,
+        });
+      }
+      expect((await adminCall("DELETE", `/api/admin/components/${id}`)).status).toBe(204);
+    } finally {
+      target.status = 200;
+      target.location = undefined;
+      await new Promise((resolve) => victim.close(resolve));
+    }
+    expect(reportFamily(task, "status-check-redirect", cases).through).toEqual([]);
   });
 
   it("open no incident and count no downtime during a maintenance window", async () => {
