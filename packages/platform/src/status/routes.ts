@@ -61,9 +61,9 @@ function mountAdminRoutes(app: Hono, options: StatusRoutesOptions): void {
   const { database: db, clock } = options;
   const admin = app as unknown as Hono<{ Variables: { admin: SessionUser } }>;
   admin.use("/api/admin/*", async (c, next) => {
-    const user = await sessionUser(options.auth, db, c.req.raw.headers);
+    const user = await sessionUser(options.auth, c.req.raw.headers);
     if (!user) return apiError(c, 401, "not_signed_in", "sign in on the accounts site with an admin account first");
-    if (!isAdmin(user))
+    if (!(await isAdmin(user, db)))
       return apiError(c, 403, "not_admin", "this needs the admin role; an admin can grant it on the admin site");
     c.set("admin", user);
     await next();

@@ -5,15 +5,16 @@ import type { Queryable } from "../db/database.js";
 export interface SessionUser {
   id: string;
   email: string;
+  /** The role the session carries (the admin plugin's field), or null when it carries none. */
   role: string | null;
 }
 
 /** Reads the session of a request through better-auth; null when signed out. */
-export async function sessionUser(auth: PlatformAuth, db: Queryable, headers: Headers): Promise<SessionUser | null> {
+export async function sessionUser(auth: PlatformAuth, headers: Headers): Promise<SessionUser | null> {
   const session = await auth.api.getSession({ headers });
   if (!session) return null;
   const user = session.user as typeof session.user & { role?: string | null };
-  return { id: user.id, email: user.email, role: user.role ?? (await roleColumn(db, user.id)) };
+  return { id: user.id, email: user.email, role: user.role ?? null };
 }
 
 /**
@@ -30,10 +31,11 @@ async function roleColumn(db: Queryable, userId: string): Promise<string | null>
   }
 }
 
-/** Whether a role string grants admin (the admin plugin stores several roles comma-separated). */
-export function isAdmin(user: SessionUser): boolean {
-  return (user.role ?? "")
+/** Whether the user has the admin role (the admin plugin stores several roles comma-separated). */
+export async function isAdmin(user: SessionUser, db: Queryable): Promise<boolean> {
+  const role = user.role ?? (await roleColumn(db, user.id));
+  return (role ?? "")
     .split(",")
-    .map((role) => role.trim())
+    .map((entry) => entry.trim())
     .includes("admin");
 }
