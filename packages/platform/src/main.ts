@@ -15,6 +15,7 @@ import { clearPlatformState, readPlatformState, writePlatformState } from "./con
 import { PlatformError } from "./errors.js";
 import { createLogger } from "./log.js";
 import { startPlatform } from "./server.js";
+import { statusSettingsFromEnv } from "./status/settings.js";
 import { PLATFORM_VERSION } from "./version.js";
 
 async function main(): Promise<number> {
@@ -36,6 +37,8 @@ async function main(): Promise<number> {
     const dataDir = args.data ?? paths.data;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const databaseUrl = process.env.DATABASE_URL || undefined;
+    const status = statusSettingsFromEnv(process.env);
+    if ("error" in status) throw new PlatformError("PLATFORM_USAGE", status.error);
     const platform = await startPlatform({
       port: args.port,
       domain: args.domain,
@@ -43,6 +46,7 @@ async function main(): Promise<number> {
       dataDir,
       logger,
       ...(databaseUrl ? { databaseUrl } : {}),
+      status: { settings: status.settings },
     });
     await writePlatformState(home, {
       pid: process.pid,

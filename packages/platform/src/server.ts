@@ -11,12 +11,15 @@ import { openPglite } from "./db/pglite.js";
 import { openPostgres } from "./db/postgres.js";
 import { PLATFORM_HOST } from "./defaults.js";
 import { PlatformError } from "./errors.js";
+import { mountLmxSiteRoutes } from "./lmx-site/routes.js";
 import type { Logger } from "./log.js";
 import { createPlatformApp } from "./server/app.js";
 import { mountAppPages } from "./server/pages.js";
 import { siteOrigin, siteOrigins } from "./server/security-headers.js";
 import { defaultSitesRoot, siteAssetDir } from "./sites/assets.js";
 import { siteHost } from "./sites/registry.js";
+import { type PlatformStatus, type StatusOptions, startStatus } from "./status/index.js";
+import { mountStatusRoutes } from "./status/routes.js";
 import { mountVault, type SessionUser } from "./vault/routes.js";
 import { PLATFORM_VERSION } from "./version.js";
 
@@ -39,6 +42,8 @@ export interface PlatformOptions {
   migrationsDir?: string;
   /** Device-code lifetime and polling interval of `opta account login` (default 10 min, 5 s). */
   device?: DeviceFlowOptions;
+  /** The status checks: thresholds, retention, and (tests) a clock and no timer. */
+  status?: StatusOptions;
 }
 
 /** A running platform server. */
@@ -46,6 +51,8 @@ export interface RunningPlatform {
   /** The port it listens on. */
   port: number;
   database: Database;
+  /** The status checks (`status.monitor.tick()` runs the due ones now). */
+  status: PlatformStatus;
   /** Stops accepting, waits for open requests, closes the database. */
   close(): Promise<void>;
 }
@@ -70,6 +77,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       migrations: result.total,
       appliedNow: result.applied,
     });
+    let status: PlatformStatus | undefined;
     // Listen first, then build the app: with --port 0 the sites' origins (CSP, trusted origins) need the real port.
     const listener = await listen(options.port);
     try {
@@ -86,6 +94,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       const controlSecret = await createControlSecret(options.dataDir ?? null);
       const sitesRoot = options.sitesRoot ?? defaultSitesRoot();
       const trusted = siteOrigins(address);
+      status = await startStatus(options.status, {
+        database,
+        logger,
+        domain: options.domain,
+        port: listener.port,
+        auth,
+      });
+      const checks = status;
       listener.serve(
         createPlatformApp({
           address,
@@ -107,10 +123,30 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
               mountAdminApi(app, auth, database);
               mountAppPages(app, siteAssetDir(sitesRoot, "admin"), ADMIN_PAGES);
             },
+            status: (app) =>
+              mountStatusRoutes(app, {
+                database,
+                auth,
+                cache: checks.cache,
+                clock: checks.clock,
+                settings: checks.settings,
+                origin: siteOrigin(address, siteHost("status", options.domain)),
+              }),
+            lmx: (app) =>
+              mountLmxSiteRoutes(app, {
+                database,
+                auth,
+                clock: checks.clock,
+                settings: checks.settings,
+                origin: siteOrigin(address, siteHost("lmx", options.domain)),
+                accountsOrigin: siteOrigin(address, siteHost("accounts", options.domain)),
+                root: siteAssetDir(sitesRoot, "lmx"),
+              }),
           },
         }),
       );
     } catch (error) {
+      await status?.monitor.stop();
       await listener.close();
       throw error;
     }
@@ -120,10 +156,13 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       domain: options.domain,
       version: PLATFORM_VERSION,
     });
+    const running = status;
     return {
       port: listener.port,
       database,
+      status: running,
       close: async () => {
+        await running.monitor.stop();
         await listener.close();
         await database.close();
       },
