@@ -415,25 +415,27 @@ describe("admin API", () => {
     expect(actions.filter((action) => action === "user.set-role")).toHaveLength(2);
   });
 
-  it("reports the platform's figures, with vaults once vault sync's table exists", async () => {
+  it("reports the platform's figures, vaults synced this week among them", async () => {
     const before = JSON.parse((await callAdmin("GET /api/admin/figures", "", { cookie: root.cookie })).body);
     const { rows } = await platform.database.query<{ count: string }>(`SELECT count(*) AS count FROM "user"`);
-    expect(before).toMatchObject({ users: Number(rows[0]!.count), banned: 0, vaultsSyncedThisWeek: null });
+    expect(before).toMatchObject({ users: Number(rows[0]!.count), banned: 0, vaultsSyncedThisWeek: 0 });
     expect(before.activeCliDevices).toBeGreaterThanOrEqual(1);
     expect(before.activeDevices).toBeGreaterThan(before.activeCliDevices);
-    // The shape vault sync's migration gives it (0003_vault.sql).
-    await platform.database.exec(`CREATE TABLE vault (
-      user_id text PRIMARY KEY REFERENCES "user"(id) ON DELETE CASCADE, version integer NOT NULL,
-      updated_at timestamptz NOT NULL DEFAULT now(), device text)`);
-    await platform.database.query("INSERT INTO vault (user_id, version, device) VALUES ($1, 1, 'a')", [plain.id]);
-    await platform.database.query(
-      "INSERT INTO vault (user_id, version, device, updated_at) VALUES ($1, 1, 'b', now() - interval '9 days')",
-      [root.id],
-    );
+    await insertVault(plain.id, "a");
+    await insertVault(root.id, "b", "9 days");
     const after = JSON.parse((await callAdmin("GET /api/admin/figures", "", { cookie: root.cookie })).body);
     expect(after.vaultsSyncedThisWeek).toBe(1);
   });
 });
+
+/** A vault row as vault sync writes it (0003_vault.sql); its contents do not matter here. */
+async function insertVault(userId: string, device: string, age = "0 days"): Promise<void> {
+  await platform.database.query(
+    `INSERT INTO vault (user_id, version, ciphertext, iv, wrapped_key, kdf, device, updated_at)
+     VALUES ($1, 1, 'c', 'i', 'w', '{}'::jsonb, $2, now() - $3::interval)`,
+    [userId, device, age],
+  );
+}
 
 describe("accounts' own routes", () => {
   it("lists the user's sessions and CLI devices (host named, no token), and revokes one of them only", async () => {
@@ -505,7 +507,7 @@ describe("accounts' own routes", () => {
 
   it("deletes an account with its vault (the password asked again)", async () => {
     const user = await signUp("leaving@example.com");
-    await platform.database.query("INSERT INTO vault (user_id, version, device) VALUES ($1, 3, 'c')", [user.id]);
+    await insertVault(user.id, "c");
     const wrong = await send(port, accounts, "/api/auth/delete-user", "POST", {
       headers: { origin: accountsOrigin, cookie: user.cookie },
       json: { password: "not the password" },
