@@ -18,6 +18,20 @@ async function failure(promise: Promise<unknown>): Promise<PlatformError> {
 }
 
 describe("DATABASE_URL", () => {
+  it("a pool size that is not 1-200 is refused before connecting, saying what to set", async () => {
+    const port = await closedPort();
+    for (const value of ["0", "abc", "201", "2.5"]) {
+      process.env.OPTA_PLATFORM_DB_POOL = value;
+      try {
+        const error = await failure(openPostgres(`postgres://opta@127.0.0.1:${port}/opta`, memoryLogger().logger));
+        expect(error.code).toBe("PLATFORM_USAGE");
+        expect(error.message).toContain(`OPTA_PLATFORM_DB_POOL must be a whole number from 1 to 200, not '${value}'`);
+      } finally {
+        delete process.env.OPTA_PLATFORM_DB_POOL;
+      }
+    }
+  });
+
   it("a server that is not there is one error with a code, without the password", async () => {
     const port = await closedPort();
     const error = await failure(

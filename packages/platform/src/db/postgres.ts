@@ -5,6 +5,15 @@ import type { Database, Queryable } from "./database.js";
 
 /** How long a first connection may take before the server counts as unreachable. */
 const CONNECT_TIMEOUT_MS = 5_000;
+/**
+ * How long a request may wait for a free pooled connection (pg's connectionTimeoutMillis covers
+ * both that wait and a new connection). Under a burst of sign-ins (each ~0.25 s of CPU for the
+ * password hash while it holds a connection) 5 s was too short: 50 users at once on 2 cores got
+ * 500s from the pool. A request now waits its turn; only a server that stays away fails it.
+ */
+const POOL_WAIT_MS = 30_000;
+/** Connections per server process; `OPTA_PLATFORM_DB_POOL` changes it (1–200). */
+const POOL_SIZE = 10;
 
 /** DATABASE_URL without its password, for messages and logs. */
 export function redactUrl(url: URL): string {
@@ -34,15 +43,20 @@ export async function openPostgres(databaseUrl: string, logger: Logger): Promise
     );
   }
   const shown = redactUrl(url);
-  const pool = new pg.Pool({ connectionString: databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, max: 10 });
+  const size = poolSize();
+  // The first connection decides, quickly, whether the server is there at all.
+  const probe = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  try {
+    await probe.connect();
+    await probe.query("SELECT 1");
+  } catch (error) {
+    throw connectError(error, shown);
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
+  const pool = new pg.Pool({ connectionString: databaseUrl, connectionTimeoutMillis: POOL_WAIT_MS, max: size });
   // An idle connection dropped by the server must not crash the process; the next query reconnects.
   pool.on("error", (error) => logger.warn("database", "idle PostgreSQL connection failed", { error: error.message }));
-  try {
-    await pool.query("SELECT 1");
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    throw connectError(error, shown);
-  }
   const wrap = (client: pg.Pool | pg.PoolClient): Queryable => ({
     query: async <Row>(sql: string, params?: unknown[]) => {
       const result = await client.query(sql, params);
@@ -104,4 +118,17 @@ function connectError(error: unknown, shown: string): PlatformError {
     );
   }
   return new PlatformError("PLATFORM_DB_FAILED", `PostgreSQL at ${shown} refused the connection: ${detail}`);
+}
+
+function poolSize(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.OPTA_PLATFORM_DB_POOL;
+  if (value === undefined || value === "") return POOL_SIZE;
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 1 || size > 200) {
+    throw new PlatformError(
+      "PLATFORM_USAGE",
+      `OPTA_PLATFORM_DB_POOL must be a whole number from 1 to 200, not '${value}'`,
+    );
+  }
+  return size;
 }
