@@ -1,16 +1,20 @@
 /**
  * Vault sync end to end: the built CLI on two Opta homes (two "devices") against a real platform
- * server, signed in with `opta account login` (approved over HTTP with the user's session, as the
- * accounts page does it). A push from one and a pull into the other give the same keys, two pushes
+ * server, signed in with `opta account login`, each login approved on the accounts site's /device
+ * page in headless Chromium (over HTTP with the user's session, as that page does it, only where
+ * /usr/bin/chromium or the built accounts app is missing). A push from one and a pull into the other give the same keys, two pushes
  * at once give one 409, and afterwards neither the database (every table, as text) nor the server's
  * log holds a key, the passphrase, the data key or the plaintext vault. On the embedded PGlite, and
  * on PostgreSQL too when OPTA_TEST_DATABASE_URL is set.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type RunningPlatform, startPlatform } from "@opta/platform";
+import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryLogger, send } from "../../../../packages/platform/test/fixtures/http.js";
 import {
@@ -22,6 +26,10 @@ import { CLI_BIN, type CliRun, runCli, startCli } from "../fixtures/run-cli.js";
 import { hasTmux, startPane } from "../fixtures/tmux.js";
 
 const DOMAIN = "opta.localhost";
+const CHROMIUM = "/usr/bin/chromium";
+const ACCOUNTS_APP = fileURLToPath(new URL("../../../sites/accounts/dist/index.html", import.meta.url));
+const inBrowser = existsSync(CHROMIUM) && existsSync(ACCOUNTS_APP);
+if (!inBrowser) console.warn("[sync e2e] logins approved over HTTP: no /usr/bin/chromium or no built accounts app");
 const FRESH_DB_TIMEOUT = 240_000;
 const PASSPHRASE = "tangerine submarine orchestra 42";
 const KEYS = {
@@ -78,22 +86,70 @@ describe.each(backends)("opta account sync on $name", ({ postgres }) => {
     const run = startCli(["account", "login", "--platform", origin, "--no-browser"], { home, env: device(name) });
     run.child.stdin.end();
     const userCode = await userCodeOf(run);
-    await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
-      headers: { cookie },
-    });
-    const approved = await send(platform.port, accounts, "/api/auth/device/approve", "POST", {
-      headers: { origin, cookie },
-      json: { userCode },
-    });
-    expect(approved.status, approved.body).toBe(200);
+    if (browser) await approveInBrowser(browser, userCode);
+    else {
+      await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
+        headers: { cookie },
+      });
+      const approved = await send(platform.port, accounts, "/api/auth/device/approve", "POST", {
+        headers: { origin, cookie },
+        json: { userCode },
+      });
+      expect(approved.status, approved.body).toBe(200);
+    }
     const result = await run.done;
     outputs.push(result.stdout, result.stderr);
     expect(result.code, result.stderr).toBe(0);
     return { home, stdout: result.stdout };
   }
 
+  /** The user, signed in (their session cookie), approves the code on the accounts site's page. */
+  async function approveInBrowser(browser: Browser, userCode: string): Promise<void> {
+    const context = await browser.newContext();
+    try {
+      const [name, ...value] = cookie.split("=");
+      await context.addCookies([
+        {
+          name: name!,
+          value: value.join("="),
+          domain: `.${DOMAIN}`,
+          path: "/",
+          secure: true,
+          httpOnly: true,
+          sameSite: "Lax",
+        },
+      ]);
+      const page = await context.newPage();
+      await page.goto(`${origin}/device?user_code=${encodeURIComponent(userCode)}`);
+      const review = page.locator("#review");
+      await review.waitFor();
+      expect(await review.textContent()).toContain("The Opta CLI on");
+      await page.getByRole("button", { name: "Approve" }).click();
+      await page.getByText("Approved.").waitFor();
+    } finally {
+      await context.close();
+    }
+  }
+
+  let browser: Browser | undefined;
+
   beforeAll(async () => {
     if (postgres && !testPostgresUrl) return;
+    if (inBrowser) {
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--no-first-run",
+          `--host-resolver-rules=MAP *.${DOMAIN} 127.0.0.1, MAP ${DOMAIN} 127.0.0.1`,
+        ],
+      });
+    }
     fresh = postgres ? await freshDatabase(testPostgresUrl ?? "") : undefined;
     platform = await startPlatform({
       port: 0,
@@ -118,6 +174,7 @@ describe.each(backends)("opta account sync on $name", ({ postgres }) => {
   }, FRESH_DB_TIMEOUT);
 
   afterAll(async () => {
+    await browser?.close();
     await platform?.close();
     await fresh?.drop();
     for (const home of homes) await rm(home, { recursive: true, force: true });
