@@ -12,6 +12,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily } from "../../../scripts/security-family.js";
@@ -19,6 +20,10 @@ import { type LmxServer, pullModel, writeTestModel } from "../src/index.js";
 import { startTestLmx, TINY_CONTROL_TOKENS } from "./helpers.js";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** OPTA_SCREENSHOTS=1 refreshes docs/screenshots/lmx-dashboard*.png. */
+const SCREENSHOTS = process.env.OPTA_SCREENSHOTS
+  ? fileURLToPath(new URL("../../../docs/screenshots/", import.meta.url))
+  : undefined;
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`[lmx dashboard] skipped: ${CHROMIUM} not found (apt-get install chromium)`);
 
@@ -57,7 +62,8 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
       headless: true,
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
     });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // Dark, as Code Desktop (headless Chromium would otherwise report a light preference).
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, colorScheme: "dark" });
     watch(page);
   }, 90_000);
 
@@ -83,7 +89,9 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
     }
     expect(await load.evaluate((button) => button === document.activeElement)).toBe(true);
     await page.keyboard.press("Enter");
-    await cell("tiny", "State").filter({ hasText: /^loaded$/ }).waitFor();
+    await cell("tiny", "State")
+      .filter({ hasText: /^loaded$/ })
+      .waitFor();
     await page.getByRole("button", { name: "Unload tiny" }).waitFor();
     expect(await cell("tiny", "Memory (measured)").textContent()).toMatch(/KiB|MiB/);
     expect(await cell("tiny", "Context").textContent()).toContain("32,768 × 1");
@@ -92,7 +100,9 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
     await cell("tiny", "State").filter({ hasText: "not loaded" }).waitFor();
     await cell("tiny", "Memory (measured)").filter({ hasText: /^–$/ }).waitFor();
     await page.getByRole("button", { name: "Load tiny" }).click();
-    await cell("tiny", "State").filter({ hasText: /^loaded$/ }).waitFor();
+    await cell("tiny", "State")
+      .filter({ hasText: /^loaded$/ })
+      .waitFor();
   });
 
   it("shows tokens/s, an active sequence and growing KV memory during a streamed request", async () => {
@@ -134,6 +144,7 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
         .filter({ hasText: other(measuredBefore) })
         .waitFor();
       expect(await page.locator("#metric-memory").textContent()).toMatch(/MiB|GiB/);
+      if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, "lmx-dashboard.png"), fullPage: true });
     } finally {
       controller.abort();
       await drained;
@@ -247,12 +258,14 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
     // Cards: the labels of the hidden header show beside each value.
     const label = await cell("tiny", "Size").evaluate((element) => getComputedStyle(element, "::before").content);
     expect(label).toBe('"Size"');
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, "lmx-dashboard-375.png"), fullPage: true });
 
     const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await page.emulateMedia({ colorScheme: "dark" });
     expect(await background()).toBe("rgb(13, 13, 18)");
     await page.emulateMedia({ colorScheme: "light" });
     expect(await background()).toBe("rgb(246, 246, 250)");
+    if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, "lmx-dashboard-light.png"), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.emulateMedia({ colorScheme: "dark" });
   });
