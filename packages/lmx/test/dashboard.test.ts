@@ -3,11 +3,15 @@
  * refuses (family `lmx-dashboard`). The page itself, in Chromium, is in dashboard-browser.test.ts.
  */
 import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
 import type { LmxServer } from "../src/index.js";
+import { PullProgressWriter, readPullProgress } from "../src/models/pull-progress.js";
 import { startTestLmx, tinyModelsDir } from "./helpers.js";
 
 type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
@@ -272,5 +276,37 @@ describe("LMX dashboard over HTTP", () => {
 
     const report = reportFamily(task, "lmx-dashboard", cases);
     expect(report.through).toEqual([]);
+  });
+
+  it("shows a pull's progress record while its process lives, and not an interrupted pull's", async () => {
+    const models = await mkdtemp(join(tmpdir(), "opta-lmx-pulls-"));
+    try {
+      const staging = join(models, ".pull");
+      await mkdir(staging);
+      // A record left by a pull whose process died (killed, power cut): never shown as running.
+      const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+        encoding: "utf8",
+      });
+      const stale = { source: "hf:a/b/c.gguf", files: ["c.gguf"], downloadedBytes: 5, totalBytes: 10 };
+      await writeFile(
+        join(staging, `${gone.stdout}-dead.progress.json`),
+        JSON.stringify({ ...stale, startedAt: "", updatedAt: "", pid: Number(gone.stdout) }),
+      );
+      expect(await readPullProgress(models)).toEqual([]);
+
+      const writer = new PullProgressWriter(staging, "https://example.test/m.gguf");
+      writer.update({ files: ["m.gguf"], downloadedBytes: 1024, totalBytes: 4096 });
+      let shown = await readPullProgress(models);
+      while (shown.length === 0) shown = await readPullProgress(models);
+      expect(shown).toEqual([
+        expect.objectContaining({ source: "https://example.test/m.gguf", files: ["m.gguf"], pid: process.pid }),
+      ]);
+      await writer.close();
+      expect(await readPullProgress(models)).toEqual([]);
+      // Only the stale record is left: nothing of the finished pull, no temp files.
+      expect(await readdir(staging)).toEqual([`${gone.stdout}-dead.progress.json`]);
+    } finally {
+      await rm(models, { recursive: true, force: true });
+    }
   });
 });
