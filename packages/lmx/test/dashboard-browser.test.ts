@@ -88,10 +88,27 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
       await page.keyboard.press("Tab");
     }
     expect(await load.evaluate((button) => button === document.activeElement)).toBe(true);
+    // Every text the row shows on the way (the load may be over before any poll could see it).
+    await row("tiny").evaluate((tr) => {
+      const seen: string[] = [];
+      (window as unknown as { __seen: string[] }).__seen = seen;
+      new MutationObserver(() => {
+        const state = tr.querySelector('[data-label="State"]')?.textContent ?? "";
+        const button = tr.querySelector("button");
+        seen.push(
+          `${state} | ${button?.textContent} ${button?.getAttribute("aria-disabled") === "true" ? "disabled" : "enabled"}`,
+        );
+      }).observe(tr, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     await page.keyboard.press("Enter");
     await cell("tiny", "State")
       .filter({ hasText: /^loaded$/ })
       .waitFor();
+    const seen = await page.evaluate(() => (window as unknown as { __seen: string[] }).__seen);
+    expect(seen).toContainEqual(expect.stringMatching(/^loading.* \| Loading… disabled$/));
+    // Focus stays on the button through every update (it is updated in place, never re-created).
+    const unload = page.getByRole("button", { name: "Unload tiny" });
+    expect(await unload.evaluate((button) => button === document.activeElement)).toBe(true);
     await page.getByRole("button", { name: "Unload tiny" }).waitFor();
     expect(await cell("tiny", "Memory (measured)").textContent()).toMatch(/KiB|MiB/);
     expect(await cell("tiny", "Context").textContent()).toContain("32,768 × 1");

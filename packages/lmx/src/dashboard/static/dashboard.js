@@ -113,7 +113,10 @@ function createRow(id) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "button small";
-  button.addEventListener("click", () => void act(id, button.dataset.action));
+  // aria-disabled, not disabled: a disabled button drops keyboard focus to <body> mid-action.
+  button.addEventListener("click", () => {
+    if (button.getAttribute("aria-disabled") !== "true") void act(id, button.dataset.action);
+  });
   cells.actions.append(button);
   setText(cells.id, id);
   const row = { tr, cells, stateText, progress, button };
@@ -164,7 +167,8 @@ function renderModel(model) {
     action === "load" ? "Loading…" : action === "unload" ? "Unloading…" : next === "load" ? "Load" : "Unload",
   );
   button.setAttribute("aria-label", `${next === "load" ? "Load" : "Unload"} ${model.id}`);
-  button.disabled = action !== undefined || model.state === "invalid" || model.state === "loading";
+  const unavailable = action !== undefined || model.state === "invalid" || model.state === "loading";
+  button.setAttribute("aria-disabled", String(unavailable));
   return row.tr;
 }
 
@@ -196,7 +200,7 @@ async function act(id, action) {
   pending.set(id, action);
   const row = rows.get(id);
   if (row) {
-    row.button.disabled = true;
+    row.button.setAttribute("aria-disabled", "true");
     setText(row.button, action === "load" ? "Loading…" : "Unloading…");
   }
   try {
