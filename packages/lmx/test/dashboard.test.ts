@@ -261,6 +261,9 @@ describe("LMX dashboard over HTTP", () => {
     expect((await send(open, "POST", "/dashboard/api/models/load", own, loadBody)).status).toBe(200);
     expect((await send(open, "POST", "/dashboard/api/models/unload", own, loadBody)).status).toBe(200);
     expect((await send(keyed, "GET", "/dashboard/api/state", { Authorization: `Bearer ${KEY}` })).status).toBe(200);
+    // The same authority over https (a TLS-terminating proxy in front) is still the page's own.
+    const proxied = { Origin: `https://127.0.0.1:${open.port}` };
+    expect((await send(open, "GET", "/dashboard/api/state", proxied)).status).toBe(200);
     // The page shell itself opens from a link on another site (the platform's lmx site links here).
     expect((await send(open, "GET", "/dashboard", { "Sec-Fetch-Site": "cross-site" })).status).toBe(200);
     // And the OpenAI-side route that allows loopback pages does take the localhost:3000 load the

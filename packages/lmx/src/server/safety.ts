@@ -98,7 +98,9 @@ export class RequestGuard {
     const site = request.headers["sec-fetch-site"];
     if (origin !== undefined) {
       const own = `http://${request.headers.host ?? ""}`.toLowerCase();
-      if (origin.toLowerCase() !== own) {
+      // https too: the same authority behind a TLS-terminating proxy is still the page's own.
+      const bare = origin.toLowerCase().replace(/^https:\/\//, "http://");
+      if (bare !== own) {
         throw new LmxError(
           "forbidden_origin",
           `Origin '${origin}' may not use the LMX dashboard; open the dashboard at ${own}/dashboard itself`,
