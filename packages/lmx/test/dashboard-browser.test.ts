@@ -122,7 +122,7 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
       .waitFor();
   });
 
-  it("shows tokens/s, an active sequence and growing KV memory during a streamed request", async () => {
+  it("shows tokens/s, an active sequence, the queue and growing KV memory during a streamed request", async () => {
     const kvBefore = await cell("tiny", "KV cache in use").textContent();
     const measuredBefore = await cell("tiny", "Memory (measured)").textContent();
     const controller = new AbortController();
@@ -160,6 +160,17 @@ describe.skipIf(!hasChromium)("LMX dashboard in Chromium", () => {
       await cell("tiny", "Memory (measured)")
         .filter({ hasText: other(measuredBefore) })
         .waitFor();
+      // A second request waits for the only sequence: the queue depth shows it.
+      const queued = fetch(`${lmx.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "Me next." }], max_tokens: 4 }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await page.locator("#metric-queue", { hasText: /^1$/ }).waitFor();
+      controller.abort();
+      await queued;
+      await page.locator("#metric-queue", { hasText: /^0$/ }).waitFor();
       expect(await page.locator("#metric-memory").textContent()).toMatch(/MiB|GiB/);
       if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, "lmx-dashboard.png"), fullPage: true });
     } finally {
