@@ -165,6 +165,7 @@ async function start(options: {
     throw new CliError((error as Error).message);
   }
   notice(`Opta LMX listening on ${server.url}/v1 — models in ${modelsDir} (Ctrl+C stops)`);
+  notice(`dashboard: ${server.url}/dashboard`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off("SIGINT", stop);

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
@@ -112,6 +113,10 @@ describe("opta lmx start, status, models, load, unload", () => {
 
   it("reports status, lists, loads and unloads, and stops on SIGTERM", async () => {
     const env = { OPTA_LMX_HOST: host };
+    // `start` names the dashboard's address, and the page is there.
+    while (!serverStderr.includes("dashboard:")) await once(server.stderr!, "data");
+    expect(serverStderr).toContain(`dashboard: http://${host}/dashboard`);
+    expect((await fetch(`http://${host}/dashboard`)).status).toBe(200);
     const status = await opta(["lmx", "status"], env);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`^LMX \\S+ at http://${host}/v1: ok, 1 models, 0 loaded`));

@@ -1,6 +1,9 @@
 /** Label values of one series. */
 type Labels = Record<string, string>;
 
+/** Endpoints left out of {@link LmxMetrics.servedRequests}: probes, scrapes and the dashboard watching itself. */
+const UNSERVED_ENDPOINTS = /^(health|metrics|dashboard.*)$/;
+
 const TTFT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 function labelKey(labels: Labels): string {
@@ -25,6 +28,7 @@ export class LmxMetrics {
   private ttftSum = 0;
   private ttftCount = 0;
   private readonly startedAt = Date.now();
+  private served = 0;
 
   constructor(private readonly gauges: () => GaugeSample[] = () => []) {}
 
@@ -32,6 +36,12 @@ export class LmxMetrics {
   recordRequest(endpoint: string, status: number): void {
     const key = labelKey({ endpoint, status: String(status) });
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    if (!UNSERVED_ENDPOINTS.test(endpoint)) this.served++;
+  }
+
+  /** Finished requests other than probes and the dashboard's own (its request rate counts these). */
+  get servedRequests(): number {
+    return this.served;
   }
 
   /** Records one finished generation: token counts and its decode rate. */

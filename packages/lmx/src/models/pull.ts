@@ -1,7 +1,8 @@
-import { access, mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { access, mkdir, rename, rm, rmdir } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
 import { createModelDownloader, type ModelDownloader } from "node-llama-cpp";
 import { inspectModelFile } from "../gguf/inspect.js";
+import { PullProgressWriter } from "./pull-progress.js";
 
 /** Options of {@link pullModel}. */
 export type PullOptions = {
@@ -79,6 +80,23 @@ export async function pullModel(source: string, options: PullOptions): Promise<P
   }
   const staging = join(options.modelsDir, STAGING);
   await mkdir(staging, { recursive: true });
+  // What LMX's dashboard shows of this pull (see pull-progress.ts); gone when the pull ends.
+  const progress = new PullProgressWriter(staging, source);
+  try {
+    return await download(source, isUri, staging, progress, options);
+  } finally {
+    await progress.close();
+    await rmdir(staging).catch(() => undefined);
+  }
+}
+
+async function download(
+  source: string,
+  isUri: boolean,
+  staging: string,
+  progress: PullProgressWriter,
+  options: PullOptions,
+): Promise<PulledModel> {
   let downloader: ModelDownloader;
   try {
     downloader = await createModelDownloader({
@@ -88,18 +106,19 @@ export async function pullModel(source: string, options: PullOptions): Promise<P
       deleteTempFileOnCancel: true,
       // A complete file left in the staging directory by an interrupted pull is reused.
       skipExisting: true,
-      onProgress: (status) =>
-        options.onProgress?.({ downloadedBytes: status.downloadedSize, totalBytes: status.totalSize }),
+      onProgress: (status) => {
+        progress.update({ downloadedBytes: status.downloadedSize, totalBytes: status.totalSize });
+        options.onProgress?.({ downloadedBytes: status.downloadedSize, totalBytes: status.totalSize });
+      },
     });
   } catch (error) {
-    await rmdir(staging).catch(() => undefined);
     throw explain(source, isUri, error);
   }
   const names = downloader.filesInfo.map((file) => file.fileName);
+  progress.update({ files: names, totalBytes: downloader.totalSize });
   const existing: string[] = [];
   for (const name of names) if (await exists(join(options.modelsDir, name))) existing.push(name);
   if (existing.length > 0 && !options.force) {
-    await rmdir(staging).catch(() => undefined);
     throw new PullError(
       "exists",
       `${existing.join(", ")} already exists in ${options.modelsDir}; pass --force (force: true) to replace it with ${source}, or delete it first`,
@@ -110,7 +129,6 @@ export async function pullModel(source: string, options: PullOptions): Promise<P
   try {
     staged = await downloader.download(options.signal ? { signal: options.signal } : {});
   } catch (error) {
-    await rmdir(staging).catch(() => undefined);
     if (options.signal?.aborted) throw error;
     throw explain(source, isUri, error);
   }
@@ -120,7 +138,6 @@ export async function pullModel(source: string, options: PullOptions): Promise<P
     sizeBytes = (await inspectModelFile(staged)).sizeBytes;
   } catch (error) {
     await Promise.all(stagedFiles.map((file) => rm(file, { force: true })));
-    await rmdir(staging).catch(() => undefined);
     throw new PullError(
       "not_gguf",
       `downloaded ${names[0]} from ${source} but it is not usable, so it was deleted: ${(error as Error).message}`,
@@ -129,7 +146,6 @@ export async function pullModel(source: string, options: PullOptions): Promise<P
   }
   // Move into place: a rename on the same file system, so a replaced model switches atomically.
   for (const [index, name] of names.entries()) await rename(stagedFiles[index]!, join(options.modelsDir, name));
-  if ((await readdir(staging).catch(() => ["?"])).length === 0) await rmdir(staging).catch(() => undefined);
   const path = join(options.modelsDir, relative(staging, staged));
   const id = relative(options.modelsDir, path)
     .split(sep)

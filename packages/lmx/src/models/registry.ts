@@ -192,6 +192,8 @@ export class ModelRegistry {
   private readonly loaded = new Map<string, LoadedModel>();
   private readonly loading = new Map<string, Promise<LoadedModel>>();
   private readonly unloading = new Map<string, Promise<void>>();
+  /** Fraction (0–1) of the weights llama.cpp has loaded, per model being loaded (the dashboard shows it). */
+  private readonly progress = new Map<string, number>();
   private closed = false;
   /** The last directory listing and when it was read (`performance.now()`). */
   private listed: { files: ModelFile[]; at: number } | undefined;
@@ -202,6 +204,11 @@ export class ModelRegistry {
 
   constructor(private readonly options: ModelRegistryOptions) {}
 
+  /** The models directory. */
+  get directory(): string {
+    return this.options.modelsDir;
+  }
+
   /** True while any model is being loaded (health reports `"loading"` then). */
   get isLoading(): boolean {
     return this.loading.size > 0;
@@ -210,6 +217,23 @@ export class ModelRegistry {
   /** Ids of the models being loaded now. */
   loadingModels(): string[] {
     return [...this.loading.keys()];
+  }
+
+  /** How far each loading model is, 0–1 (llama.cpp's own load progress). */
+  loadProgress(): ReadonlyMap<string, number> {
+    return this.progress;
+  }
+
+  /**
+   * What loading `file` would take: the estimate the memory check before a load uses (weights plus
+   * the KV cache of every sequence at the context size LMX would choose now), without loading it.
+   */
+  async estimate(
+    file: ModelFile,
+  ): Promise<{ inspected: InspectedModel; bytes: number; contextSize: number; fits: boolean }> {
+    const inspected = await inspectModelFile(file.path);
+    const plan = await this.planContext(file, inspected, await GgufInsights.from(inspected.info, this.options.llama));
+    return { inspected, bytes: plan.required, contextSize: plan.contextSize, fits: plan.refusal === undefined };
   }
 
   /** The models in memory. */
@@ -400,27 +424,21 @@ export class ModelRegistry {
     model.idleTimer = undefined;
   }
 
-  private async loadFile(file: ModelFile): Promise<LoadedModel> {
-    const started = performance.now();
-    const inspected = await inspectModelFile(file.path);
-    // Chosen in a worker while the weights load here (see engine/chat-wrapper.ts).
-    const wrapperPlan = planChatWrapper(file.path);
-    try {
-      return await this.loadInspected(file, inspected, wrapperPlan.plan, started);
-    } catch (error) {
-      wrapperPlan.cancel();
-      throw error;
-    }
-  }
-
-  private async loadInspected(
+  /**
+   * The context size and memory a load of `file` needs now, refused when it does not fit the budget.
+   */
+  private async planContext(
     file: ModelFile,
     inspected: InspectedModel,
-    wrapperPlan: Promise<ChatWrapperPlan>,
-    started: number,
-  ): Promise<LoadedModel> {
-    const { llama, parallel, threads, log } = this.options;
-    const insights = await GgufInsights.from(inspected.info, llama);
+    insights: GgufInsights,
+  ): Promise<{
+    contextSize: number;
+    contextSource: "flag" | "trained" | "memory";
+    required: number;
+    /** Set when `required` exceeds the budget: the error a load throws. */
+    refusal: LmxError | undefined;
+  }> {
+    const { parallel } = this.options;
     const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
     const inUse = this.loadedModels().reduce((sum, model) => sum + model.memoryBytes, 0);
     const available =
@@ -443,20 +461,54 @@ export class ModelRegistry {
       contextNeeds = await contextFor(contextSize);
     }
     const required = weights.cpuRam + contextNeeds.cpuRam;
-    if (required > available) {
-      throw new LmxError(
-        "insufficient_memory",
-        `model '${file.id}' needs about ${(required / GIB).toFixed(2)} GiB (weights ${(weights.cpuRam / GIB).toFixed(2)} GiB + context for ${parallel}×${contextSize} tokens ${(contextNeeds.cpuRam / GIB).toFixed(2)} GiB) but only ${(available / GIB).toFixed(2)} GiB is available; unload a model ('opta lmx unload <id>') or start LMX with a smaller --parallel or --context-size`,
-      );
+    const refusal =
+      required > available
+        ? new LmxError(
+            "insufficient_memory",
+            `model '${file.id}' needs about ${(required / GIB).toFixed(2)} GiB (weights ${(weights.cpuRam / GIB).toFixed(2)} GiB + context for ${parallel}×${contextSize} tokens ${(contextNeeds.cpuRam / GIB).toFixed(2)} GiB) but only ${(available / GIB).toFixed(2)} GiB is available; unload a model ('opta lmx unload <id>') or start LMX with a smaller --parallel or --context-size`,
+          )
+        : undefined;
+    return { contextSize, contextSource, required, refusal };
+  }
+
+  private async loadFile(file: ModelFile): Promise<LoadedModel> {
+    const started = performance.now();
+    const inspected = await inspectModelFile(file.path);
+    // Chosen in a worker while the weights load here (see engine/chat-wrapper.ts).
+    const wrapperPlan = planChatWrapper(file.path);
+    try {
+      return await this.loadInspected(file, inspected, wrapperPlan.plan, started);
+    } catch (error) {
+      wrapperPlan.cancel();
+      throw error;
     }
+  }
+
+  private async loadInspected(
+    file: ModelFile,
+    inspected: InspectedModel,
+    wrapperPlan: Promise<ChatWrapperPlan>,
+    started: number,
+  ): Promise<LoadedModel> {
+    const { llama, parallel, threads, log } = this.options;
+    const insights = await GgufInsights.from(inspected.info, llama);
+    const { contextSize, contextSource, required, refusal } = await this.planContext(file, inspected, insights);
+    if (refusal) throw refusal;
     log({ event: "model.loading", model: file.id, path: file.path, estimatedBytes: required });
     let model: LlamaModel;
     try {
-      model = await llama.loadModel({ modelPath: file.path, gpuLayers: 0 });
+      this.progress.set(file.id, 0);
+      model = await llama.loadModel({
+        modelPath: file.path,
+        gpuLayers: 0,
+        onLoadProgress: (fraction) => this.progress.set(file.id, fraction),
+      });
     } catch (error) {
       throw new LmxError("model_load_failed", `llama.cpp could not load '${file.id}': ${(error as Error).message}`, {
         cause: error,
       });
+    } finally {
+      this.progress.delete(file.id);
     }
     let context: LlamaContext;
     let pool: SlotPool<LlamaContextSequence> | undefined;

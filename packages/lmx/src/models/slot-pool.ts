@@ -24,10 +24,14 @@ export class SlotPool<Slot> {
   ) {
     this.free = [...slots];
     this.total = slots.length;
+    this.slots = [...slots];
   }
 
   /** Number of slots. */
   readonly total: number;
+
+  /** Every slot, free or handed out (the dashboard reads their KV-cache use). */
+  readonly slots: readonly Slot[];
 
   /** Slots currently handed out. */
   get active(): number {

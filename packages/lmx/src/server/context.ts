@@ -11,6 +11,8 @@ export type LmxApp = {
   metrics: LmxMetrics;
   grammars: GrammarCache;
   version: string;
+  /** Whether requests need the API key (`/health` says so, for the dashboard to ask for it). */
+  authRequired: boolean;
   log: (line: Record<string, unknown>) => void;
   /** Testing aid ({@link LmxOptions.forceToolCall}): `tool_choice: auto` right after a user message acts as `required`. */
   forceToolCall?: true | string;

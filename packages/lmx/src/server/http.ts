@@ -1,5 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  DASHBOARD_FILES,
+  dashboardEvents,
+  dashboardLoad,
+  dashboardState,
+  dashboardUnload,
+  serveDashboardFile,
+} from "../dashboard/routes.js";
 import { getOpenAiModel, listModelStatus, listOpenAiModels, loadModel, unloadModel } from "../models/routes.js";
 import { anthropicErrorBody, anthropicMessages } from "../openai/anthropic.js";
 import { chatCompletions } from "../openai/chat.js";
@@ -27,8 +35,10 @@ type Route = {
   path: string;
   /** Metrics label. */
   endpoint: string;
-  /** Whether the route works without the API key (health checks). */
+  /** Whether the route works without the API key (health checks, the dashboard's static files). */
   open?: boolean;
+  /** Only the dashboard page LMX serves may call it: no CORS, no other origin (see RequestGuard.checkSameOrigin). */
+  sameOrigin?: boolean;
   handle: (app: LmxApp, scope: RequestScope, body: unknown, rest: string) => Promise<unknown>;
   /** The error body in this API's own shape (default: OpenAI's). */
   errorBody?: (error: LmxError) => unknown;
@@ -48,6 +58,8 @@ const ROUTES: Route[] = [
       version: app.version,
       models_loaded: app.registry.loadedModels().length,
       models_loading: app.registry.loadingModels(),
+      // Not a secret (mDNS advertises it too): lets the dashboard ask for a key before calling.
+      auth_required: app.authRequired,
     }),
   },
   {
@@ -106,7 +118,50 @@ const ROUTES: Route[] = [
     endpoint: "api_unload",
     handle: (app, _scope, body) => unloadModel(app, body),
   },
+  // The dashboard (docs/lmx.md#dashboard): static files open, its API behind the key and same-origin only.
+  ...DASHBOARD_FILES.map(
+    (path): Route => ({
+      method: "GET",
+      path,
+      endpoint: "dashboard",
+      open: true,
+      handle: (_app, scope) => serveDashboardFile(path, scope),
+    }),
+  ),
+  {
+    method: "GET",
+    path: "/dashboard/api/state",
+    endpoint: "dashboard_state",
+    sameOrigin: true,
+    handle: (app) => dashboardState(app),
+  },
+  {
+    method: "GET",
+    path: "/dashboard/api/events",
+    endpoint: "dashboard_events",
+    sameOrigin: true,
+    handle: (app, scope) => dashboardEvents(app, scope),
+  },
+  {
+    method: "POST",
+    path: "/dashboard/api/models/load",
+    endpoint: "dashboard_load",
+    sameOrigin: true,
+    handle: (app, _scope, body) => dashboardLoad(app, body),
+  },
+  {
+    method: "POST",
+    path: "/dashboard/api/models/unload",
+    endpoint: "dashboard_unload",
+    sameOrigin: true,
+    handle: (app, _scope, body) => dashboardUnload(app, body),
+  },
 ];
+
+/** True for the dashboard's paths, which never answer cross-origin requests. */
+function isDashboardPath(path: string): boolean {
+  return path === "/dashboard" || path.startsWith("/dashboard/");
+}
 
 /** A Prometheus text body (not JSON). */
 class TextMetrics {
@@ -270,7 +325,15 @@ async function handleRequest(
   if (!(matched instanceof LmxError)) errorBody = matched.route.errorBody;
   try {
     guard.checkHost(request);
-    const origin = guard.checkOrigin(request);
+    if (isDashboardPath(path)) {
+      // The page and its files go to any navigation (a link from the platform's lmx site): they hold
+      // no data, and their CSP forbids framing. The API is for the page itself only; no preflight.
+      if (method === "OPTIONS") {
+        throw new LmxError("forbidden_origin", "the LMX dashboard's API takes no cross-origin requests");
+      }
+      if (!(matched instanceof LmxError) && matched.route.sameOrigin) guard.checkSameOrigin(request);
+    }
+    const origin = isDashboardPath(path) ? undefined : guard.checkOrigin(request);
     if (origin) {
       corsHeaders["Access-Control-Allow-Origin"] = origin;
       corsHeaders.Vary = "Origin";

@@ -86,6 +86,35 @@ export class RequestGuard {
     throw new LmxError("forbidden_origin", `Origin '${origin}' is not allowed to use this LMX server`);
   }
 
+  /**
+   * For the dashboard's own routes, stricter than {@link checkOrigin}: only the page LMX serves
+   * itself may call them, not another page on loopback (a dev server on localhost:3000 is a
+   * different origin and could otherwise load or unload models in the user's browser). A browser
+   * sends Origin on every POST and on cross-origin GETs; `Sec-Fetch-Site` covers a browser that
+   * left Origin out. Requests from outside a browser carry neither and pass (the key still applies).
+   */
+  checkSameOrigin(request: IncomingMessage): void {
+    const origin = request.headers.origin;
+    const site = request.headers["sec-fetch-site"];
+    if (origin !== undefined) {
+      const own = `http://${request.headers.host ?? ""}`.toLowerCase();
+      // https too: the same authority behind a TLS-terminating proxy is still the page's own.
+      const bare = origin.toLowerCase().replace(/^https:\/\//, "http://");
+      if (bare !== own) {
+        throw new LmxError(
+          "forbidden_origin",
+          `Origin '${origin}' may not use the LMX dashboard; open the dashboard at ${own}/dashboard itself`,
+        );
+      }
+    }
+    if (site !== undefined && site !== "same-origin" && site !== "none") {
+      throw new LmxError(
+        "forbidden_origin",
+        `a ${site} request may not use the LMX dashboard; open the dashboard from LMX itself (/dashboard)`,
+      );
+    }
+  }
+
   /** Checks `Authorization: Bearer <key>` (or `x-api-key`) when a key is configured. */
   checkApiKey(request: IncomingMessage): void {
     if (!this.keyDigest) return;

@@ -187,6 +187,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
     metrics,
     grammars: new GrammarCache(llama),
     version: LMX_VERSION,
+    authRequired: options.apiKey !== undefined && options.apiKey !== "",
     log,
     ...(options.forceToolCall ? { forceToolCall: options.forceToolCall } : {}),
     ...(logitBias ? { logitBias } : {}),
