@@ -191,6 +191,15 @@ export async function runAgentTurn(
       history = await store.readEvents(sessionId);
     }
     const messages: ChatMessage[] = buildConversation(history);
+    // A resumed turn keeps counting repeats of the calls it made before the pause: a pause must not
+    // reset the doom-loop guard.
+    if (turn.resume) {
+      for (const event of history) {
+        if (event.event !== "tool.call" || event.turnId !== turnId) continue;
+        const key = repeatKey(event.name, event.args);
+        repeats.set(key, (repeats.get(key) ?? 0) + 1);
+      }
+    }
     // Sent first in every request of the turn, outside `messages`, so a compaction never drops it.
     const system = await systemMessageForTurn(store, turn, {
       cwd: session.cwd,
@@ -391,7 +400,7 @@ export async function runAgentTurn(
         });
       }
       if (call.argsError) return finish({ ok: false, code: "INVALID_ARGS", error: call.argsError });
-      const key = `${call.name}\u0000${JSON.stringify(call.args)}`;
+      const key = repeatKey(call.name, call.args);
       const seen = (repeats.get(key) ?? 0) + 1;
       repeats.set(key, seen);
       if (seen >= DOOM_LOOP_REPEATS) {
@@ -545,6 +554,11 @@ export async function runAgentTurn(
     }
     deps.turnEnded?.({ sessionId, turnId });
   }
+}
+
+/** Two calls are the same when their tool and arguments are (the doom-loop guard's key). */
+function repeatKey(name: string, args: unknown): string {
+  return `${name}\u0000${JSON.stringify(args)}`;
 }
 
 /** The outcome with known secrets masked: every string of the result (whatever its shape), the summary, the error. */

@@ -164,6 +164,26 @@ describe("pause and resume", () => {
     expect(all.filter((event) => event.event === "turn.done")).toMatchObject([{ turnId: next.body.turnId }]);
   });
 
+  it("a resumed turn keeps counting repeated calls: the doom-loop guard does not restart at the pause", async () => {
+    // The model lists the same directory again and again; the pause comes after two such calls.
+    model.setReplies((_request, index) => {
+      if (index === 2) return { hang: true };
+      if (index >= 4) return { chunks: ["Stopped repeating."] };
+      return { toolCalls: [{ name: "list_dir", arguments: { path: "." } }] };
+    });
+    const before = model.requests.length;
+    const id = await session();
+    const { body } = await post(`/v3/sessions/${id}/turns`, { text: "look", permission: "unrestricted" });
+    const turnId = body.turnId as string;
+    await waitFor(() => (model.requests.length >= before + 3 ? true : undefined));
+    expect((await post(`/v3/sessions/${id}/pause`)).body).toMatchObject({ paused: true, turnId, steps: 2 });
+    expect((await post(`/v3/sessions/${id}/resume`, {})).status).toBe(202);
+    const all = await until(id, "turn.done");
+    const results = all.filter((event) => event.event === "tool.result");
+    // Two ran before the pause; the third identical call, after the resume, is refused as a repeat.
+    expect(results.map((event) => event.code ?? "ok")).toEqual(["ok", "ok", "REPEATED_CALL"]);
+  });
+
   it("withdraws an approval the pause comes during, and the resumed turn asks the model again", async () => {
     model.setReplies([
       { toolCalls: [{ name: "write_file", arguments: { path: "notes.md", content: "hi\n" } }] },
