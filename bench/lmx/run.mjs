@@ -175,6 +175,7 @@ try {
     log(
       `comparing LMX with ${values["llama-server"]} on ${comparedName}, ${threads} threads, 1 sequence × ${contextSize}…`,
     );
+    const comparisonLoadBefore = loadavg();
     const servers = {
       llamaServer: await startLlamaServer(values["llama-server"], comparedPath, { threads, contextSize }),
       lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), { threads, contextSize }),
@@ -222,7 +223,10 @@ try {
       cpuPerTokenRatioPaired: r(c.cpuPerTokenRatioPaired, 3),
       tokensPerSecondRatioPaired: r(c.tokensPerSecondRatioPaired, 3),
       ttftAddedPairedMs: r(c.ttftAddedPairedMs),
-      loadAverage: r(loadavg()[0], 2),
+      // 1-minute load average just before the servers started and after the last round: CPU time per
+      // token is the figure that load skews least, but a shared machine still inflates it.
+      loadAverage: { before: r(comparisonLoadBefore[0], 2), after: r(loadavg()[0], 2) },
+      llamaBuild: servers.lmx.llamaBuild,
     };
     if (values.json) console.log(JSON.stringify({ llamaServer: summary }, null, 2));
     else {
@@ -236,7 +240,7 @@ try {
         `decode tok/s  LMX ${summary.lmx.tokensPerSecond}  llama-server ${summary.llamaServer.tokensPerSecond}  ratio (paired) ${summary.tokensPerSecondRatioPaired}×   target ≥ 0.95×`,
       );
       console.log(
-        `TTFT ms       LMX ${summary.lmx.ttftMs}  llama-server ${summary.llamaServer.ttftMs}  added (paired) ${summary.ttftAddedPairedMs} ms; prompt tokens ${summary.lmx.promptTokens} / ${summary.llamaServer.promptTokens}; load average ${summary.loadAverage}`,
+        `TTFT ms       LMX ${summary.lmx.ttftMs}  llama-server ${summary.llamaServer.ttftMs}  added (paired) ${summary.ttftAddedPairedMs} ms; prompt tokens ${summary.lmx.promptTokens} / ${summary.llamaServer.promptTokens}; load average ${summary.loadAverage.before} → ${summary.loadAverage.after}; LMX binary ${summary.llamaBuild}`,
       );
     }
     if (values["llama-server-only"]) {
