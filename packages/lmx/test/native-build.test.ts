@@ -58,6 +58,7 @@ const root = ${JSON.stringify(root)};
 writeFileSync(join(root, "argv.json"), JSON.stringify(process.argv.slice(2)));
 console.log("[ 50%] Building CXX object llama.cpp/src/llama.cpp.o");
 console.error("[100%] Built target llama-addon");
+console.log("\u001b[2K\u001b[1A\u001b[2K\u001b[GCloning ggml-org/llama.cpp (local bundle)   40%");
 if (${writes}) {
   mkdirSync(join(root, "llama", "localBuilds", "linux-x64", "Release"), { recursive: true });
   writeFileSync(join(root, "llama", "localBuilds", "linux-x64", "Release", "llama-addon.node"), "addon");
@@ -132,6 +133,7 @@ describe("opta lmx build: the build", () => {
     ]);
     expect(lines).toContain("[ 50%] Building CXX object llama.cpp/src/llama.cpp.o");
     expect(lines).toContain("[100%] Built target llama-addon");
+    expect(lines).toContain("Cloning ggml-org/llama.cpp (local bundle)   40%");
     expect(result).toMatchObject({ buildType: "localBuild", release: "v0.5.0", localBuilds: paths.localBuilds });
     expect(result.tools.cmake).toBe(join(path, "cmake"));
     expect(hasNativeBuild(paths)).toBe(true);

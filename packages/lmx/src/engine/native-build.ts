@@ -129,6 +129,11 @@ function findAddon(folder: string): boolean {
   }
 }
 
+/** `text` without terminal control sequences (colours, cursor moves, line clears). */
+function plainText(text: string): string {
+  return text.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "").trim();
+}
+
 /** Options of {@link buildNativeLlama}; everything but `onLine` is for tests. */
 export type NativeBuildOptions = {
   /** Each line the build prints (cmake's `[ 42%] Building …` lines are its progress). */
@@ -194,7 +199,10 @@ export async function buildNativeLlama(options: NativeBuildOptions = {}): Promis
       ...(options.signal ? { signal: options.signal } : {}),
     });
     for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on("line", (line) => {
+      createInterface({ input: stream }).on("line", (raw) => {
+        // node-llama-cpp draws spinners and progress bars with terminal escapes even when piped.
+        const line = plainText(raw);
+        if (line === "") return;
         tail.push(line);
         if (tail.length > 20) tail.shift();
         options.onLine?.(line);
