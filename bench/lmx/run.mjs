@@ -7,7 +7,8 @@
 //
 //   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 8] [--ttft-rounds 24]
 //                          [--parallel 4] [--json]
-//                          [--llama-server PATH [--llama-server-only] [--gguf PATH] [--llama-rounds 8]]
+//                          [--llama-server PATH [--llama-server-only] [--gguf PATH] [--llama-rounds 8]
+//                           [--lmx-env KEY=VALUE]…]
 //
 // The in-process baseline runs on the same context LMX runs (its parallel sequences × its context
 // size), so the ratio is what the server adds: HTTP, SSE, JSON, the process boundary. A second
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     // A GGUF for the llama-server comparison instead of the generated model.
     gguf: { type: "string" },
     "llama-rounds": { type: "string", default: "8" },
+    // KEY=VALUE for the LMX process only in the llama-server comparison (e.g. OMP_WAIT_POLICY=passive).
+    "lmx-env": { type: "string", multiple: true, default: [] },
   },
 });
 const size = values.size;
@@ -178,7 +181,13 @@ try {
     const comparisonLoadBefore = loadavg();
     const servers = {
       llamaServer: await startLlamaServer(values["llama-server"], comparedPath, { threads, contextSize }),
-      lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), { threads, contextSize }),
+      lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), {
+        threads,
+        contextSize,
+        env: Object.fromEntries(
+          values["lmx-env"].map((pair) => [pair.split("=")[0], pair.slice(pair.indexOf("=") + 1)]),
+        ),
+      }),
     };
     let comparison;
     try {
