@@ -7,7 +7,8 @@
 //
 //   node bench/lmx/run.mjs [--size mid] [--threads N] [--tokens 128] [--runs 8] [--ttft-rounds 24]
 //                          [--parallel 4] [--json]
-//                          [--llama-server PATH [--llama-server-only] [--gguf PATH] [--llama-rounds 8]]
+//                          [--llama-server PATH [--llama-server-only] [--gguf PATH] [--llama-rounds 8]
+//                           [--lmx-env KEY=VALUE]…]
 //
 // The in-process baseline runs on the same context LMX runs (its parallel sequences × its context
 // size), so the ratio is what the server adds: HTTP, SSE, JSON, the process boundary. A second
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     // A GGUF for the llama-server comparison instead of the generated model.
     gguf: { type: "string" },
     "llama-rounds": { type: "string", default: "8" },
+    // KEY=VALUE for the LMX process only in the llama-server comparison (e.g. OMP_WAIT_POLICY=passive).
+    "lmx-env": { type: "string", multiple: true, default: [] },
   },
 });
 const size = values.size;
@@ -175,9 +178,16 @@ try {
     log(
       `comparing LMX with ${values["llama-server"]} on ${comparedName}, ${threads} threads, 1 sequence × ${contextSize}…`,
     );
+    const comparisonLoadBefore = loadavg();
     const servers = {
       llamaServer: await startLlamaServer(values["llama-server"], comparedPath, { threads, contextSize }),
-      lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), { threads, contextSize }),
+      lmx: await startLmxServer(opta, comparisonModels, join(dir, "comparison-home"), {
+        threads,
+        contextSize,
+        env: Object.fromEntries(
+          values["lmx-env"].map((pair) => [pair.split("=")[0], pair.slice(pair.indexOf("=") + 1)]),
+        ),
+      }),
     };
     let comparison;
     try {
@@ -222,7 +232,10 @@ try {
       cpuPerTokenRatioPaired: r(c.cpuPerTokenRatioPaired, 3),
       tokensPerSecondRatioPaired: r(c.tokensPerSecondRatioPaired, 3),
       ttftAddedPairedMs: r(c.ttftAddedPairedMs),
-      loadAverage: r(loadavg()[0], 2),
+      // 1-minute load average just before the servers started and after the last round: CPU time per
+      // token is the figure that load skews least, but a shared machine still inflates it.
+      loadAverage: { before: r(comparisonLoadBefore[0], 2), after: r(loadavg()[0], 2) },
+      llamaBuild: servers.lmx.llamaBuild,
     };
     if (values.json) console.log(JSON.stringify({ llamaServer: summary }, null, 2));
     else {
@@ -236,7 +249,7 @@ try {
         `decode tok/s  LMX ${summary.lmx.tokensPerSecond}  llama-server ${summary.llamaServer.tokensPerSecond}  ratio (paired) ${summary.tokensPerSecondRatioPaired}×   target ≥ 0.95×`,
       );
       console.log(
-        `TTFT ms       LMX ${summary.lmx.ttftMs}  llama-server ${summary.llamaServer.ttftMs}  added (paired) ${summary.ttftAddedPairedMs} ms; prompt tokens ${summary.lmx.promptTokens} / ${summary.llamaServer.promptTokens}; load average ${summary.loadAverage}`,
+        `TTFT ms       LMX ${summary.lmx.ttftMs}  llama-server ${summary.llamaServer.ttftMs}  added (paired) ${summary.ttftAddedPairedMs} ms; prompt tokens ${summary.lmx.promptTokens} / ${summary.llamaServer.promptTokens}; load average ${summary.loadAverage.before} → ${summary.loadAverage.after}; LMX binary ${summary.llamaBuild}`,
       );
     }
     if (values["llama-server-only"]) {

@@ -117,11 +117,15 @@ export async function startLmxServer(opta, modelsDir, home, { threads, contextSi
   const stderr = collectStderr(child);
   const exited = once(child, "exit");
   const lines = createInterface({ input: child.stdout });
+  let llamaBuild;
   const url = await new Promise((resolve, reject) => {
     lines.on("line", (line) => {
       try {
         const entry = JSON.parse(line);
-        if (entry.event === "lmx.started") resolve(entry.url);
+        if (entry.event === "lmx.started") {
+          llamaBuild = entry.llamaBuild;
+          resolve(entry.url);
+        }
       } catch {}
     });
     exited.then(([code]) => reject(new Error(`opta lmx start exited (${code}): ${stderr()}`)));
@@ -129,6 +133,8 @@ export async function startLmxServer(opta, modelsDir, home, { threads, contextSi
   return {
     url,
     pid: child.pid,
+    /** Which llama.cpp binary LMX runs: "prebuilt" or "localBuild" (its `lmx.started` line). */
+    llamaBuild,
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

@@ -11,6 +11,19 @@ export {
   discoverLmx,
   LMX_SERVICE_TYPE,
 } from "./discovery/mdns.js";
+export {
+  buildNativeLlama,
+  checkNativeBuildTools,
+  hasNativeBuild,
+  NativeBuildError,
+  type NativeBuildErrorCode,
+  type NativeBuildOptions,
+  type NativeBuildResult,
+  type NodeLlamaCppPaths,
+  nodeLlamaCppPaths,
+  pathsUnder,
+  removeNativeBuild,
+} from "./engine/native-build.js";
 export { defaultThreads, physicalCoreCount } from "./engine/threads.js";
 export { type InspectedModel, inspectModelFile } from "./gguf/inspect.js";
 export { TEST_MODEL_PRESETS, type TestModelOptions, type TestModelSize, writeTestModel } from "./gguf/test-model.js";

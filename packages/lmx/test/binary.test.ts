@@ -20,7 +20,7 @@ describe("the llama.cpp binary", () => {
       const hint = logs.find((line) => line.event === "lmx.threads_prebuilt");
       if (expected === "prebuilt") {
         expect(hint).toMatchObject({ threads: 2 });
-        expect(String(hint?.hint)).toContain("node-llama-cpp source download --gpu false");
+        expect(String(hint?.hint)).toContain("opta lmx build");
       } else expect(hint).toBeUndefined();
     } finally {
       await server.close();

@@ -265,7 +265,42 @@ async function testModel(out: string, options: { size?: string; seed?: string })
   print(`wrote ${out} (${size}, seed ${seed}) in ${Math.round(performance.now() - started)} ms`);
 }
 
-/** Adds `opta lmx start|status|models|load|unload|pull|test-model`. */
+async function build(options: { remove?: boolean }): Promise<void> {
+  const lmx = await loadOptionalLmx();
+  if (options.remove) {
+    const had = await lmx.removeNativeBuild();
+    print(
+      had
+        ? "removed the native llama.cpp build; LMX uses node-llama-cpp's prebuilt binary again"
+        : "there was no native build; LMX uses node-llama-cpp's prebuilt binary",
+    );
+    return;
+  }
+  const paths = lmx.nodeLlamaCppPaths();
+  const controller = new AbortController();
+  const cancel = () => controller.abort(new Error("cancelled"));
+  process.once("SIGINT", cancel);
+  let result: Awaited<ReturnType<typeof lmx.buildNativeLlama>>;
+  try {
+    // Missing tools are one line before anything starts, not an hour into the build.
+    await lmx.checkNativeBuildTools();
+    notice(
+      `building llama.cpp ${paths.release ?? "(unknown release)"} natively from node-llama-cpp's bundled source (no download) into ${paths.localBuilds}; this takes 30–65 min on 2 cores (Ctrl+C stops)`,
+    );
+    result = await lmx.buildNativeLlama({ onLine: (line) => print(line), signal: controller.signal });
+  } catch (error) {
+    if (controller.signal.aborted) throw new CliError("build cancelled; LMX keeps using the prebuilt binary");
+    if (error instanceof lmx.NativeBuildError) throw new CliError(error.message);
+    throw error;
+  } finally {
+    process.off("SIGINT", cancel);
+  }
+  print(
+    `built llama.cpp ${result.release ?? ""} natively in ${Math.round(result.seconds / 60)} min (${result.localBuilds}); 'opta lmx start' now uses it (its lmx.started line says "llamaBuild":"localBuild"); 'opta lmx build --remove' goes back to the prebuilt binary`,
+  );
+}
+
+/** Adds `opta lmx start|status|models|load|unload|pull|test-model|build`. */
 export function registerLmxCommands(program: Command): void {
   const lmx = program.command("lmx").description("Opta LMX: the local OpenAI-compatible inference server");
   const done =
@@ -332,4 +367,11 @@ export function registerLmxCommands(program: Command): void {
     .option("--size <size>", "tiny, small or mid (default tiny)")
     .option("--seed <n>", "weight seed (default 1)")
     .action(done((out: string, options: { size?: string; seed?: string }) => testModel(out, options)));
+  lmx
+    .command("build")
+    .description(
+      "build llama.cpp natively from the source node-llama-cpp bundles (no download; needs cmake and g++); LMX then uses it",
+    )
+    .option("--remove", "delete the native build and go back to the prebuilt binary")
+    .action(done((options: { remove?: boolean }) => build(options)));
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -213,5 +213,32 @@ describe("opta lmx pull", () => {
       /nothing\.gguf was not found \(HTTP 404\); check the URL/,
     );
     expectOneLineError(await opta(["lmx", "pull", "ftp://example/x.gguf", "--models", dir]), 1, /use hf:/);
+  });
+});
+
+describe("opta lmx build", () => {
+  it("without cmake or a compiler, fails at once with the apt-get line, before building anything", async () => {
+    // A PATH with git and make but neither cmake nor a C++ compiler.
+    const bin = join(home, "bin-without-compilers");
+    await mkdir(bin);
+    for (const tool of ["git", "make"]) {
+      await writeFile(join(bin, tool), "#!/bin/sh\nexit 0\n");
+      await chmod(join(bin, tool), 0o755);
+    }
+    const result = await opta(["lmx", "build"], { PATH: bin });
+    expectOneLineError(
+      result,
+      1,
+      /LMX_BUILD_TOOLS_MISSING: .*missing: cmake, a C\+\+ compiler\. On Debian or Ubuntu: sudo apt-get install cmake g\+\+ /,
+    );
+    expect(result.stdout).toBe("");
+  });
+
+  it("is listed under opta lmx with what it needs", async () => {
+    const result = await opta(["lmx", "--help"]);
+    // Commander wraps the description: compare it with the whitespace folded.
+    expect(result.stdout.replace(/\s+/g, " ")).toContain(
+      "build [options] build llama.cpp natively from the source node-llama-cpp bundles (no download; needs cmake and g++)",
+    );
   });
 });

@@ -227,7 +227,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
     queueLimit,
     idleTtlMs,
     // Which llama.cpp binary decodes: node-llama-cpp's prebuilt one, or a native build of its bundled
-    // source (`npx node-llama-cpp source download --gpu false`), which it prefers when present. They
+    // source (`opta lmx build`), which it prefers when present. They
     // cost differently per token with several threads (docs/lmx.md#threads).
     llamaBuild: llama.buildType,
   });
@@ -235,7 +235,7 @@ export async function startLmx(options: LmxOptions): Promise<LmxServer> {
     log({
       event: "lmx.threads_prebuilt",
       threads,
-      hint: "the prebuilt llama.cpp binary has no OpenMP: its threads busy-wait for each other, so with more than one thread a token costs more CPU time, the more so on a busy machine; a native build (npx node-llama-cpp source download --gpu false; needs cmake and a C++ compiler) avoids it, see docs/lmx.md#threads",
+      hint: "the prebuilt llama.cpp binary has no OpenMP: its threads busy-wait for each other, so with more than one thread a token costs more CPU time, the more so on a busy machine; a native build ('opta lmx build': needs cmake and a C++ compiler, downloads nothing) avoids it, see docs/lmx.md#threads",
     });
   }
 
