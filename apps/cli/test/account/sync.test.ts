@@ -300,61 +300,63 @@ describe.each(backends)("opta account sync on $name", ({ postgres }) => {
     240_000,
   );
 
-  it.runIf(!postgres && hasTmux)(
-    "on a terminal: login offers the pull, the passphrase is typed hidden, and a conflict asks which side to keep",
-    async () => {
-      const home = await mkdtemp(join(tmpdir(), "opta-sync-tablet-"));
-      homes.push(home);
-      const env = { ...device("tablet"), OPTA_VAULT_PASSPHRASE: "", OPTA_HOME: home, NO_COLOR: "1" };
-      const login = startPane({
-        dir: home,
-        script: CLI_BIN,
-        args: ["account", "login", "--platform", origin, "--no-browser"],
-        env,
-      });
-      try {
-        const screen = await login.waitFor((text) => /enter the code \S+/.test(text), "the user code");
-        const userCode = /enter the code (\S+)/.exec(screen)![1]!;
-        await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
-          headers: { cookie },
+  // The terminal prompts do not depend on the database: declared once, on PGlite.
+  if (!postgres)
+    it.runIf(hasTmux)(
+      "on a terminal: login offers the pull, the passphrase is typed hidden, and a conflict asks which side to keep",
+      async () => {
+        const home = await mkdtemp(join(tmpdir(), "opta-sync-tablet-"));
+        homes.push(home);
+        const env = { ...device("tablet"), OPTA_VAULT_PASSPHRASE: "", OPTA_HOME: home, NO_COLOR: "1" };
+        const login = startPane({
+          dir: home,
+          script: CLI_BIN,
+          args: ["account", "login", "--platform", origin, "--no-browser"],
+          env,
         });
-        await send(platform.port, accounts, "/api/auth/device/approve", "POST", {
-          headers: { origin, cookie },
-          json: { userCode },
-        });
-        await login.waitFor((text) => text.includes("Pull it now? [Y/n]"), "the offered pull");
-        login.keys("Enter");
-        await login.waitFor(
-          (text) => text.includes("Vault passphrase for hopper@example.com:"),
-          "the passphrase prompt",
-        );
-        login.keys(PASSPHRASE, "Enter");
-        const pulled = await login.waitFor((text) => /Pulled version \d+/.test(text), "the pull", 60_000);
-        expect(pulled).not.toContain(PASSPHRASE);
-      } finally {
-        login.kill();
-      }
-      expect(Object.keys(synced(await vaultKeys(home))).length).toBeGreaterThan(0);
+        try {
+          const screen = await login.waitFor((text) => /enter the code \S+/.test(text), "the user code");
+          const userCode = /enter the code (\S+)/.exec(screen)![1]!;
+          await send(platform.port, accounts, `/api/auth/device?user_code=${encodeURIComponent(userCode)}`, "GET", {
+            headers: { cookie },
+          });
+          await send(platform.port, accounts, "/api/auth/device/approve", "POST", {
+            headers: { origin, cookie },
+            json: { userCode },
+          });
+          await login.waitFor((text) => text.includes("Pull it now? [Y/n]"), "the offered pull");
+          login.keys("Enter");
+          await login.waitFor(
+            (text) => text.includes("Vault passphrase for hopper@example.com:"),
+            "the passphrase prompt",
+          );
+          login.keys(PASSPHRASE, "Enter");
+          const pulled = await login.waitFor((text) => /Pulled version \d+/.test(text), "the pull", 60_000);
+          expect(pulled).not.toContain(PASSPHRASE);
+        } finally {
+          login.kill();
+        }
+        expect(Object.keys(synced(await vaultKeys(home))).length).toBeGreaterThan(0);
 
-      // Another device pushes; this one has a change of its own: the push asks which side to keep.
-      const other = homes[0]!;
-      await opta(other, ["account", "add", "cohere"], device("laptop"), `co-${randomBytes(12).toString("hex")}\n`);
-      expect((await opta(other, ["account", "sync", "push", "--keep-local"], device("laptop"))).code).toBe(0);
-      await opta(home, ["account", "add", "deepseek"], device("tablet"), `ds-${randomBytes(12).toString("hex")}\n`);
-      const push = startPane({ dir: home, script: CLI_BIN, args: ["account", "sync", "push"], env });
-      try {
-        const asked = await push.waitFor((text) => text.includes("[c] cancel:"), "the conflict question", 60_000);
-        expect(asked).toMatch(/cohere +— +co-••••\S* +only remote/);
-        expect(asked).toMatch(/deepseek +ds-••••\S* +— +only here/);
-        push.keys("r", "Enter");
-        await push.waitFor((text) => /added +cohere/.test(text), "the merge", 60_000);
-      } finally {
-        push.kill();
-      }
-      expect(Object.keys(await vaultKeys(home))).toEqual(expect.arrayContaining(["cohere", "deepseek"]));
-    },
-    240_000,
-  );
+        // Another device pushes; this one has a change of its own: the push asks which side to keep.
+        const other = homes[0]!;
+        await opta(other, ["account", "add", "cohere"], device("laptop"), `co-${randomBytes(12).toString("hex")}\n`);
+        expect((await opta(other, ["account", "sync", "push", "--keep-local"], device("laptop"))).code).toBe(0);
+        await opta(home, ["account", "add", "deepseek"], device("tablet"), `ds-${randomBytes(12).toString("hex")}\n`);
+        const push = startPane({ dir: home, script: CLI_BIN, args: ["account", "sync", "push"], env });
+        try {
+          const asked = await push.waitFor((text) => text.includes("[c] cancel:"), "the conflict question", 60_000);
+          expect(asked).toMatch(/cohere +— +co-••••\S* +only remote/);
+          expect(asked).toMatch(/deepseek +ds-••••\S* +— +only here/);
+          push.keys("r", "Enter");
+          await push.waitFor((text) => /added +cohere/.test(text), "the merge", 60_000);
+        } finally {
+          push.kill();
+        }
+        expect(Object.keys(await vaultKeys(home))).toEqual(expect.arrayContaining(["cohere", "deepseek"]));
+      },
+      240_000,
+    );
 });
 
 /** Resolves with the user code once the CLI has printed it and is polling. */
