@@ -268,6 +268,7 @@ function layout({ page, title, nav, main, aside }) {
 <meta name="opta-site" content="help">
 <meta name="color-scheme" content="dark light">
 <title>${escapeHtml(title)} · Opta help</title>
+<link rel="icon" href="${root}favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${root}help.css">
 <script src="${root}help.js"></script>
 </head>
@@ -370,6 +371,7 @@ export async function buildHelp({ docs: docsDir, out }) {
   const own = await readFile(join(HERE, "src/help.css"), "utf8");
   await writeFile(join(out, "help.css"), `${shared}\n${own}`);
   await copyFile(join(HERE, "src/help.js"), join(out, "help.js"));
+  await copyFile(join(HERE, "src/favicon.svg"), join(out, "favicon.svg"));
   return { pages: docs.length + 1, sections: index.sections.length, out };
 }
 
