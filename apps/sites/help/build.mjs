@@ -280,7 +280,7 @@ function layout({ page, title, nav, main, aside }) {
 <form class="search" role="search" action="${root}index.html">
 <label for="search-input" class="visually-hidden">Search the docs</label>
 <input id="search-input" name="q" type="search" placeholder="Search the docs (press /)" autocomplete="off" role="combobox" aria-expanded="false" aria-controls="search-results" aria-autocomplete="list">
-<ul id="search-results" role="listbox" aria-label="Search results" hidden></ul>
+<ul id="search-results" class="search-results" role="listbox" aria-label="Search results" hidden></ul>
 <p id="search-status" class="visually-hidden" role="status" aria-live="polite"></p>
 </form>
 <button type="button" class="theme" id="theme-toggle" aria-label="Switch to light theme">Light</button>
