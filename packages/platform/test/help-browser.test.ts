@@ -154,6 +154,63 @@ describe.skipIf(!hasChromium)("help site in Chromium", () => {
     await small.close();
   });
 
+  it("keeps text contrast at WCAG AA (4.5:1) in both themes", async () => {
+    const low: string[] = [];
+    for (const theme of ["dark", "light"] as const) {
+      await page.goto(`${help}/sdk.html`);
+      await page.evaluate((chosen) => localStorage.setItem("opta-help-theme", chosen), theme);
+      await page.reload();
+      const found = await page.evaluate(() => {
+        const channels = (color: string) => (color.match(/[\d.]+/g) ?? []).map(Number);
+        const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
+          const linear = (c: number) => {
+            const v = c / 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+          };
+          return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+        };
+        const background = (element: Element | null): number[] => {
+          for (let at = element; at; at = at.parentElement) {
+            const [r, g, b, a = 1] = channels(getComputedStyle(at).backgroundColor);
+            if (a > 0) return [r ?? 0, g ?? 0, b ?? 0];
+          }
+          return [255, 255, 255];
+        };
+        const selectors = [
+          "main p",
+          "main a",
+          ".sidebar a",
+          ".sidebar .group",
+          ".toc a",
+          "main code",
+          ".hljs-keyword",
+          ".hljs-string",
+          ".hljs-comment",
+          ".runnable",
+          ".foot",
+          ".brand .site",
+          "#search-input",
+        ];
+        const failures: string[] = [];
+        for (const selector of selectors) {
+          const element = document.querySelector(selector);
+          if (!element) {
+            failures.push(`${selector}: not on the page`);
+            continue;
+          }
+          const fg = luminance(channels(getComputedStyle(element).color));
+          const bg = luminance(background(element));
+          const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+          if (ratio < 4.5) failures.push(`${selector}: ${ratio.toFixed(2)}:1`);
+        }
+        return failures;
+      });
+      low.push(...found.map((failure) => `${theme} ${failure}`));
+    }
+    await page.evaluate(() => localStorage.removeItem("opta-help-theme"));
+    expect(low).toEqual([]);
+  });
+
   it("logged no console error, no failed request and no CSP violation", () => {
     expect(consoleErrors).toEqual([]);
   });
