@@ -174,7 +174,8 @@
         where.textContent = section.h;
         const title = document.createElement("span");
         title.className = "doc-title";
-        title.textContent = ` — ${doc.t}`;
+        // A doc's own top section is named by its title already.
+        title.textContent = section.h === doc.t ? "" : ` — ${doc.t}`;
         const text = document.createElement("span");
         text.className = "snippet";
         text.append(snippet(section.x, words));
