@@ -32,7 +32,7 @@ interface DocBlock {
 /** Every fenced block, with the `<!-- example: NAME -->` marker that precedes it, if any. */
 export function docBlocks(markdown: string): DocBlock[] {
   const blocks: DocBlock[] = [];
-  const pattern = /(?:<!-- example: ([a-z-]+) -->\s*\n\s*)?^```(\w*)\n([\s\S]*?)^```$/gm;
+  const pattern = /(?:<!-- example: ([a-z-]+) -->\s*\n\s*)?^```(\w*)[^\n]*\n([\s\S]*?)^```$/gm;
   for (const match of markdown.matchAll(pattern)) {
     const line = markdown.slice(0, match.index).split("\n").length;
     blocks.push({ line, lang: match[2] ?? "", name: match[1], code: match[3] ?? "" });
