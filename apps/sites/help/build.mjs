@@ -146,7 +146,8 @@ function renderDoc(doc, markdown, context) {
         if (target.kind === "external") return `<a href="${escapeHtml(href)}"${titleAttr}>${inner}</a>`;
         if (target.kind === "repository")
           return `<span class="repo-path" title="${escapeHtml(`In the repository: ${target.path}`)}">${inner}</span>`;
-        links.push({ from: doc.source, href, page: target.page, anchor: target.anchor });
+        // A link to a file in docs/ (a screenshot) is checked with the assets, which are copied.
+        if (target.kind !== "asset") links.push({ from: doc.source, href, page: target.page, anchor: target.anchor });
         const url = `${target.page === doc.page ? "" : hrefFrom(doc.page, target.page)}${target.anchor ? `#${target.anchor}` : ""}`;
         return `<a href="${escapeHtml(url || "#")}"${titleAttr}>${inner}</a>`;
       },
