@@ -12,6 +12,7 @@ import { appendFile, chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
 import { mountInitRoutes } from "../src/init/routes.js";
@@ -24,6 +25,7 @@ const DOMAIN = "opta.localhost";
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const VERSION = (JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string }).version;
 const SLOW = 600_000;
+const CHROMIUM = "/usr/bin/chromium";
 /** dash's own path: a run may have a PATH without it (the "no Node.js" case). */
 const DASH = execFileSync("sh", ["-c", "command -v dash"], { encoding: "utf8" }).trim();
 
@@ -364,4 +366,71 @@ describe("install.sh and install.ps1 (content and refusals)", () => {
       expect((await send(server.port, `init.${DOMAIN}:${server.port}`, asset)).status).toBe(200);
     }
   });
+
+  it.skipIf(!existsSync(CHROMIUM))(
+    "the init page in Chromium: this platform's install line, its release, both themes, 375 px, no console error",
+    async () => {
+      const site = await serveRelease(releaseDir);
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ["--no-sandbox", "--disable-gpu", `--host-resolver-rules=MAP *.${DOMAIN} 127.0.0.1`],
+      });
+      try {
+        const origin = `http://init.${DOMAIN}:${site.port}`;
+        const look: Record<string, { text: string; background: string; muted: string }> = {};
+        for (const colorScheme of ["dark", "light"] as const) {
+          const context = await browser.newContext({ viewport: { width: 375, height: 800 }, colorScheme });
+          const page = await context.newPage();
+          const errors: string[] = [];
+          page.on("console", (message) => {
+            if (message.type() === "error") errors.push(message.text());
+          });
+          page.on("pageerror", (error) => errors.push(error.message));
+          await page.goto(`${origin}/`);
+          await page.getByText(`Serves Opta ${VERSION}: ${manifest.packages.length} packages`).waitFor();
+          expect(await page.locator("#linux pre code").textContent()).toBe(`curl -fsSL ${origin}/install.sh | sh`);
+          expect(await page.locator("#windows pre code").textContent()).toBe(`irm ${origin}/install.ps1 | iex`);
+          expect(await page.locator("[data-home]").textContent()).toBe(`http://${DOMAIN}:${site.port}`);
+          // Landmarks, one h1, and the skip link first in the keyboard order.
+          for (const landmark of ["header", "main", "footer", "nav"])
+            expect(await page.locator(landmark).count()).toBe(1);
+          expect(await page.locator("h1").count()).toBe(1);
+          await page.keyboard.press("Tab");
+          expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to the instructions");
+          // Nothing wider than a 375 px phone.
+          expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+          look[colorScheme] = await page.evaluate(() => {
+            const style = getComputedStyle(document.body);
+            const lead = getComputedStyle(document.querySelector(".lead") as Element);
+            return { text: style.color, background: style.backgroundColor, muted: lead.color };
+          });
+          expect(errors).toEqual([]);
+          await context.close();
+        }
+        expect(look.dark?.background).not.toBe(look.light?.background);
+        for (const theme of Object.values(look)) {
+          expect(contrast(theme.text, theme.background)).toBeGreaterThanOrEqual(7);
+          expect(contrast(theme.muted, theme.background)).toBeGreaterThanOrEqual(4.5);
+        }
+      } finally {
+        await browser.close();
+        await site.close();
+      }
+    },
+    120_000,
+  );
 });
+
+/** WCAG 2 contrast ratio of two `rgb(r, g, b)` colours. */
+function contrast(first: string, second: string): number {
+  const luminance = (color: string) => {
+    const [r, g, b] = (color.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map((part) => {
+      const channel = Number(part) / 255;
+      return channel <= 0.03928 ? channel / 12.92 : ((channel + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * (r ?? 0) + 0.7152 * (g ?? 0) + 0.0722 * (b ?? 0);
+  };
+  const [light, dark] = [luminance(first), luminance(second)].sort((a, b) => b - a);
+  return ((light ?? 0) + 0.05) / ((dark ?? 0) + 0.05);
+}
