@@ -75,6 +75,9 @@ try {
   # met by its sibling tarball and never looked up on the registry.
   $PackageJson = [ordered]@{ name = 'opta-install'; private = $true; description = "Opta, installed by install.ps1 from $OptaInitOrigin"; dependencies = $Dependencies }
   $PackageJson | ConvertTo-Json -Depth 4 | Set-Content -Encoding UTF8 -Path (Join-Path $Prefix 'package.json')
+  # An earlier install's lock and its @opta packages would make npm keep the earlier release (same
+  # names and versions, "up to date"); the third-party packages stay, so a re-install is quick.
+  Remove-Item -Recurse -Force -ErrorAction SilentlyContinue (Join-Path $Prefix 'package-lock.json'), (Join-Path $Prefix 'node_modules\@opta')
   Write-Host "Installing Opta $($Manifest.version) and its dependencies with npm (a minute or two the first time)..."
   Push-Location $Prefix
   try {

@@ -98,9 +98,12 @@ for (const line of fs.readFileSync(process.argv[1], "utf8").trim().split("\n")) 
 }
 const manifest = { name: "opta-install", private: true, description: "Opta, installed by install.sh from " + process.argv[3], dependencies };
 fs.writeFileSync(process.argv[2] + "/package.json", JSON.stringify(manifest, null, 2) + "\n");' "$work/list" "$PREFIX" "$OPTA_INIT_ORIGIN"
+# An earlier install's lock and its @opta packages would make npm keep the earlier release (same
+# names and versions, "up to date"); the third-party packages stay, so a re-install is quick.
+rm -rf "$PREFIX/package-lock.json" "$PREFIX/node_modules/@opta"
 say "Installing Opta $release_version and its dependencies with npm (a minute or two the first time)…"
 (cd "$PREFIX" && npm install --omit=dev --no-audit --no-fund --loglevel=error </dev/null) \
-  || die INIT_NPM_FAILED "npm could not install the packages into $PREFIX." "Read npm's message above; npm needs its registry for third-party packages (or a filled cache with npm_config_prefer_offline=true)."
+  || die INIT_NPM_FAILED "npm could not install the packages into $PREFIX." "Read npm's message above, then run this installer again; npm needs its registry for third-party packages (or a filled cache with npm_config_prefer_offline=true)."
 ln -sf ../node_modules/@opta/cli/bin/opta.js "$PREFIX/bin/opta"
 installed=$("$PREFIX/bin/opta" --version) || die INIT_OPTA_BROKEN "the installed opta does not run." "Run '$PREFIX/bin/opta --version' to see why."
 say "Installed opta $installed at $PREFIX/bin/opta"

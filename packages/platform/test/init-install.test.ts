@@ -91,6 +91,24 @@ async function cleanUser(name: string) {
   return { root, home, prefix, env };
 }
 
+/** An init site on its own loopback port (the platform's app without a database), serving `dir` as its release. */
+const serveRelease = (dir: string | undefined) =>
+  listen((port) =>
+    createPlatformApp({
+      address: { scheme: "http", domain: DOMAIN, port },
+      sitesRoot: defaultSitesRoot(),
+      logger: memoryLogger().logger,
+      health: () => ({ version: "test", pid: process.pid, uptimeS: 0, database: { kind: "pglite", migrations: 0 } }),
+      routes: {
+        init: (app) => mountInitRoutes(app, { origin: `http://init.${DOMAIN}:${port}`, releaseDir: dir }),
+      },
+    }),
+  );
+
+/** The install script a site serves. */
+const script = async (target: { port: number }, name = "install.sh") =>
+  (await send(target.port, `init.${DOMAIN}:${target.port}`, `/${name}`)).body;
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "opta-init-"));
   releaseDir = join(work, "release");
@@ -194,6 +212,39 @@ describe("install.sh from the running platform", () => {
       expect(found.sites.startsWith(join(modules, "@opta/platform/sites"))).toBe(true);
       expect(existsSync(join(found.sites, "init/public/index.html"))).toBe(true);
       expect(existsSync(join(found.desktop, "index.html"))).toBe(true);
+
+      // Run again against a newer release (same names and versions, other content): it replaces the install.
+      const next = join(work, "next-release");
+      await cp(releaseDir, next, { recursive: true });
+      const cli = manifest.packages.find((entry) => entry.name === "@opta/cli");
+      if (!cli) throw new Error("the release lacks @opta/cli");
+      const unpacked = join(work, "next-cli");
+      await mkdir(unpacked);
+      execFileSync("tar", ["xzf", join(next, cli.file), "-C", unpacked]);
+      await writeFile(join(unpacked, "package", "NEXT-RELEASE"), "next\n");
+      execFileSync("tar", ["czf", join(next, cli.file), "-C", unpacked, "package"]);
+      const body = await readFile(join(next, cli.file));
+      const { createHash } = await import("node:crypto");
+      const nextManifest = {
+        ...manifest,
+        packages: manifest.packages.map((entry) =>
+          entry === cli
+            ? { ...entry, sha256: createHash("sha256").update(body).digest("hex"), size: body.length }
+            : entry,
+        ),
+      };
+      await writeFile(join(next, "manifest.json"), JSON.stringify(nextManifest));
+      const nextSite = await serveRelease(next);
+      try {
+        const again = await runInstaller(await script(nextSite), user.env);
+        expect(again.code, `${again.stdout}\n${again.stderr}`).toBe(0);
+      } finally {
+        await nextSite.close();
+      }
+      expect(existsSync(join(modules, "@opta/cli/NEXT-RELEASE"))).toBe(true);
+      expect(
+        execFileSync(join(user.prefix, "bin/opta"), ["--version"], { env: user.env, encoding: "utf8" }).trim(),
+      ).toBe(VERSION);
     },
     SLOW,
   );
@@ -203,22 +254,6 @@ describe("install.sh and install.ps1 (content and refusals)", () => {
   let server: Awaited<ReturnType<typeof listen>>;
   let tamperedDir: string;
   let empty: Awaited<ReturnType<typeof listen>>;
-
-  /** An init site on its own loopback port, serving `dir` as its release. */
-  const serveRelease = (dir: string | undefined) =>
-    listen((port) =>
-      createPlatformApp({
-        address: { scheme: "http", domain: DOMAIN, port },
-        sitesRoot: defaultSitesRoot(),
-        logger: memoryLogger().logger,
-        health: () => ({ version: "test", pid: process.pid, uptimeS: 0, database: { kind: "pglite", migrations: 0 } }),
-        routes: {
-          init: (app) => mountInitRoutes(app, { origin: `http://init.${DOMAIN}:${port}`, releaseDir: dir }),
-        },
-      }),
-    );
-  const script = async (target: { port: number }, name = "install.sh") =>
-    (await send(target.port, `init.${DOMAIN}:${target.port}`, `/${name}`)).body;
 
   beforeAll(async () => {
     tamperedDir = join(work, "tampered");
