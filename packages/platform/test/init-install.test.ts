@@ -352,6 +352,19 @@ describe("install.sh and install.ps1 (content and refusals)", () => {
     );
     expect(altered.stderr).toContain(`${daemon.file} (@opta/daemon) does not match the manifest`);
     expect(altered.stderr).toContain("Nothing was installed.");
+
+    // The same altered tarball against the script without its sha256 check goes on to npm install
+    // (a stub npm here records the call), so the refusal above is the check's doing.
+    const unprotected = (await script(server)).replace(/if \[ "\$actual" != "\$sha" \]; then[\s\S]*?\n {2}fi\n/, "");
+    expect(unprotected).not.toContain('INIT_CHECKSUM_MISMATCH "$file');
+    const stub = join(work, "stub-npm");
+    await mkdir(stub, { recursive: true });
+    await writeFile(join(stub, "npm"), '#!/bin/sh\n[ "$1" = install ] && touch "$OPTA_PREFIX/npm-ran"\nexit 0\n');
+    await chmod(join(stub, "npm"), 0o755);
+    const bare = await cleanUser("unprotected");
+    const through = await runInstaller(unprotected, { ...bare.env, PATH: `${stub}:${bare.env.PATH}` }, 120_000);
+    expect(through.stdout).toContain(`verified ${daemon.file}`);
+    expect(existsSync(join(bare.prefix, "npm-ran"))).toBe(true);
     await attempt(
       "another package's tarball under a package's name",
       () => cp(join(pristine, cli.file), join(tamperedDir, daemon.file)),
