@@ -16,6 +16,7 @@ import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportFamily, type SecurityCase } from "../../../scripts/security-family.js";
 import { mountInitRoutes } from "../src/init/routes.js";
+import { defaultReleaseDir } from "../src/init/scripts.js";
 import { createPlatformApp } from "../src/server/app.js";
 import { startPlatform } from "../src/server.js";
 import { defaultSitesRoot } from "../src/sites/assets.js";
@@ -128,6 +129,10 @@ afterAll(async () => {
 });
 
 describe("the release (scripts/pack-release.mjs)", () => {
+  it("a checkout's platform serves the checkout's release/ by default", () => {
+    expect(defaultReleaseDir()).toBe(join(REPO, "release/"));
+  });
+
   it("packs every package opta needs at run time, each with its sha256 and size", async () => {
     expect(manifest.schema).toBe(1);
     expect(manifest.version).toBe(VERSION);
@@ -410,9 +415,14 @@ describe("install.sh and install.ps1 (content and refusals)", () => {
       expect(page.body).toContain(text);
     expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
     expect(page.body).not.toMatch(/<style|\sstyle=/);
-    for (const asset of ["/init.css", "/init.js"]) {
-      expect((await send(server.port, `init.${DOMAIN}:${server.port}`, asset)).status).toBe(200);
+    // The page's bundle budget (docs/platform.md): everything it loads, 32 KiB uncompressed.
+    let bytes = Buffer.byteLength(page.body);
+    for (const asset of ["/init.css", "/init.js", "/favicon.svg"]) {
+      const answer = await send(server.port, `init.${DOMAIN}:${server.port}`, asset);
+      expect(answer.status, asset).toBe(200);
+      bytes += Buffer.byteLength(answer.body);
     }
+    expect(bytes).toBeLessThan(32 * 1024);
   });
 
   it.skipIf(!existsSync(CHROMIUM))(

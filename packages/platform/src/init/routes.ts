@@ -22,6 +22,7 @@ const RELEASE_FILE = /^[a-z0-9][a-z0-9._-]*\.(tgz|json)$/;
 const NO_RELEASE =
   "this platform serves no Opta packages yet: on its machine run 'npm run release' in the Opta repository (or start it with OPTA_RELEASE_DIR set to a release folder)";
 
+/** Adds init's routes: the two install scripts and the release's files. */
 export function mountInitRoutes(app: Hono, options: InitRoutesOptions): void {
   app.get("/install.sh", async (c) =>
     c.body(await installScript("sh", options.origin), 200, {
