@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The platform server process: `node main.js [--port 3000] [--domain opta.localhost] [--data DIR]`.
- * Reads OPTA_HOME (its state file and default data dir) and DATABASE_URL (PostgreSQL; without it
- * the embedded PGlite in `<data>/pglite`). Logs JSON lines to stdout. Exits 0 after SIGTERM or
+ * Reads OPTA_HOME (its state file and default data dir), DATABASE_URL (PostgreSQL; without it
+ * the embedded PGlite in `<data>/pglite`) and OPTA_RELEASE_DIR (what init.<domain> serves). Logs JSON lines to stdout. Exits 0 after SIGTERM or
  * SIGINT, 1 when it cannot start (one JSON error line with a code, and one `error:` line on stderr),
  * 2 for a bad flag.
  */
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
     const dataDir = args.data ?? paths.data;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const databaseUrl = process.env.DATABASE_URL || undefined;
+    const releaseDir = process.env.OPTA_RELEASE_DIR || undefined;
     const status = statusSettingsFromEnv(process.env);
     if ("error" in status) throw new PlatformError("PLATFORM_USAGE", status.error);
     const platform = await startPlatform({
@@ -46,6 +47,7 @@ async function main(): Promise<number> {
       dataDir,
       logger,
       ...(databaseUrl ? { databaseUrl } : {}),
+      ...(releaseDir ? { releaseDir } : {}),
       status: { settings: status.settings },
     });
     await writePlatformState(home, {

@@ -11,6 +11,8 @@ import { openPglite } from "./db/pglite.js";
 import { openPostgres } from "./db/postgres.js";
 import { PLATFORM_HOST } from "./defaults.js";
 import { PlatformError } from "./errors.js";
+import { mountInitRoutes } from "./init/routes.js";
+import { defaultReleaseDir } from "./init/scripts.js";
 import { mountLmxSiteRoutes } from "./lmx-site/routes.js";
 import type { Logger } from "./log.js";
 import { createPlatformApp } from "./server/app.js";
@@ -38,6 +40,11 @@ export interface PlatformOptions {
   logger: Logger;
   /** apps/sites/ (default: this checkout's). */
   sitesRoot?: string;
+  /**
+   * The release init.<domain> serves under /packages/ (scripts/pack-release.mjs's output; default:
+   * this checkout's release/); `null` serves none.
+   */
+  releaseDir?: string | null;
   /** Migration files (default: packages/platform/migrations/). */
   migrationsDir?: string;
   /** Device-code lifetime and polling interval of `opta account login` (default 10 min, 5 s). */
@@ -94,6 +101,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       const controlSecret = await createControlSecret(options.dataDir ?? null);
       const sitesRoot = options.sitesRoot ?? defaultSitesRoot();
       const trusted = siteOrigins(address);
+      const releaseDir = options.releaseDir === undefined ? defaultReleaseDir() : (options.releaseDir ?? undefined);
       status = await startStatus(options.status, {
         database,
         logger,
@@ -132,6 +140,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
                 settings: checks.settings,
                 origin: siteOrigin(address, siteHost("status", options.domain)),
               }),
+            init: (app) =>
+              mountInitRoutes(app, { origin: siteOrigin(address, siteHost("init", options.domain)), releaseDir }),
             lmx: (app) =>
               mountLmxSiteRoutes(app, {
                 database,

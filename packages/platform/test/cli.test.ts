@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,7 +76,11 @@ describe("opta platform", () => {
     "start runs the server in the background, shows the first-start progress, and serves every site",
     async () => {
       port = await closedPort();
-      const result = await opta(["platform", "start", "--port", String(port)]);
+      // OPTA_RELEASE_DIR: the release init.<domain> serves under /packages/ (docs/platform.md "Install").
+      const release = join(home, "release");
+      await mkdir(release);
+      await writeFile(join(release, "manifest.json"), '{"schema":1,"marker":"cli-test"}');
+      const result = await opta(["platform", "start", "--port", String(port)], { OPTA_RELEASE_DIR: release });
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toMatch(/initialising the embedded database/);
       expect(result.stdout).toMatch(/embedded database initialised/);
@@ -91,6 +95,8 @@ describe("opta platform", () => {
       expect(admin.body).toContain('<meta name="opta-site" content="admin">');
       expect(admin.headers["content-security-policy"]).toContain("default-src 'none'");
       expect((await send(port, "elsewhere.example")).status).toBe(404);
+      const manifest = await send(port, `init.opta.localhost:${port}`, "/packages/manifest.json");
+      expect(manifest.body).toContain('"marker":"cli-test"');
       // Its log is JSON lines, the request just made among them.
       const log = (await readFile(join(home, "platform", "platform.log"), "utf8")).trim().split("\n");
       const lines = log.filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
