@@ -83,6 +83,7 @@ export function page({ site, siteLabel, title, description, body, scripts = [] }
     <meta name="opta-site" content="${site}">
     <meta name="description" content="${escapeHtml(description)}">
     <title>${escapeHtml(title)}</title>
+    <link rel="icon" href="data:,">
     <link rel="stylesheet" href="/opta.css">
     <script src="/theme.js"></script>${extra}
   </head>
