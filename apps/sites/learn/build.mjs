@@ -13,6 +13,16 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const DIST = join(HERE, "dist");
 const inline = new Marked();
 
+/** Each lesson's name in the course nav (its title is longer). */
+const SHORT = {
+  layers: "Three layers",
+  "chat-and-do": "Chat and Do",
+  permissions: "Permissions and sandbox",
+  triage: "Session triage",
+  recovery: "Recovery runbook",
+  shortcuts: "Keyboard shortcuts",
+};
+
 /** What the course index says of each lesson (by its file's slug). */
 const SUMMARIES = {
   layers: "Clients, the daemon and inference: what each holds, and which one to restart.",
@@ -40,7 +50,7 @@ function courseNav(all, current) {
     .map(({ slug, title }) => {
       const href = slug === "" ? "/" : `/${slug}/`;
       const mark = slug === current ? ' aria-current="page"' : "";
-      return `<li><a href="${href}"${mark}>${escapeHtml(title.replace(/^The /, "").replace(/,.*$/, ""))}</a></li>`;
+      return `<li><a href="${href}"${mark}>${escapeHtml(SHORT[slug] ?? title)}</a></li>`;
     })
     .join("\n          ");
   return `<nav aria-label="Course">
