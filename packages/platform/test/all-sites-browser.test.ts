@@ -266,7 +266,9 @@ describe.skipIf(!hasChromium)("every site in Chromium", () => {
     await page.locator("main h1, [role=main] h1").first().waitFor();
     // Apps read their data after the first paint; the screenshot should show it, not "Loading…".
     await page
-      .waitForFunction(() => !document.body.innerText.includes("Loading…"), undefined, { timeout: 10_000 })
+      .waitForFunction(() => !document.querySelector("main")?.textContent?.includes("Loading…"), undefined, {
+        timeout: 10_000,
+      })
       .catch(() => undefined);
     return { page, errors, transferred: () => transferred };
   }
