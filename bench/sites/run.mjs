@@ -5,7 +5,7 @@
 // visitor gets (admin and lmx answer with their signed-out view).
 //
 //   npm run bench:sites            # 7 loads per site
-//   node bench/sites/run.mjs --runs 15
+//   node bench/sites/run.mjs --runs 15 --site home,learn
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -24,6 +24,8 @@ const SITES = ["home", "accounts", "admin", "status", "lmx", "init", "help", "le
 const GOAL = { home: true, help: true, learn: true };
 const runsFlag = process.argv.indexOf("--runs");
 const RUNS = runsFlag > 0 ? Number(process.argv[runsFlag + 1]) : 7;
+const siteFlag = process.argv.indexOf("--site");
+const ONLY = siteFlag > 0 ? process.argv[siteFlag + 1]?.split(",") : undefined;
 const run = promisify(execFile);
 
 if (!existsSync(CHROMIUM)) {
@@ -110,7 +112,7 @@ try {
     ],
   });
   const rows = [];
-  for (const site of SITES) {
+  for (const site of SITES.filter((name) => !ONLY || ONLY.includes(name))) {
     const host = site === "home" ? DOMAIN : `${site}.${DOMAIN}`;
     const url = `http://${host}:${port}/`;
     await load(browser, url); // warm the server's file reads; not counted
