@@ -310,7 +310,7 @@ describe.skipIf(!hasChromium)("every site in Chromium", () => {
     });
   }
 
-  it("the theme follows a light system preference, the toggle switches it, and the choice survives a reload", async () => {
+  it("the theme follows a light system preference (the React apps too), the toggle switches it, and the choice survives a reload", async () => {
     const light = await launch({ colorScheme: "light" });
     try {
       const page = light.pages()[0] ?? (await light.newPage());
@@ -325,10 +325,17 @@ describe.skipIf(!hasChromium)("every site in Chromium", () => {
       await page.reload();
       expect(await bodyBackground()).toBe("rgb(13, 13, 18)");
       await page.getByRole("button", { name: "Switch to the light theme" }).waitFor();
-      // The choice is the learn site's (localStorage is per origin); home follows the system.
-      await page.goto(`${origin("home")}/`);
-      expect(await bodyBackground()).toBe("rgb(246, 246, 249)");
-      expect((await page.evaluate(accessibilityCheck)).problems).toEqual([]);
+      // The choice is the learn site's (localStorage is per origin); home follows the system, and
+      // so does the accounts app, whose styles.css takes the same tokens.
+      for (const [site, path] of [
+        ["home", "/"],
+        ["accounts", "/sign-in"],
+      ] as const) {
+        await page.goto(`${origin(site)}${path}`);
+        await page.locator("main h1, [role=main] h1").first().waitFor();
+        expect(await bodyBackground(), site).toBe("rgb(246, 246, 249)");
+        expect((await page.evaluate(accessibilityCheck)).problems, site).toEqual([]);
+      }
       expect(errors).toEqual([]);
     } finally {
       await light.close();
