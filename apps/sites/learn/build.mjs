@@ -117,7 +117,7 @@ ${features
     (feature) => `          <details>
             <summary>${escapeHtml(feature.name)}</summary>
             <p>${inline.parseInline(feature.what, { async: false })}</p>
-            <p class="muted">Reach it: ${inline.parseInline(feature.how, { async: false })} · details: ${siteLink("help", `/${feature.doc.replace(/\.md$/, "")}/`, feature.doc)}</p>
+            <p class="muted">Reach it: ${inline.parseInline(feature.how, { async: false })} · details: ${siteLink("help", `/${feature.doc.replace(/\.md$/, ".html")}`, feature.doc)}</p>
           </details>`,
   )
   .join("\n")}

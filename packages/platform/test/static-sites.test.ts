@@ -61,6 +61,23 @@ describe("the home and learn builds", () => {
     );
   }
 
+  it("every link from home and learn to the help site names a page help builds", async () => {
+    const help = join(SITES_ROOT, "help", "dist");
+    if (!existsSync(join(help, "index.html"))) {
+      const build = spawnSync(process.execPath, [join(SITES_ROOT, "help", "build.mjs")], { encoding: "utf8" });
+      if (build.status !== 0) throw new Error(`build of help failed: ${build.stderr}`);
+    }
+    const targets = new Set<string>();
+    for (const site of ["home", "learn"]) {
+      for (const page of (await files(join(SITES_ROOT, site, "dist"))).filter((file) => file.endsWith(".html"))) {
+        for (const match of (await readFile(page, "utf8")).matchAll(/href="http:\/\/help\.[^/"]+\/([^"#]*)/g))
+          targets.add(match[1] ?? "");
+      }
+    }
+    expect(targets.size).toBeGreaterThan(3);
+    for (const target of targets) expect(existsSync(join(help, target || "index.html")), target).toBe(true);
+  });
+
   it("learn has a page for each lesson of the course and the explorer", async () => {
     const dist = join(SITES_ROOT, "learn", "dist");
     for (const path of ["layers", "chat-and-do", "permissions", "triage", "recovery", "shortcuts", "explorer"])
