@@ -227,7 +227,8 @@ function sidebar(docs, current) {
   return groups
     .map(
       (group) =>
-        `<h2 class="group">${escapeHtml(group.name)}</h2><ul>${group.docs
+        // A label, not a heading: the sidebar comes before the page's h1, which must be the first heading.
+        `<p class="group">${escapeHtml(group.name)}</p><ul>${group.docs
           .map((doc) => {
             const currentAttr = doc.page === current ? ' aria-current="page"' : "";
             return `<li><a href="${escapeHtml(hrefFrom(current, doc.page))}"${currentAttr}>${escapeHtml(doc.title)}</a></li>`;
@@ -368,9 +369,12 @@ export async function buildHelp({ docs: docsDir, out }) {
     sections: docs.flatMap((_doc, i) => searchSections(i, rendered[i])),
   };
   await writeFile(join(out, "search-index.json"), JSON.stringify(index));
+  // The design system's colours first (shared/theme.css: styles.css reads its custom properties),
+  // then the components, then help's own layout and light values.
+  const theme = await readFile(join(HERE, "../shared/theme.css"), "utf8");
   const shared = await readFile(join(HERE, "../shared/styles.css"), "utf8");
   const own = await readFile(join(HERE, "src/help.css"), "utf8");
-  await writeFile(join(out, "help.css"), `${shared}\n${own}`);
+  await writeFile(join(out, "help.css"), `${theme}\n${shared}\n${own}`);
   await copyFile(join(HERE, "src/help.js"), join(out, "help.js"));
   await copyFile(join(HERE, "src/favicon.svg"), join(out, "favicon.svg"));
   return { pages: docs.length + 1, sections: index.sections.length, out };
