@@ -32,7 +32,7 @@ export function validateLmxHost(body: unknown): LmxHostInput | HostProblem {
   try {
     url = new URL(raw);
   } catch {
-    return { field: "url", message: "url is not a URL; give one like http://192.168.1.20:1234" };
+    return { field: "url", message: "url is not a URL; give one like http://gpu-box.local:1234" };
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     return { field: "url", message: `url must use http or https, not ${url.protocol.replace(/:$/, "")}` };
