@@ -5,6 +5,7 @@ import { mountAccounts } from "./accounts/routes.js";
 import { createControlSecret, mountControl } from "./admin/control.js";
 import { mountAdminApi } from "./admin/routes.js";
 import { createAuth, type DeviceFlowOptions, loadAuthSecret, migrateAuth, type PlatformAuth } from "./auth/auth.js";
+import { signedInUser } from "./auth/session.js";
 import type { Database } from "./db/database.js";
 import { loadMigrations, migrate } from "./db/migrate.js";
 import { openPglite } from "./db/pglite.js";
@@ -186,11 +187,11 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 /** The admin app's pages (one index.html; the app picks the view from the path). */
 const ADMIN_PAGES = ["/", "/users", "/audit"];
 
-/** The signed-in user of a request, from its session cookie or bearer token (better-auth's check). */
+/** Vault sync's view of the signed-in user: only who it is (a banned user counts as signed out). */
 function sessionUserOf(auth: PlatformAuth): SessionUser {
   return async (headers) => {
-    const session = await auth.api.getSession({ headers });
-    return session ? { id: session.user.id } : null;
+    const user = await signedInUser(auth, headers);
+    return user ? { id: user.id } : null;
   };
 }
 

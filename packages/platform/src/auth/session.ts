@@ -29,6 +29,11 @@ export async function currentSession(auth: PlatformAuth, headers: Headers): Prom
   return found;
 }
 
+/** The request's signed-in user, or null: `currentSession` for routes that need only who it is. */
+export async function signedInUser(auth: PlatformAuth, headers: Headers): Promise<SessionUser | null> {
+  return (await currentSession(auth, headers))?.user ?? null;
+}
+
 /** Whether a user holds the admin role. */
 export function isAdmin(user: SessionUser): boolean {
   return (user.role ?? "")

@@ -1,12 +1,12 @@
 import type { Hono } from "hono";
 import type { PlatformAuth } from "../auth/auth.js";
+import { signedInUser } from "../auth/session.js";
 import type { Database } from "../db/database.js";
 import { findStaticFile } from "../server/static-files.js";
 import { insertComponent } from "../status/components.js";
 import { newId } from "../status/ids.js";
 import { apiError } from "../status/routes.js";
 import type { StatusThresholds } from "../status/rules.js";
-import { sessionUser } from "../status/session.js";
 import { type Clock, iso, type StatusSettings } from "../status/settings.js";
 import { type ComponentSummary, summarizeComponents } from "../status/summary.js";
 import { isProblem, validateLmxHost } from "./hosts.js";
@@ -53,7 +53,7 @@ export function mountLmxSiteRoutes(app: Hono, options: LmxSiteOptions): void {
     `${options.accountsOrigin}/sign-in?redirect=${encodeURIComponent(`${options.origin}${path}`)}`;
 
   app.get("/", async (c) => {
-    const user = await sessionUser(options.auth, c.req.raw.headers);
+    const user = await signedInUser(options.auth, c.req.raw.headers);
     if (!user) return c.redirect(signIn("/"), 302);
     const file = await findStaticFile(options.root, "/index.html");
     if (!file) return c.text("Not found", 404);
@@ -61,7 +61,7 @@ export function mountLmxSiteRoutes(app: Hono, options: LmxSiteOptions): void {
   });
 
   app.get("/api/hosts", async (c) => {
-    const user = await sessionUser(options.auth, c.req.raw.headers);
+    const user = await signedInUser(options.auth, c.req.raw.headers);
     if (!user)
       return c.json(
         { error: { code: "not_signed_in", message: "sign in on the accounts site first", signIn: signIn("/") } },
@@ -87,7 +87,7 @@ export function mountLmxSiteRoutes(app: Hono, options: LmxSiteOptions): void {
   });
 
   app.post("/api/hosts", async (c) => {
-    const user = await sessionUser(options.auth, c.req.raw.headers);
+    const user = await signedInUser(options.auth, c.req.raw.headers);
     if (!user) return apiError(c, 401, "not_signed_in", "sign in on the accounts site first");
     let body: unknown;
     try {
@@ -136,7 +136,7 @@ export function mountLmxSiteRoutes(app: Hono, options: LmxSiteOptions): void {
   });
 
   app.delete("/api/hosts/:id", async (c) => {
-    const user = await sessionUser(options.auth, c.req.raw.headers);
+    const user = await signedInUser(options.auth, c.req.raw.headers);
     if (!user) return apiError(c, 401, "not_signed_in", "sign in on the accounts site first");
     const { rows } = await db.query(
       "DELETE FROM status_component WHERE id = $1 AND owner_id = $2 AND kind = 'lmx' RETURNING id",

@@ -1,12 +1,12 @@
 import type { Context, Hono } from "hono";
 import type { PlatformAuth } from "../auth/auth.js";
+import { isAdmin, type SessionUser, signedInUser } from "../auth/session.js";
 import type { Database, Queryable } from "../db/database.js";
 import { isProblem, validateLmxHost } from "../lmx-site/hosts.js";
 import { CLIENT_ADDRESS_HEADER } from "../server/app.js";
 import { insertComponent } from "./components.js";
 import { incidentFeed } from "./feed.js";
 import { newId } from "./ids.js";
-import { isAdmin, type SessionUser, sessionUser } from "./session.js";
 import { type Clock, iso, type StatusSettings } from "./settings.js";
 import type { SummaryCache } from "./summary.js";
 
@@ -61,9 +61,9 @@ function mountAdminRoutes(app: Hono, options: StatusRoutesOptions): void {
   const { database: db, clock } = options;
   const admin = app as unknown as Hono<{ Variables: { admin: SessionUser } }>;
   admin.use("/api/admin/*", async (c, next) => {
-    const user = await sessionUser(options.auth, c.req.raw.headers);
+    const user = await signedInUser(options.auth, c.req.raw.headers);
     if (!user) return apiError(c, 401, "not_signed_in", "sign in on the accounts site with an admin account first");
-    if (!(await isAdmin(user, db)))
+    if (!isAdmin(user))
       return apiError(c, 403, "not_admin", "this needs the admin role; an admin can grant it on the admin site");
     c.set("admin", user);
     await next();
